@@ -1,0 +1,44 @@
+"""GET /api/v1/authorizer/: the merchant's own account, and whether deletions are possible and why."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from authorizers.models import Authorizer
+from authorizers.policy import eligibility
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class AuthorizerSerializer(serializers.ModelSerializer):
+    certified = serializers.BooleanField(source="is_certified")
+    granted_permission_sets = serializers.ListField(source="func_ids", child=serializers.IntegerField())
+    eligible = serializers.SerializerMethodField()
+    reasons = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Authorizer
+        fields = [
+            "appid", "nickname", "alias", "kind", "certified", "verify_type_id", "account_status",
+            "granted_permission_sets", "status", "authorized_at", "revoked_at", "eligible", "reasons",
+        ]
+
+    def get_eligible(self, obj: Authorizer) -> bool:
+        return eligibility(obj).eligible
+
+    @extend_schema(responses=ReasonSerializer(many=True))
+    def get_reasons(self, obj: Authorizer) -> list[dict[str, str]]:
+        return [{"code": r.code, "message": r.message} for r in eligibility(obj).reasons]
+
+
+class OwnAuthorizerView(APIView):
+    @extend_schema(responses=AuthorizerSerializer, summary="Your account: type, certification, permissions, eligibility")
+    def get(self, request: Request) -> Response:
+        return Response(AuthorizerSerializer(request.user.authorizer).data)

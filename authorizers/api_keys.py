@@ -1,0 +1,110 @@
+"""Merchant API keys and the DRF authentication that reads them.
+
+A key reads ``kfp_<prefix>_<secret>``; the database keeps the prefix (to find the row) and the
+SHA-256 of the whole key. Keys are 256-bit random, so a fast digest is enough: there is nothing to
+brute-force the way there is with a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework.request import Request
+
+from audit.services import Actor, audit_record
+from audit.models import ActorKind
+from authorizers.models import ApiKey, Authorizer
+
+KEY_PREFIX = "kfp"
+# Writing last_used_at on every request would turn every read into a write; once a minute is plenty.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def api_key_issue(*, authorizer: Authorizer, actor: Actor, name: str = "") -> tuple[ApiKey, str]:
+    """Create a key; the plaintext is returned once and never stored."""
+    prefix = secrets.token_hex(6)
+    plaintext = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(authorizer=authorizer, name=name, prefix=prefix, digest=_digest(plaintext))
+    audit_record(actor=actor, action="api_key.issued", authorizer_appid=authorizer.appid, subject=prefix, outcome="ok")
+    return api_key, plaintext
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> None:
+    if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        audit_record(actor=actor, action="api_key.revoked", authorizer_appid=api_key.authorizer.appid,
+                     subject=api_key.prefix, outcome="ok")
+
+
+def api_key_actor(api_key: ApiKey) -> Actor:
+    return Actor(kind=ActorKind.API_KEY, id=str(api_key.pk), label=f"{api_key.prefix}…")
+
+
+@dataclass(frozen=True)
+class Merchant:
+    """request.user for API calls: the merchant an API key speaks for."""
+
+    authorizer: Authorizer
+    api_key: ApiKey
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+
+    @property
+    def actor(self) -> Actor:
+        return api_key_actor(self.api_key)
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request: Request) -> tuple[Merchant, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, key = header.partition(" ")
+        if scheme != self.keyword:
+            return None
+        key = key.strip()
+        parts = key.split("_")
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            raise exceptions.AuthenticationFailed("malformed API key")
+        api_key = ApiKey.objects.select_related("authorizer").filter(prefix=parts[1]).first()
+        if api_key is None or not hmac.compare_digest(api_key.digest, _digest(key)):
+            raise exceptions.AuthenticationFailed("invalid API key")
+        if api_key.is_revoked:
+            raise exceptions.AuthenticationFailed("this API key was revoked")
+        now = timezone.now()
+        if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        return Merchant(authorizer=api_key.authorizer, api_key=api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class IsMerchant(permissions.BasePermission):
+    def has_permission(self, request: Request, view: object) -> bool:
+        return isinstance(request.user, Merchant)
+
+
+class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
+    """Per-key request rate (API_RATE_LIMIT), shared across processes through the cache."""
+
+    scope = "api_key"
+
+    def get_cache_key(self, request: Request, view: object) -> str | None:
+        if isinstance(request.user, Merchant):
+            return self.cache_format % {"scope": self.scope, "ident": request.user.api_key.pk}
+        return None

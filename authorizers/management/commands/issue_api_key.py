@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.services import Actor
+from authorizers.api_keys import api_key_issue
+from authorizers.models import Authorizer
+
+
+class Command(BaseCommand):
+    help = "Issue an API key for a merchant (authorizer appid). The key is printed once, as the last line."
+
+    def add_arguments(self, parser):
+        parser.add_argument("appid")
+        parser.add_argument("--name", default="", help="a label to recognise the key by")
+
+    def handle(self, *args, appid: str, name: str, **options):
+        authorizer = Authorizer.objects.filter(appid=appid).first()
+        if authorizer is None:
+            raise CommandError(f"no authorizer with appid {appid!r}")
+        api_key, plaintext = api_key_issue(authorizer=authorizer, name=name, actor=Actor.system("issue_api_key command"))
+        self.stderr.write(f"API key {api_key.prefix}… for {authorizer}; it is shown only now:")
+        self.stdout.write(plaintext)

@@ -1,0 +1,140 @@
+"""Merchants who authorized the platform, and the platform's own credentials.
+
+Secrets are stored only as ciphertext (see fieldcrypto.py); only tokens.py and api_keys.py turn
+them back into plaintext.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class AccountKind(models.TextChoices):
+    SUBSCRIPTION = "subscription", "Official Account (subscription)"
+    SERVICE = "service", "Service Account"
+    MINI_PROGRAM = "mini_program", "Mini Program"
+    MINI_GAME = "mini_game", "Mini Game"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class AuthorizerStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    REVOKED = "revoked", "Revoked"
+
+
+class ComponentCredential(models.Model):
+    """The platform's newest verify ticket and its component access token: one row per component appid.
+
+    The row is also the fence for refreshing the component token: whoever holds its lock refreshes.
+    """
+
+    component_appid = models.CharField(max_length=32, unique=True)
+    verify_ticket_ciphertext = models.TextField(blank=True)
+    ticket_created_at = models.DateTimeField(null=True, blank=True, help_text="CreateTime of the push")
+    ticket_received_at = models.DateTimeField(null=True, blank=True)
+    access_token_ciphertext = models.TextField(blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    access_token_refreshed_at = models.DateTimeField(null=True, blank=True)
+    refresh_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.component_appid
+
+
+class Authorizer(models.Model):
+    appid = models.CharField(max_length=32, unique=True)
+    nickname = models.CharField(max_length=128, blank=True)
+    user_name = models.CharField(max_length=64, blank=True, help_text="Original id (gh_…)")
+    alias = models.CharField(max_length=64, blank=True, help_text="WeChat id: the part after @ in kf accounts")
+    principal_name = models.CharField(max_length=128, blank=True)
+    kind = models.CharField(max_length=16, choices=AccountKind.choices, default=AccountKind.UNKNOWN)
+    service_type_id = models.IntegerField(null=True, blank=True)
+    verify_type_id = models.IntegerField(null=True, blank=True, help_text="-1 means not certified")
+    account_status = models.IntegerField(null=True, blank=True, help_text="1 means normal")
+    func_ids = models.JSONField(default=list, blank=True, help_text="Granted permission-set ids")
+    status = models.CharField(max_length=16, choices=AuthorizerStatus.choices, default=AuthorizerStatus.ACTIVE)
+    authorized_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    info_refreshed_at = models.DateTimeField(null=True, blank=True)
+    # CreateTime of the newest authorization push applied, so a late duplicate cannot undo a newer one.
+    last_event_at = models.DateTimeField(null=True, blank=True)
+
+    refresh_token_ciphertext = models.TextField(blank=True)
+    access_token_ciphertext = models.TextField(blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    access_token_refreshed_at = models.DateTimeField(null=True, blank=True)
+    token_refresh_count = models.PositiveIntegerField(default=0)
+
+    # 45009: the authorizer spent its daily quota; no calls for it until then.
+    quota_paused_until = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["nickname", "appid"]
+
+    def __str__(self) -> str:
+        return f"{self.nickname or '?'} ({self.appid})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == AuthorizerStatus.ACTIVE
+
+    @property
+    def is_certified(self) -> bool:
+        return self.verify_type_id is not None and self.verify_type_id != -1
+
+    def quota_paused(self, now: timezone.datetime | None = None) -> bool:
+        return self.quota_paused_until is not None and self.quota_paused_until > (now or timezone.now())
+
+
+class ComponentEvent(models.Model):
+    """Every accepted push on the events URL, once: WeChat retries, and a retry must not act twice."""
+
+    class State(models.TextChoices):
+        RECEIVED = "received"
+        PROCESSED = "processed"
+        IGNORED = "ignored", "Ignored (stale or duplicate)"
+        FAILED = "failed"
+
+    dedupe_key = models.CharField(max_length=64, unique=True)
+    info_type = models.CharField(max_length=48, db_index=True)
+    authorizer_appid = models.CharField(max_length=32, blank=True, db_index=True)
+    create_time = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    # Non-secret fields only: the ticket and the authorization code never land here.
+    fields = models.JSONField(default=dict, blank=True)
+    authorization_code_ciphertext = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.info_type} {self.authorizer_appid} @ {self.create_time:%Y-%m-%d %H:%M:%S}"
+
+
+class ApiKey(models.Model):
+    """A merchant's API key: shown once, stored as a SHA-256 digest, bound to one authorizer."""
+
+    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=64, blank=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.authorizer.appid})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

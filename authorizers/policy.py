@@ -1,0 +1,89 @@
+"""Who may have customer-service accounts deleted on their behalf: one function over one table.
+
+Every entry point (API, admin, command line, schedules) asks ``eligibility`` before anything is sent
+to WeChat, and shows its reasons when the answer is no.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from authorizers.models import AccountKind, Authorizer, AuthorizerStatus
+
+# Permission sets that carry the kf-account APIs (wechat-protocol.md §4, §5).
+KF_PERMISSION_SETS = frozenset({1, 6, 19, 100, 101})
+# Official and Service Accounts may call kfaccount/del only when certified; Mini Programs and Mini
+# Games may always (the doc's applicability table).
+CERTIFICATION_REQUIRED = frozenset({AccountKind.SUBSCRIPTION, AccountKind.SERVICE})
+SUPPORTED_KINDS = frozenset({AccountKind.SUBSCRIPTION, AccountKind.SERVICE, AccountKind.MINI_PROGRAM, AccountKind.MINI_GAME})
+NORMAL_ACCOUNT_STATUS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    eligible: bool
+    reasons: tuple[Reason, ...]
+
+    @property
+    def summary(self) -> str:
+        return "eligible" if self.eligible else "; ".join(reason.message for reason in self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    holds: Callable[[Authorizer], bool]
+    message: Callable[[Authorizer], str]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "authorization_revoked",
+        lambda a: a.status == AuthorizerStatus.ACTIVE,
+        lambda a: "the merchant revoked the authorization",
+    ),
+    Rule(
+        "account_abnormal",
+        lambda a: a.account_status in (None, NORMAL_ACCOUNT_STATUS),
+        lambda a: f"the account is not in normal status (account_status {a.account_status})",
+    ),
+    Rule(
+        "unsupported_account_type",
+        lambda a: a.kind in SUPPORTED_KINDS,
+        lambda a: f"kfaccount/del does not support this account type ({a.get_kind_display()})",
+    ),
+    Rule(
+        "not_certified",
+        lambda a: a.kind not in CERTIFICATION_REQUIRED or a.is_certified,
+        lambda a: f"{a.get_kind_display()} must be certified (verify_type_info.id is {a.verify_type_id})",
+    ),
+    Rule(
+        "missing_permission",
+        lambda a: bool(KF_PERMISSION_SETS.intersection(a.func_ids or [])),
+        lambda a: "none of permission sets 1, 6, 19, 100, 101 is granted "
+                  f"(granted: {', '.join(map(str, sorted(a.func_ids or []))) or 'none'})",
+    ),
+)
+
+
+def eligibility(authorizer: Authorizer) -> Eligibility:
+    failed = tuple(Reason(rule.code, rule.message(authorizer)) for rule in RULES if not rule.holds(authorizer))
+    return Eligibility(eligible=not failed, reasons=failed)
+
+
+def account_kind(*, service_type_id: int | None, is_mini_program: bool) -> AccountKind:
+    if is_mini_program:
+        # Mini Program service types: 4 is a Mini Game, the rest are Mini Programs of some sort.
+        return AccountKind.MINI_GAME if service_type_id == 4 else AccountKind.MINI_PROGRAM
+    if service_type_id in (0, 1):
+        return AccountKind.SUBSCRIPTION
+    if service_type_id == 2:
+        return AccountKind.SERVICE
+    return AccountKind.UNKNOWN

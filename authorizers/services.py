@@ -1,0 +1,236 @@
+"""Every write about merchants: authorization, revocation, pushes from WeChat, re-reading info."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime, timezone as dt_timezone
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.services import Actor, audit_record
+from authorizers import fieldcrypto
+from authorizers.client import wechat_client
+from authorizers.models import Authorizer, AuthorizerStatus, ComponentEvent
+from authorizers.policy import account_kind
+from authorizers.tokens import authorizer_tokens_store, event_code_ctx, verify_ticket_store, with_component_token
+from platform_app.wechat.client import parse_authorization_info, parse_authorizer_info
+
+log = logging.getLogger(__name__)
+
+INFO_TICKET = "component_verify_ticket"
+INFO_AUTHORIZED = "authorized"
+INFO_UPDATE_AUTHORIZED = "updateauthorized"
+INFO_UNAUTHORIZED = "unauthorized"
+# Fields of a push that are secrets and never stored in ComponentEvent.fields.
+SECRET_FIELDS = frozenset({"ComponentVerifyTicket", "AuthorizationCode"})
+
+
+class BadEvent(ValueError):
+    """A decrypted push that is not a usable component event (missing or malformed fields)."""
+
+
+# --- authorization -----------------------------------------------------------------------------
+
+def preauth_code_create() -> str:
+    result = with_component_token(lambda token: wechat_client().create_preauthcode(component_token=token))
+    return result["pre_auth_code"]
+
+
+def authorizer_authorize(*, authorization_code: str, actor: Actor, event_time: datetime | None = None) -> Authorizer:
+    """Exchange an authorization code and keep what WeChat says about the account.
+
+    Both the browser's return and the ``authorized`` push carry the code; whichever comes first
+    creates the row and the other updates it to the same values.
+    """
+    client = wechat_client()
+    auth = parse_authorization_info(with_component_token(
+        lambda token: client.query_auth(component_token=token, authorization_code=authorization_code)
+    ))
+    details = with_component_token(
+        lambda token: client.get_authorizer_info(component_token=token, authorizer_appid=auth.authorizer_appid)
+    )
+    info = parse_authorizer_info(details)
+    # api_get_authorizer_info's func_info is the newer reading when present.
+    granted = _granted_from(details) or auth.func_ids
+    with transaction.atomic():
+        authorizer = _lock_or_create(auth.authorizer_appid)
+        if event_time is not None and authorizer.last_event_at and authorizer.last_event_at > event_time:
+            return authorizer  # a newer push has been applied already
+        _apply_info(authorizer, info)
+        authorizer.func_ids = sorted(granted)
+        authorizer.status = AuthorizerStatus.ACTIVE
+        authorizer.authorized_at = timezone.now()
+        authorizer.revoked_at = None
+        if event_time is not None:
+            authorizer.last_event_at = event_time
+        authorizer_tokens_store(
+            authorizer=authorizer,
+            access_token=auth.access_token,
+            expires_in=auth.expires_in,
+            refresh_token=auth.refresh_token,
+        )
+        authorizer.save()
+        audit_record(actor=actor, action="authorizer.authorized", authorizer_appid=authorizer.appid,
+                     outcome="ok", detail={"func_ids": authorizer.func_ids, "kind": authorizer.kind})
+    return authorizer
+
+
+def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
+    """Re-read type, certification, status and granted permission sets (e.g. after 48001/61007)."""
+    authorizer = Authorizer.objects.get(pk=authorizer_id)
+    details = with_component_token(
+        lambda token: wechat_client().get_authorizer_info(component_token=token, authorizer_appid=authorizer.appid)
+    )
+    info = parse_authorizer_info(details)
+    granted = _granted_from(details)
+    with transaction.atomic():
+        authorizer = Authorizer.objects.select_for_update().get(pk=authorizer_id)
+        before = sorted(authorizer.func_ids or [])
+        _apply_info(authorizer, info)
+        if granted is not None:
+            authorizer.func_ids = sorted(granted)
+        authorizer.save()
+        audit_record(actor=actor, action="authorizer.info_refreshed", authorizer_appid=authorizer.appid,
+                     outcome="ok", detail={"func_ids_before": before, "func_ids": authorizer.func_ids})
+    return authorizer
+
+
+def authorizer_unauthorize(*, appid: str, actor: Actor, event_time: datetime | None = None) -> bool:
+    """Mark a merchant revoked and forget its tokens. Returns False if nothing changed."""
+    with transaction.atomic():
+        queryset = Authorizer.objects.filter(appid=appid)
+        if event_time is not None:
+            from django.db.models import Q
+
+            queryset = queryset.filter(Q(last_event_at__isnull=True) | Q(last_event_at__lte=event_time))
+        changed = queryset.update(
+            status=AuthorizerStatus.REVOKED,
+            revoked_at=timezone.now(),
+            refresh_token_ciphertext="",
+            access_token_ciphertext="",
+            access_token_expires_at=None,
+            **({"last_event_at": event_time} if event_time is not None else {}),
+        )
+        if changed:
+            audit_record(actor=actor, action="authorizer.unauthorized", authorizer_appid=appid, outcome="revoked")
+    return bool(changed)
+
+
+def _lock_or_create(appid: str) -> Authorizer:
+    try:
+        with transaction.atomic():
+            authorizer, _ = Authorizer.objects.select_for_update().get_or_create(appid=appid)
+    except IntegrityError:  # created concurrently by the callback or the push
+        authorizer = Authorizer.objects.select_for_update().get(appid=appid)
+    return authorizer
+
+
+def _apply_info(authorizer: Authorizer, info) -> None:
+    authorizer.nickname = info.nick_name or authorizer.nickname
+    authorizer.user_name = info.user_name or authorizer.user_name
+    authorizer.alias = info.alias or ""
+    authorizer.principal_name = info.principal_name or authorizer.principal_name
+    authorizer.service_type_id = info.service_type_id
+    authorizer.verify_type_id = info.verify_type_id
+    authorizer.account_status = info.account_status
+    authorizer.kind = account_kind(service_type_id=info.service_type_id, is_mini_program=info.is_mini_program)
+    authorizer.info_refreshed_at = timezone.now()
+
+
+def _granted_from(details: dict) -> frozenset[int] | None:
+    section = details.get("authorization_info")
+    if not isinstance(section, dict) or "func_info" not in section:
+        return None
+    return parse_authorization_info({"authorization_info": section}).func_ids
+
+
+# --- pushes on the events URL ------------------------------------------------------------------
+
+def component_event_receive(*, fields: dict[str, str]) -> ComponentEvent | None:
+    """Record a decrypted push and apply what can be applied without calling WeChat.
+
+    Returns None for a duplicate (WeChat retries pushes): it was handled the first time.
+    Authorization codes are exchanged by a task, so the push is answered within milliseconds.
+    """
+    info_type = fields.get("InfoType", "").strip()
+    if not info_type:
+        raise BadEvent("InfoType is missing")
+    create_time = _create_time(fields.get("CreateTime", ""))
+    authorizer_appid = fields.get("AuthorizerAppid", "").strip()
+    code = fields.get("AuthorizationCode", "").strip()
+    if info_type == INFO_TICKET and not fields.get("ComponentVerifyTicket", "").strip():
+        raise BadEvent("ComponentVerifyTicket is missing")
+    if info_type in (INFO_AUTHORIZED, INFO_UPDATE_AUTHORIZED) and not (authorizer_appid and code):
+        raise BadEvent("AuthorizerAppid and AuthorizationCode are required")
+    if info_type == INFO_UNAUTHORIZED and not authorizer_appid:
+        raise BadEvent("AuthorizerAppid is required")
+
+    identity = "|".join([info_type, authorizer_appid, fields.get("CreateTime", ""), code,
+                         fields.get("ComponentVerifyTicket", "")])
+    try:
+        with transaction.atomic():
+            event = ComponentEvent.objects.create(
+                dedupe_key=hashlib.sha256(identity.encode("utf-8")).hexdigest(),
+                info_type=info_type[:48],
+                authorizer_appid=authorizer_appid[:32],
+                create_time=create_time,
+                fields={k: v for k, v in fields.items() if k not in SECRET_FIELDS},
+                authorization_code_ciphertext=(
+                    fieldcrypto.encrypt(code, context=event_code_ctx(info_type, authorizer_appid)) if code else ""
+                ),
+            )
+            _apply_inline(event, fields)
+    except IntegrityError:
+        return None
+    return event
+
+
+def _apply_inline(event: ComponentEvent, fields: dict[str, str]) -> None:
+    now = timezone.now()
+    if event.info_type == INFO_TICKET:
+        verify_ticket_store(ticket=fields["ComponentVerifyTicket"].strip(), created_at=event.create_time)
+        event.state = ComponentEvent.State.PROCESSED
+    elif event.info_type == INFO_UNAUTHORIZED:
+        changed = authorizer_unauthorize(appid=event.authorizer_appid, actor=Actor.wechat(), event_time=event.create_time)
+        event.state = ComponentEvent.State.PROCESSED if changed else ComponentEvent.State.IGNORED
+    elif event.info_type in (INFO_AUTHORIZED, INFO_UPDATE_AUTHORIZED):
+        from authorizers.tasks import process_authorization_event  # tasks import services
+
+        process_authorization_event.delay_on_commit(event.pk)
+        return
+    else:
+        event.state = ComponentEvent.State.IGNORED  # other InfoTypes are not ours to act on
+    event.processed_at = now
+    event.save(update_fields=["state", "processed_at"])
+
+
+def component_event_process(*, event_id: int) -> None:
+    """Exchange the code of an authorized/updateauthorized push (run by a task)."""
+    event = ComponentEvent.objects.get(pk=event_id)
+    if event.state != ComponentEvent.State.RECEIVED:
+        return
+    code = fieldcrypto.decrypt(
+        event.authorization_code_ciphertext, context=event_code_ctx(event.info_type, event.authorizer_appid)
+    )
+    authorizer_authorize(authorization_code=code, actor=Actor.wechat(), event_time=event.create_time)
+    ComponentEvent.objects.filter(pk=event.pk, state=ComponentEvent.State.RECEIVED).update(
+        state=ComponentEvent.State.PROCESSED, processed_at=timezone.now()
+    )
+
+
+def component_event_fail(*, event_id: int, error: str) -> None:
+    ComponentEvent.objects.filter(pk=event_id, state=ComponentEvent.State.RECEIVED).update(
+        state=ComponentEvent.State.FAILED, processed_at=timezone.now(), error=error[:255]
+    )
+
+
+def _create_time(value: str) -> datetime:
+    try:
+        seconds = int(value.strip())
+    except ValueError:
+        raise BadEvent("CreateTime must be a unix timestamp") from None
+    if not 0 < seconds < 2**32:
+        raise BadEvent("CreateTime is out of range")
+    return datetime.fromtimestamp(seconds, tz=dt_timezone.utc)

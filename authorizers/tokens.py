@@ -1,0 +1,251 @@
+"""Component and authorizer access tokens: cached encrypted in their rows, refreshed single-flight.
+
+Single flight across every process and thread: the fast path reads the row without a lock; a refresh
+takes the row lock (``SELECT … FOR UPDATE`` on PostgreSQL, the IMMEDIATE write lock on SQLite), looks
+again — someone may have refreshed while we waited — and only then calls WeChat. So however many
+workers find the token stale at once, exactly one refresh reaches WeChat.
+
+This module and api_keys.py are the only places that see plaintext secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.services import Actor, audit_record
+from authorizers import fieldcrypto
+from authorizers.client import wechat_client
+from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
+from platform_app.wechat.errors import AuthorizationRevoked, TokenInvalid
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TICKET_LIFETIME = timedelta(hours=12)
+
+
+class NoVerifyTicket(Exception):
+    """No usable component_verify_ticket yet: WeChat has not pushed one (or it is older than 12 h)."""
+
+
+class AuthorizerRevokedError(Exception):
+    """The merchant revoked the authorization; nothing can be called on its behalf."""
+
+
+# --- contexts: bind each ciphertext to its row and field ---------------------------------------
+
+def component_ctx(appid: str, field: str) -> str:
+    return f"component:{appid}:{field}"
+
+
+def authorizer_ctx(appid: str, field: str) -> str:
+    return f"authorizer:{appid}:{field}"
+
+
+def event_code_ctx(info_type: str, appid: str) -> str:
+    return f"event:{info_type}:{appid}:code"
+
+
+def _fresh(expires_at, *, margin: int | None = None) -> bool:
+    margin = settings.WECHAT_TOKEN_REFRESH_MARGIN if margin is None else margin
+    return expires_at is not None and expires_at - timedelta(seconds=margin) > timezone.now()
+
+
+# --- verify ticket -----------------------------------------------------------------------------
+
+def _credential(for_update: bool = False) -> ComponentCredential:
+    appid = settings.WECHAT_COMPONENT_APPID
+    queryset = ComponentCredential.objects.select_for_update() if for_update else ComponentCredential.objects
+    credential, _ = queryset.get_or_create(component_appid=appid)
+    return credential
+
+
+def verify_ticket_store(*, ticket: str, created_at) -> bool:
+    """Keep the newest ticket. Returns False when an older push arrives after a newer one."""
+    appid = settings.WECHAT_COMPONENT_APPID
+    ComponentCredential.objects.get_or_create(component_appid=appid)
+    updated = (
+        ComponentCredential.objects.filter(component_appid=appid)
+        .exclude(ticket_created_at__gt=created_at)
+        .update(
+            verify_ticket_ciphertext=fieldcrypto.encrypt(ticket, context=component_ctx(appid, "verify_ticket")),
+            ticket_created_at=created_at,
+            ticket_received_at=timezone.now(),
+        )
+    )
+    return updated == 1
+
+
+def _verify_ticket(credential: ComponentCredential) -> str:
+    if not credential.verify_ticket_ciphertext or credential.ticket_created_at is None:
+        raise NoVerifyTicket("no component_verify_ticket received yet")
+    if credential.ticket_created_at + TICKET_LIFETIME < timezone.now():
+        raise NoVerifyTicket("the newest component_verify_ticket is older than 12 hours")
+    return fieldcrypto.decrypt(
+        credential.verify_ticket_ciphertext, context=component_ctx(credential.component_appid, "verify_ticket")
+    )
+
+
+# --- component token ---------------------------------------------------------------------------
+
+def component_token_get(*, rejected: str | None = None) -> str:
+    """A valid component_access_token; ``rejected`` is a token WeChat just refused (40001/42001)."""
+    credential = _credential()
+    token = _component_token_if_fresh(credential)
+    if token is not None and token != rejected:
+        return token
+    with transaction.atomic():
+        credential = _credential(for_update=True)
+        token = _component_token_if_fresh(credential)
+        if token is not None and token != rejected:
+            return token
+        result = wechat_client().component_token(verify_ticket=_verify_ticket(credential))
+        token = result["component_access_token"]
+        now = timezone.now()
+        credential.access_token_ciphertext = fieldcrypto.encrypt(
+            token, context=component_ctx(credential.component_appid, "access_token")
+        )
+        credential.access_token_expires_at = now + timedelta(seconds=int(result.get("expires_in", 7200)))
+        credential.access_token_refreshed_at = now
+        credential.refresh_count = F("refresh_count") + 1
+        credential.save(update_fields=[
+            "access_token_ciphertext", "access_token_expires_at", "access_token_refreshed_at", "refresh_count",
+        ])
+    log.info("component access token refreshed")
+    return token
+
+
+def _component_token_if_fresh(credential: ComponentCredential) -> str | None:
+    if not credential.access_token_ciphertext or not _fresh(credential.access_token_expires_at):
+        return None
+    return fieldcrypto.decrypt(
+        credential.access_token_ciphertext, context=component_ctx(credential.component_appid, "access_token")
+    )
+
+
+def with_component_token(call: Callable[[str], T]) -> T:
+    """Run ``call(token)``; if WeChat says the token is invalid, refresh once and retry once."""
+    token = component_token_get()
+    try:
+        return call(token)
+    except TokenInvalid:
+        return call(component_token_get(rejected=token))
+
+
+# --- authorizer tokens -------------------------------------------------------------------------
+
+def authorizer_tokens_store(*, authorizer: Authorizer, access_token: str | None, expires_in: int | None,
+                            refresh_token: str | None) -> None:
+    """Put freshly issued tokens on the (unsaved or locked) row; the caller saves it."""
+    if refresh_token:
+        authorizer.refresh_token_ciphertext = fieldcrypto.encrypt(
+            refresh_token, context=authorizer_ctx(authorizer.appid, "refresh_token")
+        )
+    if access_token:
+        now = timezone.now()
+        authorizer.access_token_ciphertext = fieldcrypto.encrypt(
+            access_token, context=authorizer_ctx(authorizer.appid, "access_token")
+        )
+        authorizer.access_token_expires_at = now + timedelta(seconds=int(expires_in or 7200))
+        authorizer.access_token_refreshed_at = now
+
+
+def refresh_token_of(authorizer: Authorizer) -> str:
+    return fieldcrypto.decrypt(
+        authorizer.refresh_token_ciphertext, context=authorizer_ctx(authorizer.appid, "refresh_token")
+    )
+
+
+def _authorizer_token_if_fresh(authorizer: Authorizer, margin: int | None = None) -> str | None:
+    if not authorizer.access_token_ciphertext or not _fresh(authorizer.access_token_expires_at, margin=margin):
+        return None
+    return fieldcrypto.decrypt(
+        authorizer.access_token_ciphertext, context=authorizer_ctx(authorizer.appid, "access_token")
+    )
+
+
+def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, force: bool = False) -> str:
+    """A valid authorizer_access_token for this merchant, refreshing it single-flight when needed.
+
+    ``force`` refreshes even a fresh token (the admin's "refresh now").
+    ``rejected`` is the token WeChat just refused: it is replaced only if it is still the current one,
+    so 200 callers holding the same dead token cause one refresh, not 200.
+    """
+    authorizer = Authorizer.objects.get(pk=authorizer_id)
+    _ensure_active(authorizer)
+    if not force:
+        token = _authorizer_token_if_fresh(authorizer)
+        if token is not None and token != rejected:
+            return token
+    revoked: AuthorizationRevoked | None = None
+    with transaction.atomic():
+        authorizer = Authorizer.objects.select_for_update().get(pk=authorizer_id)
+        _ensure_active(authorizer)
+        current = _authorizer_token_if_fresh(authorizer)
+        if not force and current is not None and current != rejected:
+            return current
+        try:
+            result = with_component_token(lambda component_token: wechat_client().authorizer_token(
+                component_token=component_token,
+                authorizer_appid=authorizer.appid,
+                refresh_token=refresh_token_of(authorizer),
+            ))
+        except AuthorizationRevoked as exc:
+            # Record the revocation in this transaction, then raise once it has committed.
+            authorizer.status = AuthorizerStatus.REVOKED
+            authorizer.revoked_at = timezone.now()
+            authorizer.access_token_ciphertext = ""
+            authorizer.access_token_expires_at = None
+            authorizer.save(update_fields=["status", "revoked_at", "access_token_ciphertext", "access_token_expires_at"])
+            revoked = exc
+        else:
+            token = result["authorizer_access_token"]
+            authorizer_tokens_store(
+                authorizer=authorizer,
+                access_token=token,
+                expires_in=result.get("expires_in"),
+                # WeChat returns the refresh token on every refresh; it may change, so always keep it.
+                refresh_token=result.get("authorizer_refresh_token"),
+            )
+            authorizer.token_refresh_count = F("token_refresh_count") + 1
+            authorizer.save(update_fields=[
+                "access_token_ciphertext", "access_token_expires_at", "access_token_refreshed_at",
+                "refresh_token_ciphertext", "token_refresh_count",
+            ])
+    if revoked is not None:
+        audit_record(actor=Actor.system("token refresh"), action="authorizer.revoked", authorizer_appid=authorizer.appid,
+                     outcome="revoked", errcode=revoked.errcode, errmsg=revoked.errmsg, rid=revoked.rid)
+        raise AuthorizerRevokedError(authorizer.appid) from revoked
+    log.info("authorizer access token refreshed for %s", authorizer.appid)
+    return token
+
+
+def with_authorizer_token(authorizer_id: int, call: Callable[[str], T]) -> T:
+    """Run ``call(token)``; on 40001/40014/42001 refresh once (if still current) and retry once."""
+    token = authorizer_token_get(authorizer_id=authorizer_id)
+    try:
+        return call(token)
+    except TokenInvalid:
+        return call(authorizer_token_get(authorizer_id=authorizer_id, rejected=token))
+
+
+def authorizer_revoke(*, authorizer: Authorizer) -> None:
+    """Revocation seen on a call (61003/61023): mark the row, drop its access token."""
+    Authorizer.objects.filter(pk=authorizer.pk, status=AuthorizerStatus.ACTIVE).update(
+        status=AuthorizerStatus.REVOKED, revoked_at=timezone.now(), access_token_ciphertext="",
+        access_token_expires_at=None,
+    )
+
+
+def _ensure_active(authorizer: Authorizer) -> None:
+    if authorizer.status != AuthorizerStatus.ACTIVE:
+        raise AuthorizerRevokedError(authorizer.appid)

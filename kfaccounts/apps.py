@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KfaccountsConfig(AppConfig):
+    name = "kfaccounts"
+    verbose_name = "Customer-service accounts"

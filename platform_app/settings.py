@@ -1,0 +1,256 @@
+"""kfplatform settings: everything comes from the environment (see .env.example).
+
+With nothing set the service runs in the embedded demo mode: SQLite in WAL mode, Celery's filesystem
+broker and generated keys, all under ``var/``. ``DJANGO_DEBUG=false`` is production: it refuses to
+start without a real secret key, field-encryption keys and the platform's WeChat credentials.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from platform_app.env import env_bool, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("KFPLATFORM_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+PRODUCTION = not DEBUG
+
+
+def _production_required(name: str, demo_value: str) -> str:
+    value = env_str(name)
+    if value is not None:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG is false")
+    return demo_value
+
+
+def _demo_file_secret(filename: str, make: Callable[[], str]) -> str:
+    """A value generated once into var/ and shared by every process of the demo (O_EXCL: first wins)."""
+    path = VAR_DIR / filename
+    try:
+        with open(path, "x", encoding="ascii") as handle:
+            handle.write(make())
+    except FileExistsError:
+        pass
+    return path.read_text(encoding="ascii").strip()
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if SECRET_KEY is None:
+    if PRODUCTION:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+    SECRET_KEY = _demo_file_secret("django_secret_key", lambda: secrets.token_urlsafe(50))
+elif PRODUCTION and (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure") or "change-me" in SECRET_KEY):
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a real secret (32+ characters) in production")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is false")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "platform_app",
+    "audit",
+    "authorizers",
+    "kfaccounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "platform_app.urls"
+WSGI_APPLICATION = "platform_app.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------------------------
+DATABASE_URL = env_url(
+    "DATABASE_URL", "sqlite:///var/db.sqlite3", schemes=("sqlite", "postgres", "postgresql", "pgsql")
+)
+try:
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    name = Path(_db["NAME"] or "var/db.sqlite3")
+    _db["NAME"] = str(name if name.is_absolute() else BASE_DIR / name)
+    _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"] = {
+        # IMMEDIATE takes the write lock at BEGIN, so two writers queue on busy_timeout instead of
+        # one failing with "database is locked" when it upgrades a read transaction.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    }
+else:
+    _db.setdefault("OPTIONS", {})
+    _db["CONN_HEALTH_CHECKS"] = True
+_db["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")} if env_str("DATABASE_TEST_NAME") else {}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache, locks ------------------------------------------------------------------------------
+REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "kfplatform")}}
+else:
+    # A file cache is shared by every process of the embedded demo (throttling must hold across them).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
+
+# --- celery ------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", "filesystem://", schemes=("filesystem", "redis", "rediss", "amqp", "amqps", "pyamqp"))
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # the database rows are the source of truth, not a result backend
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# --- WeChat ------------------------------------------------------------------------------------
+WECHAT_API_BASE = env_url("WECHAT_API_BASE", "https://api.weixin.qq.com", schemes=("http", "https"))
+WECHAT_MP_BASE = env_url("WECHAT_MP_BASE", "https://mp.weixin.qq.com", schemes=("http", "https"))
+# Demo values match the sandbox's defaults so `make run` needs no configuration.
+WECHAT_COMPONENT_APPID = _production_required("WECHAT_COMPONENT_APPID", "wx0c0a1d2e3f405162")
+WECHAT_COMPONENT_APPSECRET = _production_required("WECHAT_COMPONENT_APPSECRET", "5a1db0c3e9f24d7a8b6c0e1f2a3b4c5d")
+WECHAT_COMPONENT_TOKEN = _production_required("WECHAT_COMPONENT_TOKEN", "kfplatformdemotoken")
+WECHAT_COMPONENT_AES_KEY = _production_required("WECHAT_COMPONENT_AES_KEY", "kfPlatformDemoEncodingAESKey0123456789abcde")
+# During an EncodingAESKey rotation WeChat may still encrypt with the previous key.
+WECHAT_COMPONENT_PREVIOUS_AES_KEYS = env_list("WECHAT_COMPONENT_PREVIOUS_AES_KEYS", [])
+WECHAT_AUTH_TYPE = env_int("WECHAT_AUTH_TYPE", 3, minimum=1)
+WECHAT_EVENT_MAX_BODY = env_int("WECHAT_EVENT_MAX_BODY", 64 * 1024, minimum=1024)
+# Pushes older or newer than this many seconds are refused (replay window).
+WECHAT_EVENT_MAX_SKEW = env_int("WECHAT_EVENT_MAX_SKEW", 600, minimum=1)
+WECHAT_CONNECT_TIMEOUT = float(env_int("WECHAT_CONNECT_TIMEOUT_MS", 3050, minimum=1)) / 1000
+WECHAT_READ_TIMEOUT = float(env_int("WECHAT_READ_TIMEOUT_MS", 10000, minimum=1)) / 1000
+# Refresh a token when less than this many seconds of life remain (WeChat suggests at 1 h 50 min).
+WECHAT_TOKEN_REFRESH_MARGIN = env_int("WECHAT_TOKEN_REFRESH_MARGIN", 600, minimum=0)
+PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", None, schemes=("http", "https"))
+
+# --- encryption at rest ------------------------------------------------------------------------
+def _generate_field_key() -> str:
+    import base64
+    import os
+
+    return "k1:" + base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+FIELD_ENCRYPTION_KEYS = env_str("FIELD_ENCRYPTION_KEYS")
+if FIELD_ENCRYPTION_KEYS is None:
+    if PRODUCTION:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set when DJANGO_DEBUG is false")
+    FIELD_ENCRYPTION_KEYS = _demo_file_secret("field_encryption_keys", _generate_field_key)
+
+# --- REST API ----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["authorizers.api_keys.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["authorizers.api_keys.IsMerchant"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "platform_app.api_errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["authorizers.api_keys.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": env_str("API_RATE_LIMIT", "600/min")},
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "kfplatform API",
+    "DESCRIPTION": "Merchant API: your authorizer, your customer-service accounts and their deletions.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                       "description": "`Api-Key <key>`"}}
+    },
+    "SECURITY": [{"ApiKey": []}],
+}
+
+# --- i18n, static, misc ------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage" if PRODUCTION
+                    else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # urllib3 logs full URLs at DEBUG, and WeChat URLs carry tokens in the query string.
+        "urllib3": {"level": "WARNING"},
+        "django.db.backends": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,22 @@
+"""All the URLs: the wiring between apps lives here and only here."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from authorizers import api as authorizer_api
+from authorizers import views as wechat_views
+from platform_app import health
+
+urlpatterns = [
+    path("wechat/component/events/", wechat_views.component_events, name="wechat-component-events"),
+    path("wechat/authorize/", wechat_views.authorize, name="wechat-authorize"),
+    path("wechat/authorize/callback/", wechat_views.authorize_callback, name="wechat-authorize-callback"),
+    path("api/v1/authorizer/", authorizer_api.OwnAuthorizerView.as_view(), name="api-authorizer"),
+    path("api/v1/", include("kfaccounts.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+]
