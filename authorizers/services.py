@@ -15,7 +15,7 @@ from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentEvent
 from authorizers.policy import account_kind
 from authorizers.tokens import authorizer_tokens_store, event_code_ctx, verify_ticket_store, with_component_token
-from platform_app.wechat.client import parse_authorization_info, parse_authorizer_info
+from platform_app.wechat.results import parse_authorization_info, parse_authorizer_info
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from authorizers import services
+from audit.services import Actor
+from authorizers import services, tokens
 from platform_app.wechat.errors import Transient
 
 
@@ -24,3 +25,24 @@ def process_authorization_event(self, event_id: int) -> None:
         if self.request.retries >= self.max_retries:
             services.component_event_fail(event_id=event_id, error="WeChat unavailable; retries exhausted")
         raise
+
+
+@shared_task(acks_late=True, autoretry_for=(Transient,), retry_backoff=2, retry_backoff_max=120, retry_jitter=True,
+             max_retries=5)
+def refresh_authorizer_info(authorizer_id: int) -> None:
+    services.authorizer_info_refresh(authorizer_id=authorizer_id, actor=Actor.system("permissions re-read"))
+
+
+@shared_task(ignore_result=True)
+def refresh_expiring_tokens() -> None:
+    """Refresh every active merchant's token before it expires, so no deletion waits on a refresh."""
+    for authorizer_id in tokens.authorizers_needing_refresh():
+        refresh_authorizer_token.delay(authorizer_id)
+
+
+@shared_task(acks_late=True, ignore_result=True, autoretry_for=(Transient,), retry_backoff=2, max_retries=3)
+def refresh_authorizer_token(authorizer_id: int) -> None:
+    try:
+        tokens.authorizer_token_get(authorizer_id=authorizer_id)
+    except tokens.AuthorizerRevokedError:
+        pass  # recorded by the refresh itself

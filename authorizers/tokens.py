@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
@@ -236,6 +236,17 @@ def with_authorizer_token(authorizer_id: int, call: Callable[[str], T]) -> T:
         return call(token)
     except TokenInvalid:
         return call(authorizer_token_get(authorizer_id=authorizer_id, rejected=token))
+
+
+def authorizers_needing_refresh() -> list[int]:
+    """Active merchants whose token is missing or inside the refresh margin."""
+    horizon = timezone.now() + timedelta(seconds=settings.WECHAT_TOKEN_REFRESH_MARGIN)
+    return list(
+        Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE)
+        .exclude(refresh_token_ciphertext="")
+        .filter(Q(access_token_expires_at__isnull=True) | Q(access_token_expires_at__lte=horizon))
+        .values_list("pk", flat=True)
+    )
 
 
 def authorizer_revoke(*, authorizer: Authorizer) -> None:

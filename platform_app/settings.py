@@ -166,6 +166,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# --- deletions ---------------------------------------------------------------------------------
+DELETION_MAX_TRANSIENT_FAILURES = env_int("DELETION_MAX_TRANSIENT_FAILURES", 5, minimum=1)
+DELETION_RETRY_BASE_SECONDS = float(env_int("DELETION_RETRY_BASE_MS", 2000, minimum=1)) / 1000
+DELETION_RETRY_CAP_SECONDS = float(env_int("DELETION_RETRY_CAP_MS", 300_000, minimum=1)) / 1000
+# A running attempt whose worker has not finished after this long is presumed dead and re-sent.
+DELETION_LEASE_SECONDS = env_int("DELETION_LEASE_SECONDS", 60, minimum=1)
+DELETION_SWEEP_SECONDS = env_int("DELETION_SWEEP_SECONDS", 30, minimum=1)
+
+# Defaults for django-celery-beat: copied into its tables at start, editable in the admin after.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deletions": {"task": "kfaccounts.tasks.sweep_deletions", "schedule": float(DELETION_SWEEP_SECONDS)},
+    "refresh-expiring-tokens": {"task": "authorizers.tasks.refresh_expiring_tokens", "schedule": 300.0},
+}
+
 # --- WeChat ------------------------------------------------------------------------------------
 WECHAT_API_BASE = env_url("WECHAT_API_BASE", "https://api.weixin.qq.com", schemes=("http", "https"))
 WECHAT_MP_BASE = env_url("WECHAT_MP_BASE", "https://mp.weixin.qq.com", schemes=("http", "https"))

@@ -1,0 +1,131 @@
+"""Customer-service accounts (a mirror of getkflist) and the requests to delete them."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from authorizers.models import Authorizer
+
+
+class KfAccount(models.Model):
+    """What getkflist said last time; ``gone_at`` is set when an account disappears upstream."""
+
+    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="kf_accounts")
+    kf_account = models.CharField(max_length=64)
+    kf_id = models.CharField(max_length=32, blank=True)
+    kf_nick = models.CharField(max_length=64, blank=True)
+    kf_headimgurl = models.URLField(max_length=500, blank=True)
+    kf_wx = models.CharField(max_length=64, blank=True, help_text="bound WeChat id")
+    invite_wx = models.CharField(max_length=64, blank=True)
+    invite_expire_time = models.DateTimeField(null=True, blank=True)
+    invite_status = models.CharField(max_length=16, blank=True, help_text="waiting / rejected / expired")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kf_account"]
+        constraints = [
+            models.UniqueConstraint(fields=["authorizer", "kf_account"], name="kf_account_unique_per_authorizer"),
+        ]
+
+    def __str__(self) -> str:
+        return self.kf_account
+
+    @property
+    def is_present(self) -> bool:
+        return self.gone_at is None
+
+
+class DeletionStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+ACTIVE_STATUSES = (DeletionStatus.PENDING, DeletionStatus.RUNNING)
+TERMINAL_STATUSES = (DeletionStatus.SUCCEEDED, DeletionStatus.FAILED, DeletionStatus.REJECTED)
+
+
+class DeletionReason(models.TextChoices):
+    ALREADY_GONE = "already_gone", "Already gone (65401 after an attempt whose outcome was unknown)"
+    INVALID_KF_ACCOUNT = "invalid_kf_account", "65401: no such customer-service account"
+    KF_NOT_ENABLED = "kf_not_enabled", "65400: new customer service is not enabled"
+    PERMISSION_DENIED = "permission_denied", "48001/61007: permission not granted"
+    AUTHORIZATION_REVOKED = "authorization_revoked", "61003/61023: authorization revoked"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable", "WeChat unavailable; retries exhausted"
+    WECHAT_ERROR = "wechat_error", "WeChat refused with another error"
+    QUOTA_EXHAUSTED = "quota_exhausted", "45009: daily quota spent; waiting for the reset"
+    RETRY_SCHEDULED = "retry_scheduled", "A transient error; retry scheduled"
+    NOT_ELIGIBLE = "not_eligible", "The merchant may not use this interface"
+    INVALID_INPUT = "invalid_input", "Not a valid kf_account"
+
+
+class DeletionRequest(models.Model):
+    """The intent to delete one kf account, and the outbox its task is sent from.
+
+    pending → running → succeeded | failed | rejected; pending again with ``next_attempt_at`` when a
+    retry is scheduled. At most one pending/running request per (authorizer, kf_account).
+    """
+
+    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="deletions")
+    kf_account = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=DeletionStatus.choices, default=DeletionStatus.PENDING)
+    reason = models.CharField(max_length=32, choices=DeletionReason.choices, blank=True)
+    errcode = models.IntegerField(null=True, blank=True)
+    errmsg = models.CharField(max_length=255, blank=True)
+    rid = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="calls made to WeChat")
+    transient_failures = models.PositiveIntegerField(default=0)
+    # True once an attempt may have reached WeChat without us learning the answer (timeout, 5xx,
+    # a worker killed mid-call): a later 65401 then means the account is already gone.
+    outcome_unknown = models.BooleanField(default=False)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="when the task was last sent")
+    requested_by_kind = models.CharField(max_length=16)
+    requested_by_id = models.CharField(max_length=64, blank=True)
+    requested_by_label = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["authorizer", "kf_account"],
+                condition=Q(status__in=["pending", "running"]),
+                name="one_active_deletion_per_kf_account",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["authorizer", "-id"], name="deletion_by_authorizer"),
+            models.Index(fields=["status", "next_attempt_at"], name="deletion_by_status_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kf_account} {self.status}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class IdempotencyRecord(models.Model):
+    """POST /api/v1/deletions/ with an Idempotency-Key: the same key and body get the same answer."""
+
+    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    body_digest = models.CharField(max_length=64)
+    deletion_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["authorizer", "key"], name="idempotency_key_unique_per_authorizer"),
+        ]

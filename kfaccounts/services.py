@@ -1,0 +1,409 @@
+"""Every write about kf accounts and their deletions: requests, execution, sweeping, syncing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from audit.services import Actor, audit_record, audit_record_many
+from authorizers.client import wechat_client
+from authorizers.models import Authorizer
+from authorizers.policy import Eligibility, eligibility
+from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, authorizer_revoke, with_authorizer_token
+from kfaccounts.models import (
+    ACTIVE_STATUSES,
+    DeletionReason,
+    DeletionRequest,
+    DeletionStatus,
+    IdempotencyRecord,
+    KfAccount,
+)
+from kfaccounts.validation import MAX_BULK, InvalidKfAccount, kf_account_check
+from platform_app.wechat import errors
+
+log = logging.getLogger(__name__)
+
+# WeChat's daily quotas reset at midnight, China Standard Time.
+QUOTA_TIMEZONE = ZoneInfo("Asia/Shanghai")
+
+
+class NotEligible(Exception):
+    def __init__(self, verdict: Eligibility) -> None:
+        super().__init__(verdict.summary)
+        self.verdict = verdict
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different body."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded; owned by the task that passes it in."""
+
+    max_transient_failures: int = 5
+    base_seconds: float = 2.0
+    cap_seconds: float = 300.0
+    lease_seconds: int = 60
+
+    def delay(self, failures: int) -> float:
+        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** max(0, failures - 1)))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+# --- requesting --------------------------------------------------------------------------------
+
+Dispatch = Callable[[Sequence[int]], None]
+
+
+def deletions_request(
+    *,
+    authorizer: Authorizer,
+    kf_accounts: Sequence[object],
+    actor: Actor,
+    dispatch: Dispatch,
+    idempotency_key: str | None = None,
+    record_rejections: bool = False,
+) -> list[DeletionRequest]:
+    """Ask for kf accounts to be deleted; returns one request per distinct account, in order.
+
+    Interactive callers (the API) get ``InvalidKfAccount`` / ``NotEligible`` and nothing is stored.
+    Batch callers (command line, schedules) pass ``record_rejections`` and get ``rejected`` rows, so
+    their report shows every account they named. An account with a pending or running request gets
+    that request back instead of a second one.
+    """
+    if not kf_accounts:
+        raise InvalidKfAccount("at least one kf_account is required")
+    if len(kf_accounts) > MAX_BULK:
+        raise InvalidKfAccount(f"at most {MAX_BULK} kf_accounts per request")
+    accounts = list(dict.fromkeys(kf_accounts))  # drop repeats, keep order
+    invalid: dict[str, str] = {}
+    for value in accounts:
+        try:
+            kf_account_check(value)
+        except InvalidKfAccount as exc:
+            if not record_rejections:
+                raise
+            invalid[str(value)[:64]] = str(exc)
+    accounts = [str(value)[:64] for value in accounts]
+    verdict = eligibility(authorizer)
+    if not verdict.eligible and not record_rejections:
+        audit_record(actor=actor, action="deletion.refused", authorizer_appid=authorizer.appid,
+                     subject=accounts[0] if len(accounts) == 1 else f"{len(accounts)} accounts",
+                     outcome="not_eligible", detail={"reasons": [r.code for r in verdict.reasons]})
+        raise NotEligible(verdict)
+
+    digest = _body_digest(accounts) if idempotency_key else ""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                if idempotency_key:
+                    replay = _idempotent_replay(authorizer, idempotency_key, digest)
+                    if replay is not None:
+                        return replay
+                deletions, created = _create_rows(authorizer, accounts, actor, verdict, invalid)
+                if idempotency_key:
+                    IdempotencyRecord.objects.create(authorizer=authorizer, key=idempotency_key, body_digest=digest,
+                                                     deletion_ids=[d.pk for d in deletions])
+                to_send = [d.pk for d in created if d.status == DeletionStatus.PENDING]
+                if to_send:
+                    transaction.on_commit(lambda: dispatch(to_send))
+                return deletions
+        except IntegrityError:
+            # A concurrent request created an active row (or used the same key) first: look again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _body_digest(accounts: Sequence[str]) -> str:
+    return hashlib.sha256(json.dumps(list(accounts)).encode("utf-8")).hexdigest()
+
+
+def _idempotent_replay(authorizer: Authorizer, key: str, digest: str) -> list[DeletionRequest] | None:
+    record = IdempotencyRecord.objects.filter(authorizer=authorizer, key=key).first()
+    if record is None:
+        return None
+    if record.body_digest != digest:
+        raise IdempotencyConflict("this Idempotency-Key was already used with a different body")
+    by_id = DeletionRequest.objects.in_bulk(record.deletion_ids)
+    return [by_id[i] for i in record.deletion_ids if i in by_id]
+
+
+def _create_rows(authorizer: Authorizer, accounts: list[str], actor: Actor, verdict: Eligibility,
+                 invalid: dict[str, str]) -> tuple[list[DeletionRequest], list[DeletionRequest]]:
+    active = {
+        d.kf_account: d
+        for d in DeletionRequest.objects.filter(authorizer=authorizer, kf_account__in=accounts, status__in=ACTIVE_STATUSES)
+    }
+    now = timezone.now()
+    new_rows: list[DeletionRequest] = []
+    for account in accounts:
+        if account in active:
+            continue
+        row = DeletionRequest(
+            authorizer=authorizer, kf_account=account, requested_by_kind=actor.kind,
+            requested_by_id=actor.id[:64], requested_by_label=actor.label[:150], dispatched_at=now,
+        )
+        if account in invalid:
+            _reject(row, DeletionReason.INVALID_INPUT, invalid[account], now)
+        elif not verdict.eligible:
+            _reject(row, DeletionReason.NOT_ELIGIBLE, verdict.summary, now)
+        new_rows.append(row)
+    created = DeletionRequest.objects.bulk_create(new_rows)
+    audit_record_many(
+        {"actor": actor, "action": "deletion.requested", "authorizer_appid": authorizer.appid,
+         "subject": row.kf_account, "outcome": row.status, "detail": {"deletion_id": row.pk}}
+        for row in created
+    )
+    by_account = {**active, **{row.kf_account: row for row in created}}
+    return [by_account[account] for account in accounts], created
+
+
+def _reject(row: DeletionRequest, reason: str, message: str, now: datetime) -> None:
+    row.status = DeletionStatus.REJECTED
+    row.reason = reason
+    row.errmsg = message[:255]
+    row.finished_at = now
+    row.dispatched_at = None
+
+
+# --- executing ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    """What the task should do after an attempt: send itself again in ``countdown`` seconds, or not."""
+
+    countdown: float | None = None
+
+
+def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
+    """Claim one request, call kfaccount/del once (with one token refresh), record the outcome."""
+    now = timezone.now()
+    claimed = (
+        DeletionRequest.objects.filter(pk=deletion_id, status=DeletionStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(status=DeletionStatus.RUNNING, attempts=F("attempts") + 1,
+                lease_expires_at=now + timedelta(seconds=policy.lease_seconds), started_at=now, updated_at=now)
+    )
+    if claimed != 1:
+        return Next()  # done, running elsewhere, or not due yet: another send covers it
+    deletion = DeletionRequest.objects.select_related("authorizer").get(pk=deletion_id)
+    authorizer = deletion.authorizer
+    verdict = eligibility(authorizer)
+    if not verdict.eligible:
+        _finish(deletion, DeletionStatus.REJECTED, DeletionReason.NOT_ELIGIBLE, errmsg=verdict.summary)
+        return Next()
+    if authorizer.quota_paused(now):
+        _defer_for_quota(deletion, authorizer.quota_paused_until, counted=False)
+        return Next()
+
+    try:
+        with_authorizer_token(authorizer.pk, lambda token: wechat_client().kf_delete(
+            access_token=token, kf_account=deletion.kf_account))
+    except AuthorizerRevokedError:
+        _finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED,
+                errmsg="the merchant revoked the authorization")
+        return Next()
+    except errors.WeChatError as exc:
+        _audit_call(deletion, exc)
+        return _on_wechat_error(deletion, exc, policy)
+    except NoVerifyTicket as exc:
+        return _on_transient(deletion, policy, errcode=None, errmsg=str(exc), rid=None, outcome_unknown=False)
+    _audit_call(deletion, None)
+    _finish(deletion, DeletionStatus.SUCCEEDED, "", errcode=0, errmsg="ok")
+    KfAccount.objects.filter(authorizer_id=authorizer.pk, kf_account=deletion.kf_account, gone_at__isnull=True).update(
+        gone_at=timezone.now())
+    return Next()
+
+
+def _on_wechat_error(deletion: DeletionRequest, exc: errors.WeChatError, policy: RetryPolicy) -> Next:
+    failed = {"errcode": exc.errcode, "errmsg": exc.errmsg, "rid": exc.rid}
+    if isinstance(exc, errors.InvalidKfAccount):
+        if deletion.outcome_unknown:
+            # An earlier attempt may have deleted it before we lost the answer: it is gone, as asked.
+            _finish(deletion, DeletionStatus.SUCCEEDED, DeletionReason.ALREADY_GONE, **failed)
+        else:
+            _finish(deletion, DeletionStatus.FAILED, DeletionReason.INVALID_KF_ACCOUNT, **failed)
+    elif isinstance(exc, errors.KfNotEnabled):
+        _finish(deletion, DeletionStatus.FAILED, DeletionReason.KF_NOT_ENABLED, **failed)
+    elif isinstance(exc, errors.PermissionDenied):
+        _finish(deletion, DeletionStatus.FAILED, DeletionReason.PERMISSION_DENIED, **failed)
+        from authorizers.tasks import refresh_authorizer_info
+
+        refresh_authorizer_info.delay(deletion.authorizer_id)
+    elif isinstance(exc, errors.AuthorizationRevoked):
+        authorizer_revoke(authorizer=deletion.authorizer)
+        _finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED, **failed)
+    elif isinstance(exc, errors.QuotaExceeded):
+        until = next_quota_reset()
+        Authorizer.objects.filter(pk=deletion.authorizer_id).update(quota_paused_until=until)
+        audit_record(actor=Actor.system("deletions"), action="authorizer.quota_paused",
+                     authorizer_appid=deletion.authorizer.appid, outcome="paused", errcode=exc.errcode,
+                     errmsg=exc.errmsg, rid=exc.rid, detail={"until": until.isoformat()})
+        _defer_for_quota(deletion, until, counted=True, **failed)
+    elif isinstance(exc, (errors.Transient, errors.TokenInvalid)):
+        return _on_transient(deletion, policy, outcome_unknown=exc.outcome_unknown, **failed)
+    else:
+        _finish(deletion, DeletionStatus.FAILED, DeletionReason.WECHAT_ERROR, **failed)
+    return Next()
+
+
+def _on_transient(deletion: DeletionRequest, policy: RetryPolicy, *, errcode: int | None, errmsg: str,
+                  rid: str | None, outcome_unknown: bool) -> Next:
+    failures = deletion.transient_failures + 1
+    if failures >= policy.max_transient_failures:
+        _finish(deletion, DeletionStatus.FAILED, DeletionReason.UPSTREAM_UNAVAILABLE, errcode=errcode,
+                errmsg=errmsg, rid=rid, transient_failures=failures,
+                outcome_unknown=deletion.outcome_unknown or outcome_unknown)
+        return Next()
+    delay = policy.delay(failures)
+    due = timezone.now() + timedelta(seconds=delay)
+    moved = _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.RETRY_SCHEDULED, errcode=errcode,
+                  errmsg=(errmsg or "")[:255], rid=rid or "", transient_failures=failures, next_attempt_at=due,
+                  dispatched_at=due, lease_expires_at=None, outcome_unknown=deletion.outcome_unknown or outcome_unknown)
+    return Next(countdown=delay) if moved else Next()
+
+
+def _defer_for_quota(deletion: DeletionRequest, until: datetime, *, counted: bool, errcode: int | None = None,
+                     errmsg: str = "", rid: str | None = None) -> None:
+    # No task is sent now: the sweeper sends it once the quota has reset (hours, not seconds).
+    _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.QUOTA_EXHAUSTED,
+          errcode=errcode if counted else deletion.errcode, errmsg=(errmsg or deletion.errmsg)[:255],
+          rid=rid or deletion.rid, next_attempt_at=until, dispatched_at=None, lease_expires_at=None,
+          attempts=F("attempts") - (0 if counted else 1))
+
+
+def _finish(deletion: DeletionRequest, status: str, reason: str, *, errcode: int | None = None, errmsg: str = "",
+            rid: str | None = None, **extra: object) -> None:
+    if _move(deletion, status=status, reason=reason, errcode=errcode, errmsg=(errmsg or "")[:255], rid=rid or "",
+             finished_at=timezone.now(), next_attempt_at=None, lease_expires_at=None, **extra):
+        audit_record(actor=Actor.system("deletions"), action=f"deletion.{status}",
+                     authorizer_appid=deletion.authorizer.appid, subject=deletion.kf_account, outcome=reason or status,
+                     errcode=errcode, errmsg=errmsg or "", rid=rid, detail={"deletion_id": deletion.pk})
+
+
+def _move(deletion: DeletionRequest, **changes: object) -> bool:
+    """Leave `running` only if we still hold the claim: a sweeper may have taken an expired lease."""
+    return DeletionRequest.objects.filter(
+        pk=deletion.pk, status=DeletionStatus.RUNNING, attempts=deletion.attempts
+    ).update(updated_at=timezone.now(), **changes) == 1
+
+
+def _audit_call(deletion: DeletionRequest, exc: errors.WeChatError | None) -> None:
+    audit_record(
+        actor=Actor.system("deletions"), action="wechat.kfaccount.del", authorizer_appid=deletion.authorizer.appid,
+        subject=deletion.kf_account, outcome="ok" if exc is None else exc.reason,
+        errcode=0 if exc is None else exc.errcode, errmsg="ok" if exc is None else exc.errmsg,
+        rid=None if exc is None else exc.rid, detail={"deletion_id": deletion.pk, "attempt": deletion.attempts},
+    )
+
+
+def next_quota_reset(now: datetime | None = None) -> datetime:
+    local = (now or timezone.now()).astimezone(QUOTA_TIMEZONE)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    # A little jitter so every paused merchant does not resume in the same second.
+    return midnight + timedelta(seconds=random.uniform(30, 300))
+
+
+# --- sweeping ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    leases_expired: int
+    resent: int
+
+
+def deletions_sweep(*, policy: RetryPolicy, dispatch: Dispatch, stale_after: timedelta = timedelta(minutes=2),
+                    batch: int = 2000) -> SweepResult:
+    """Recover what a crash left behind: running rows whose lease expired, pending rows never sent."""
+    now = timezone.now()
+    expired = 0
+    for deletion in DeletionRequest.objects.select_related("authorizer").filter(
+            status=DeletionStatus.RUNNING, lease_expires_at__lt=now)[:batch]:
+        # The worker died mid-attempt: WeChat may or may not have deleted the account.
+        failures = deletion.transient_failures + 1
+        if failures >= policy.max_transient_failures:
+            _finish(deletion, DeletionStatus.FAILED, DeletionReason.UPSTREAM_UNAVAILABLE,
+                    errmsg="the worker stopped during every attempt", transient_failures=failures, outcome_unknown=True)
+        else:
+            _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.RETRY_SCHEDULED, next_attempt_at=None,
+                  lease_expires_at=None, dispatched_at=None, transient_failures=failures, outcome_unknown=True)
+        expired += 1
+    due = list(
+        DeletionRequest.objects.filter(status=DeletionStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - stale_after))
+        .order_by("id").values_list("pk", flat=True)[:batch]
+    )
+    if due:
+        DeletionRequest.objects.filter(pk__in=due).update(dispatched_at=now)
+        dispatch(due)
+    if expired or due:
+        log.info("deletion sweep: %d leases expired, %d re-sent", expired, len(due))
+    return SweepResult(leases_expired=expired, resent=len(due))
+
+
+# --- the mirror --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    present: int
+    added: int
+    gone: int
+
+
+def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
+    verdict = eligibility(authorizer)
+    if not verdict.eligible:
+        raise NotEligible(verdict)
+    infos = with_authorizer_token(authorizer.pk, lambda token: wechat_client().kf_list(access_token=token))
+    now = timezone.now()
+    seen = {info.kf_account: info for info in infos if info.kf_account}
+    with transaction.atomic():
+        existing = {row.kf_account: row for row in KfAccount.objects.select_for_update().filter(authorizer=authorizer)}
+        added, changed = [], []
+        for account, info in seen.items():
+            row = existing.get(account) or KfAccount(authorizer=authorizer, kf_account=account)
+            _copy_info(row, info, now)
+            (changed if row.pk else added).append(row)
+        KfAccount.objects.bulk_create(added, batch_size=500)
+        KfAccount.objects.bulk_update(changed, _MIRRORED_FIELDS, batch_size=500)
+        gone = KfAccount.objects.filter(authorizer=authorizer, gone_at__isnull=True).exclude(
+            kf_account__in=list(seen)).update(gone_at=now)
+        audit_record(actor=actor, action="kf_accounts.synced", authorizer_appid=authorizer.appid, outcome="ok",
+                     detail={"present": len(seen), "added": len(added), "gone": gone})
+    return SyncResult(present=len(seen), added=len(added), gone=gone)
+
+
+_MIRRORED_FIELDS = ["kf_id", "kf_nick", "kf_headimgurl", "kf_wx", "invite_wx", "invite_expire_time", "invite_status",
+                    "last_seen_at", "gone_at"]
+
+
+def _copy_info(row: KfAccount, info, now: datetime) -> None:
+    row.kf_id = info.kf_id[:32]
+    row.kf_nick = info.kf_nick[:64]
+    row.kf_headimgurl = info.kf_headimgurl[:500]
+    row.kf_wx = info.kf_wx[:64]
+    row.invite_wx = info.invite_wx[:64]
+    row.invite_expire_time = (
+        datetime.fromtimestamp(info.invite_expire_time, tz=QUOTA_TIMEZONE) if info.invite_expire_time else None
+    )
+    row.invite_status = info.invite_status[:16]
+    row.last_seen_at = now
+    row.gone_at = None
+
+
+def deletions_for(ids: Iterable[int]) -> list[DeletionRequest]:
+    by_id = DeletionRequest.objects.in_bulk(list(ids))
+    return [by_id[i] for i in ids if i in by_id]

@@ -1,0 +1,46 @@
+"""Celery tasks for kf accounts: ids in, one service call, retry policy here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from celery import shared_task
+from django.conf import settings
+
+from audit.services import Actor
+from authorizers.models import Authorizer
+from kfaccounts import services
+from platform_app.wechat.errors import Transient
+
+
+def retry_policy() -> services.RetryPolicy:
+    return services.RetryPolicy(
+        max_transient_failures=settings.DELETION_MAX_TRANSIENT_FAILURES,
+        base_seconds=settings.DELETION_RETRY_BASE_SECONDS,
+        cap_seconds=settings.DELETION_RETRY_CAP_SECONDS,
+        lease_seconds=settings.DELETION_LEASE_SECONDS,
+    )
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def delete_kf_account(deletion_id: int) -> None:
+    outcome = services.deletion_execute(deletion_id=deletion_id, policy=retry_policy())
+    if outcome.countdown is not None:
+        delete_kf_account.apply_async((deletion_id,), countdown=outcome.countdown)
+
+
+def dispatch_deletions(ids: Sequence[int]) -> None:
+    for deletion_id in ids:
+        delete_kf_account.apply_async((deletion_id,))
+
+
+@shared_task(ignore_result=True)
+def sweep_deletions() -> None:
+    services.deletions_sweep(policy=retry_policy(), dispatch=dispatch_deletions)
+
+
+@shared_task(acks_late=True, ignore_result=True, autoretry_for=(Transient,), retry_backoff=2, retry_backoff_max=60,
+             retry_jitter=True, max_retries=5)
+def sync_kf_accounts(authorizer_id: int, actor_kind: str = "system", actor_label: str = "sync") -> None:
+    authorizer = Authorizer.objects.get(pk=authorizer_id)
+    services.kf_accounts_sync(authorizer=authorizer, actor=Actor(kind=actor_kind, label=actor_label))

@@ -1,0 +1,122 @@
+"""Starting and stopping the service's processes: used by `make run` and by the end-to-end tests.
+
+Each child gets its own process group so that stopping it also stops what it spawned (Celery's
+pool processes, gunicorn's workers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.1, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # not up yet: keep polling until the deadline
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    return lambda: requests.get(url, timeout=1).status_code == 200
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: Sequence[str]
+    env: dict[str, str]
+    log_path: Path | None = None
+    popen: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> Proc:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_path, "ab")
+        else:
+            out = None
+        self.popen = subprocess.Popen(
+            list(self.argv), cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        if out is not None:
+            out.close()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive:
+            try:
+                os.killpg(self.popen.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """SIGKILL the whole group, as a crash or the OOM killer would."""
+        self.signal(signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 10) -> None:
+        if not self.alive:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def manage(*args: str) -> list[str]:
+    return python(str(ROOT / "manage.py"), *args)
+
+
+def celery(*args: str) -> list[str]:
+    return python("-m", "celery", "-A", "platform_app", *args)
+
+
+def stop_all(procs: Sequence[Proc]) -> None:
+    for proc in reversed(procs):
+        proc.signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in procs:
+        if proc.popen is None:
+            continue
+        try:
+            proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
