@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -42,3 +43,14 @@ class OwnAuthorizerView(APIView):
     @extend_schema(responses=AuthorizerSerializer, summary="Your account: type, certification, permissions, eligibility")
     def get(self, request: Request) -> Response:
         return Response(AuthorizerSerializer(request.user.authorizer).data)
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Describes `Authorization: Api-Key <key>` in the OpenAPI document."""
+
+    target_class = "authorizers.api_keys.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Api-Key <key>`; issue one with `manage.py issue_api_key APPID`"}

@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.services import Actor, audit_record, audit_record_many
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer
-from authorizers.policy import Eligibility, eligibility
+from authorizers.policy import Eligibility, eligibility  # noqa: F401  (eligibility is re-exported for views)
 from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, authorizer_revoke, with_authorizer_token
 from kfaccounts.models import (
     ACTIVE_STATUSES,

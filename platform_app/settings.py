@@ -233,11 +233,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
-                                       "description": "`Api-Key <key>`"}}
-    },
-    "SECURITY": [{"ApiKey": []}],
 }
 
 # --- i18n, static, misc ------------------------------------------------------------------------

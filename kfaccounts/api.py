@@ -1,0 +1,152 @@
+"""The merchant REST API for kf accounts and deletions. Views validate, call one service, serialize."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from kfaccounts import services
+from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
+from kfaccounts.tasks import dispatch_deletions, sync_kf_accounts
+from kfaccounts.validation import MAX_BULK, InvalidKfAccount
+from platform_app.api_errors import ApiError
+
+
+class NewestFirst(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ByAccount(NewestFirst):
+    ordering = "kf_account"
+
+
+class KfAccountSerializer(serializers.ModelSerializer):
+    present = serializers.BooleanField(source="is_present")
+
+    class Meta:
+        model = KfAccount
+        fields = ["kf_account", "kf_id", "kf_nick", "kf_headimgurl", "kf_wx", "invite_wx", "invite_expire_time",
+                  "invite_status", "present", "first_seen_at", "last_seen_at", "gone_at"]
+
+
+class DeletionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeletionRequest
+        fields = ["id", "kf_account", "status", "reason", "errcode", "errmsg", "attempts", "created_at", "finished_at"]
+
+
+class DeletionCreateSerializer(serializers.Serializer):
+    kf_account = serializers.JSONField(required=False, help_text="one account: prefix@wechatid")
+    kf_accounts = serializers.ListField(child=serializers.JSONField(), required=False, max_length=MAX_BULK,
+                                        help_text=f"up to {MAX_BULK} accounts")
+
+    def validate(self, attrs: dict) -> dict:
+        if ("kf_account" in attrs) == ("kf_accounts" in attrs):
+            raise serializers.ValidationError("give exactly one of kf_account and kf_accounts")
+        return attrs
+
+
+def _request_deletions(request: Request, accounts: list[object], idempotency_key: str | None = None) -> list[DeletionRequest]:
+    merchant = request.user
+    try:
+        return services.deletions_request(
+            authorizer=merchant.authorizer, kf_accounts=accounts, actor=merchant.actor,
+            dispatch=dispatch_deletions, idempotency_key=idempotency_key,
+        )
+    except InvalidKfAccount as exc:
+        raise ApiError("invalid_input", str(exc)) from None
+    except services.NotEligible as exc:
+        raise ApiError("not_eligible", f"deletions are not possible for this account: {exc}",
+                       status_code=status.HTTP_403_FORBIDDEN) from None
+    except services.IdempotencyConflict as exc:
+        raise ApiError("idempotency_conflict", str(exc), status_code=status.HTTP_422_UNPROCESSABLE_ENTITY) from None
+
+
+class KfAccountList(generics.ListAPIView):
+    serializer_class = KfAccountSerializer
+    pagination_class = ByAccount
+
+    @extend_schema(summary="Your kf accounts, as of the last sync",
+                   parameters=[OpenApiParameter("include_gone", bool, description="also list accounts gone upstream")])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        queryset = KfAccount.objects.filter(authorizer=self.request.user.authorizer)
+        if self.request.query_params.get("include_gone", "").lower() not in ("1", "true"):
+            queryset = queryset.filter(gone_at__isnull=True)
+        return queryset
+
+
+class KfAccountSync(APIView):
+    @extend_schema(request=None, summary="Re-read your kf accounts from WeChat",
+                   responses={202: inline_serializer("SyncQueued", {"status": serializers.CharField()})})
+    def post(self, request: Request) -> Response:
+        authorizer = request.user.authorizer
+        verdict = services.eligibility(authorizer)
+        if not verdict.eligible:
+            raise ApiError("not_eligible", f"kf accounts cannot be read for this account: {verdict.summary}",
+                           status_code=status.HTTP_403_FORBIDDEN)
+        sync_kf_accounts.delay(authorizer.pk, request.user.actor.kind, request.user.actor.label)
+        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
+
+class KfAccountDelete(APIView):
+    @extend_schema(request=None, responses={202: DeletionSerializer}, summary="Delete one kf account")
+    def delete(self, request: Request, kf_account: str) -> Response:
+        (deletion,) = _request_deletions(request, [kf_account])
+        return Response(DeletionSerializer(deletion).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DeletionListCreate(generics.ListAPIView):
+    serializer_class = DeletionSerializer
+    pagination_class = NewestFirst
+
+    def get_queryset(self):
+        queryset = DeletionRequest.objects.filter(authorizer=self.request.user.authorizer)
+        wanted = self.request.query_params.get("status")
+        if wanted:
+            if wanted not in DeletionStatus.values:
+                raise ApiError("invalid_input", f"status must be one of {', '.join(DeletionStatus.values)}")
+            queryset = queryset.filter(status=wanted)
+        return queryset
+
+    @extend_schema(summary="Your deletions, newest first",
+                   parameters=[OpenApiParameter("status", str, enum=DeletionStatus.values)])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=DeletionCreateSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
+                                     description="same key and body → same answer, nothing done twice")],
+        responses={202: inline_serializer("DeletionsAccepted", {"deletions": DeletionSerializer(many=True)})},
+        summary="Delete one or up to 1,000 kf accounts",
+    )
+    def post(self, request: Request) -> Response:
+        body = DeletionCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key) <= 255):
+            raise ApiError("invalid_input", "Idempotency-Key must be 1 to 255 characters")
+        single = "kf_account" in body.validated_data
+        accounts = [body.validated_data["kf_account"]] if single else body.validated_data["kf_accounts"]
+        deletions = _request_deletions(request, accounts, key)
+        if single:
+            return Response(DeletionSerializer(deletions[0]).data, status=status.HTTP_202_ACCEPTED)
+        return Response({"deletions": DeletionSerializer(deletions, many=True).data}, status=status.HTTP_202_ACCEPTED)
+
+
+class DeletionDetail(generics.RetrieveAPIView):
+    serializer_class = DeletionSerializer
+
+    def get_queryset(self):
+        # Scoped to the caller's merchant: another merchant's id is simply not found (404).
+        return DeletionRequest.objects.filter(authorizer=self.request.user.authorizer)

@@ -1,0 +1,83 @@
+"""python manage.py delete_kf_accounts APPID ACCOUNT… [--file F] [--wait]"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from collections import Counter
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from audit.models import ActorKind
+from audit.services import Actor
+from authorizers.models import Authorizer
+from kfaccounts import services
+from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus
+from kfaccounts.tasks import dispatch_deletions
+from kfaccounts.validation import InvalidKfAccount
+
+
+def _settled(deletion: DeletionRequest) -> bool:
+    # Waiting for a daily quota to reset can take hours: report those as deferred instead of waiting.
+    return deletion.is_terminal or (deletion.status == DeletionStatus.PENDING
+                                    and deletion.reason == DeletionReason.QUOTA_EXHAUSTED)
+
+
+class Command(BaseCommand):
+    help = "Delete customer-service accounts of a merchant. Runs on the Celery workers; --wait follows them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("appid", help="the merchant's authorizer appid")
+        parser.add_argument("accounts", nargs="*", metavar="ACCOUNT", help="kf accounts, prefix@wechatid")
+        parser.add_argument("--file", type=Path, help="read accounts from a file, one per line (# comments)")
+        parser.add_argument("--wait", action="store_true", help="show progress until every deletion has settled")
+        parser.add_argument("--timeout", type=float, default=0, help="with --wait: give up after this many seconds")
+
+    def handle(self, *args, appid: str, accounts: list[str], file: Path | None, wait: bool, timeout: float, **options):
+        if file is not None:
+            try:
+                lines = file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise CommandError(f"cannot read {file}: {exc}") from None
+            accounts = [*accounts, *(line.strip() for line in lines if line.strip() and not line.startswith("#"))]
+        if not accounts:
+            raise CommandError("name at least one account, or --file")
+        authorizer = Authorizer.objects.filter(appid=appid).first()
+        if authorizer is None:
+            raise CommandError(f"no authorizer with appid {appid!r}")
+        actor = Actor(kind=ActorKind.STAFF, label=f"delete_kf_accounts ({getpass.getuser()})")
+        try:
+            deletions = services.deletions_request(authorizer=authorizer, kf_accounts=accounts, actor=actor,
+                                                   dispatch=dispatch_deletions, record_rejections=True)
+        except InvalidKfAccount as exc:
+            raise CommandError(str(exc)) from None
+        ids = [d.pk for d in deletions]
+        self.stderr.write(f"{len(ids)} deletion(s) requested for {authorizer}")
+        if wait:
+            deletions = self._follow(ids, timeout)
+        self._summary(deletions)
+        if wait and any(d.status != DeletionStatus.SUCCEEDED for d in deletions):
+            raise SystemExit(1)
+
+    def _follow(self, ids: list[int], timeout: float) -> list[DeletionRequest]:
+        deadline = time.monotonic() + timeout if timeout else None
+        with tqdm(total=len(ids), unit="account", desc="deleting", file=self.stderr._out) as bar:
+            while True:
+                deletions = services.deletions_for(ids)
+                done = sum(1 for d in deletions if _settled(d))
+                bar.update(done - bar.n)
+                if done == len(ids) or (deadline is not None and time.monotonic() > deadline):
+                    return deletions
+                time.sleep(0.3)
+
+    def _summary(self, deletions: list[DeletionRequest]) -> None:
+        rows = [("ID", "ACCOUNT", "STATUS", "REASON", "ERRCODE", "ERRMSG")]
+        rows += [(str(d.pk), d.kf_account, d.status, d.reason or "", "" if d.errcode is None else str(d.errcode),
+                  (d.errmsg or "")[:60]) for d in deletions]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        counts = Counter(d.status for d in deletions)
+        self.stdout.write(", ".join(f"{count} {status}" for status, count in sorted(counts.items())))
