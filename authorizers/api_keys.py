@@ -77,7 +77,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if scheme != self.keyword:
             return None
         key = key.strip()
-        parts = key.split("_")
+        parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX:
             raise exceptions.AuthenticationFailed("malformed API key")
         api_key = ApiKey.objects.select_related("authorizer").filter(prefix=parts[1]).first()

@@ -1,0 +1,101 @@
+"""Shared fixtures. WeChat is faked only at the HTTP edge: `responses` here, the sandbox in tests/e2e."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+
+WECHAT = "http://127.0.0.1:9"  # the discard port: if anything escapes `responses`, it fails locally
+_appids = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_wechat(settings) -> None:
+    settings.WECHAT_API_BASE = WECHAT
+    settings.WECHAT_MP_BASE = WECHAT
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery() -> Iterator[None]:
+    """Unit tests run tasks in-process; tests/e2e runs real workers instead."""
+    from platform_app.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def wechat() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def component_ready(db):
+    """The platform has a fresh verify ticket and component token, as after WeChat's first push."""
+    from authorizers import fieldcrypto
+    from authorizers.models import ComponentCredential
+    from authorizers.tokens import component_ctx
+    from django.conf import settings
+
+    appid = settings.WECHAT_COMPONENT_APPID
+    now = timezone.now()
+    return ComponentCredential.objects.create(
+        component_appid=appid,
+        verify_ticket_ciphertext=fieldcrypto.encrypt("ticket@@@test", context=component_ctx(appid, "verify_ticket")),
+        ticket_created_at=now,
+        ticket_received_at=now,
+        access_token_ciphertext=fieldcrypto.encrypt("COMPONENT_TOKEN", context=component_ctx(appid, "access_token")),
+        access_token_expires_at=now + timedelta(hours=2),
+    )
+
+
+@pytest.fixture
+def make_authorizer(db) -> Callable[..., "Authorizer"]:  # noqa: F821
+    """An authorizer as the authorization flow leaves it; eligible unless told otherwise.
+
+    Its access token is ``ACCESS_<appid>`` and its refresh token ``REFRESH_<appid>``.
+    """
+    from authorizers.models import AccountKind, Authorizer
+    from authorizers.tokens import authorizer_tokens_store
+
+    def make(**fields) -> Authorizer:
+        appid = fields.pop("appid", f"wx{next(_appids):016x}")
+        token_ttl = fields.pop("token_ttl", 7200)
+        values = {
+            "nickname": f"Merchant {appid[-4:]}", "alias": f"shop{appid[-4:]}", "kind": AccountKind.SUBSCRIPTION,
+            "service_type_id": 0, "verify_type_id": 0, "account_status": 1, "func_ids": [1, 2, 6],
+            "authorized_at": timezone.now(),
+        }
+        values.update(fields)
+        authorizer = Authorizer(appid=appid, **values)
+        authorizer_tokens_store(authorizer=authorizer, access_token=f"ACCESS_{appid}", expires_in=token_ttl,
+                                refresh_token=f"REFRESH_{appid}")
+        authorizer.save()
+        return authorizer
+
+    return make
+
+
+@pytest.fixture
+def api_client_for(db):
+    """An APIClient authenticated with a fresh API key of the given merchant."""
+    from rest_framework.test import APIClient
+
+    from audit.services import Actor
+    from authorizers.api_keys import api_key_issue
+
+    def make(authorizer) -> APIClient:
+        _, key = api_key_issue(authorizer=authorizer, actor=Actor.system("test"))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+        return client
+
+    return make
