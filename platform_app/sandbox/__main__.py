@@ -1,0 +1,3 @@
+from platform_app.sandbox.cli import main
+
+main()

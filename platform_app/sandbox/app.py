@@ -1,0 +1,149 @@
+"""One running sandbox: its configuration, state, call log, faults, pushes and HTTP server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .calllog import CallLog
+from .faults import FaultBook
+from .push import Pusher, TicketLoop
+from .seed import (
+    DEMO_COMPONENT_AES_KEY,
+    DEMO_COMPONENT_APPID,
+    DEMO_COMPONENT_APPSECRET,
+    DEMO_COMPONENT_TOKEN,
+    seed_demo_accounts,
+)
+from .state import Authorization, State
+
+
+@dataclass
+class SandboxConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    component_appid: str = DEMO_COMPONENT_APPID
+    component_appsecret: str = DEMO_COMPONENT_APPSECRET
+    component_token: str = DEMO_COMPONENT_TOKEN
+    component_aes_key: str = DEMO_COMPONENT_AES_KEY
+    push_url: str | None = None
+    ticket_interval: float = 600.0
+    token_ttl: int = 7200
+    seed: bool = True
+    quiet: bool = False
+    push_retry_delay: float = 1.0
+    push_timeout: float = 5.0
+    call_log_capacity: int = 200_000
+
+
+class Sandbox:
+    def __init__(self, config: SandboxConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.url = ""
+        self.state = self._new_state(seed=config.seed)
+        self.calls = CallLog(config.call_log_capacity)
+        self.faults = FaultBook()
+        self.pusher = Pusher(
+            component_appid=config.component_appid,
+            component_token=config.component_token,
+            component_aes_key=config.component_aes_key,
+            push_url=config.push_url,
+            retry_delay=config.push_retry_delay,
+            timeout=config.push_timeout,
+            clock=clock,
+            quiet=config.quiet,
+        )
+        self.ticket_loop: TicketLoop | None = None
+        self.server = None
+        self._thread: threading.Thread | None = None
+
+    def _new_state(self, *, seed: bool) -> State:
+        state = State(
+            component_appid=self.config.component_appid,
+            component_appsecret=self.config.component_appsecret,
+            token_ttl=self.config.token_ttl,
+            clock=self.clock,
+        )
+        state.public_base = self.url
+        if seed:
+            seed_demo_accounts(state)
+        return state
+
+    # ---------------------------------------------------------------- what several entry points share
+
+    def authorize(
+        self, *, appid: str, func: Iterable[int], pre_auth_code: str | None, wait_push: bool = False
+    ) -> tuple[Authorization, bool | None]:
+        """The user's confirmation: new codes and refresh token, then the event push (if any)."""
+        auth = self.state.authorize(appid=appid, func=func, pre_auth_code=pre_auth_code)
+        delivered: bool | None = None
+        if auth.info_type is not None:
+            xml = self.pusher.authorization_xml(auth)
+            if wait_push:
+                delivered = self.pusher.deliver(xml, info_type=auth.info_type, authorizer_appid=appid)
+            else:
+                self.pusher.in_background(xml, info_type=auth.info_type, authorizer_appid=appid)
+        return auth, delivered
+
+    def unauthorize(self, appid: str, *, wait_push: bool = False) -> tuple[bool, bool | None]:
+        was_authorized = self.state.revoke(appid)
+        delivered: bool | None = None
+        if was_authorized:
+            xml = self.pusher.unauthorized_xml(appid)
+            if wait_push:
+                delivered = self.pusher.deliver(xml, info_type="unauthorized", authorizer_appid=appid)
+            else:
+                self.pusher.in_background(xml, info_type="unauthorized", authorizer_appid=appid)
+        return was_authorized, delivered
+
+    def push_ticket(self) -> tuple[str, bool]:
+        return self.pusher.push_ticket(self.state)
+
+    def push_ticket_in_background(self) -> None:
+        threading.Thread(target=self.push_ticket, name="push-ticket", daemon=True).start()
+
+    def reset(self, *, seed: bool) -> None:
+        self.state = self._new_state(seed=seed)
+        self.calls.clear()
+        self.faults.clear()
+        self.faults.clear_latency()
+        self.pusher.clear()
+
+    # ---------------------------------------------------------------- serving
+
+    def bind(self) -> str:
+        from .server import SandboxHTTPServer
+
+        self.server = SandboxHTTPServer((self.config.host, self.config.port), self)
+        host, port = self.server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self.state.public_base = self.url
+        return self.url
+
+    def serve_forever(self) -> None:
+        assert self.server is not None, "bind() first"
+        if self.config.push_url:
+            self.ticket_loop = TicketLoop(
+                pusher=self.pusher, state_ref=lambda: self.state, interval=self.config.ticket_interval
+            )
+            self.ticket_loop.start()
+        self.server.serve_forever(poll_interval=0.2)
+
+    def start_in_thread(self) -> str:
+        """Binds and serves from a daemon thread: how tests run the sandbox in-process."""
+        url = self.bind()
+        self._thread = threading.Thread(target=self.serve_forever, name="wechat-sandbox", daemon=True)
+        self._thread.start()
+        return url
+
+    def shutdown(self) -> None:
+        if self.ticket_loop is not None:
+            self.ticket_loop.stop()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,87 @@
+"""Every WeChat-API call the sandbox received, and cheap counters over them."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import Counter, deque
+from typing import Any
+
+DEFAULT_CAPACITY = 200_000
+
+
+class CallLog:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self._lock = threading.Lock()
+        self._calls: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self._seq = 0
+        self._reset_counters()
+
+    def _reset_counters(self) -> None:
+        self._by_path: Counter[str] = Counter()
+        self._errcodes: dict[str, Counter[str]] = {}
+        self._by_appid: dict[str, Counter[str]] = {}
+        self._in_flight: Counter[str] = Counter()
+        self._peak: Counter[str] = Counter()
+
+    def begin(self, appid: str | None) -> None:
+        """Counts a call in flight, so tests can see how many ran at once (overall and per authorizer)."""
+        with self._lock:
+            for key in ("*", appid) if appid else ("*",):
+                self._in_flight[key] += 1
+                if self._in_flight[key] > self._peak[key]:
+                    self._peak[key] = self._in_flight[key]
+
+    def end(self, appid: str | None) -> None:
+        with self._lock:
+            for key in ("*", appid) if appid else ("*",):
+                self._in_flight[key] -= 1
+
+    def record(self, entry: dict[str, Any]) -> int:
+        path = entry["path"]
+        appid = entry.get("authorizer_appid")
+        outcome = entry.get("errcode")
+        if outcome is None:
+            outcome = f"http_{entry.get('http_status')}" if entry.get("fault") is None else entry["fault"]
+        with self._lock:
+            self._seq += 1
+            entry["seq"] = self._seq
+            self._calls.append(entry)
+            self._by_path[path] += 1
+            self._errcodes.setdefault(path, Counter())[str(outcome)] += 1
+            if appid:
+                self._by_appid.setdefault(appid, Counter())[path] += 1
+            return self._seq
+
+    def since(self, seq: int = 0, path: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if not self._calls:
+                return []
+            first = self._calls[0]["seq"]
+            start = max(0, seq - first + 1)
+            selected = itertools.islice(self._calls, start, None)
+            if path:
+                selected = (c for c in selected if c["path"] == path)
+            if limit:
+                selected = itertools.islice(selected, limit)
+            return list(selected)
+
+    def last_seq(self) -> int:
+        return self._seq
+
+    def clear(self) -> None:
+        with self._lock:
+            self._calls.clear()
+            self._reset_counters()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total": sum(self._by_path.values()),
+                "last_seq": self._seq,
+                "by_path": dict(self._by_path),
+                "outcomes": {path: dict(c) for path, c in self._errcodes.items()},
+                "by_appid": {appid: dict(c) for appid, c in self._by_appid.items()},
+                "in_flight": {k: v for k, v in self._in_flight.items() if v},
+                "peak_concurrency": dict(self._peak),
+            }

@@ -1,0 +1,169 @@
+"""Command-line configuration shared by `python -m platform_app.sandbox` and `manage.py wechat_sandbox`.
+
+Each value comes from its flag, else from the fallbacks the caller gives (Django settings for the
+management command), else from the environment, else from the demo default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .app import Sandbox, SandboxConfig
+
+DEFAULT_PORT = 8900
+_AES_KEY_RE = re.compile(r"[A-Za-z0-9]{43}")
+
+# option name -> environment variable
+ENVIRONMENT = {
+    "host": "SANDBOX_HOST",
+    "port": "SANDBOX_PORT",
+    "component_appid": "WECHAT_COMPONENT_APPID",
+    "component_appsecret": "WECHAT_COMPONENT_APPSECRET",
+    "component_token": "WECHAT_COMPONENT_TOKEN",
+    "component_aes_key": "WECHAT_COMPONENT_AES_KEY",
+    "push_url": "SANDBOX_PUSH_URL",
+    "ticket_interval": "SANDBOX_TICKET_INTERVAL",
+    "token_ttl": "SANDBOX_TOKEN_TTL",
+    "seed": "SANDBOX_SEED",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1; env SANDBOX_HOST)")
+    parser.add_argument("--port", type=int, help=f"port; 0 picks a free one (default {DEFAULT_PORT}; env SANDBOX_PORT)")
+    parser.add_argument("--component-appid", help="env WECHAT_COMPONENT_APPID (default: the demo component)")
+    parser.add_argument("--component-appsecret", help="env WECHAT_COMPONENT_APPSECRET")
+    parser.add_argument("--component-token", help="env WECHAT_COMPONENT_TOKEN")
+    parser.add_argument("--component-aes-key", help="env WECHAT_COMPONENT_AES_KEY (43 characters)")
+    parser.add_argument(
+        "--push-url",
+        help="the platform's authorization-event URL, e.g. http://127.0.0.1:8000/wechat/component/events/ "
+        "(env SANDBOX_PUSH_URL; unset: no pushes)",
+    )
+    parser.add_argument("--ticket-interval", type=float, help="seconds between ticket pushes (default 600)")
+    parser.add_argument("--token-ttl", type=int, help="lifetime of component and authorizer tokens (default 7200)")
+    parser.add_argument(
+        "--seed", action=argparse.BooleanOptionalAction, default=None, help="create the demo accounts (default: yes)"
+    )
+    parser.add_argument("--quiet", action="store_true", default=None, help="do not log each request to stderr")
+    parser.add_argument("--push-retry-delay", type=float, help="seconds between push retries (default 1)")
+    parser.add_argument(
+        "--allow-nonlocal-push",
+        action="store_true",
+        default=False,
+        help="allow a push URL that is not on loopback (refused by default)",
+    )
+
+
+def _truthy(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be true/false/1/0, got {value!r}")
+
+
+def config_from_options(
+    options: Mapping[str, Any],
+    *,
+    fallbacks: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> SandboxConfig:
+    fallbacks = fallbacks or {}
+    defaults = SandboxConfig()
+    values: dict[str, Any] = {}
+    for name in (
+        "host", "port", "component_appid", "component_appsecret", "component_token", "component_aes_key",
+        "push_url", "ticket_interval", "token_ttl", "seed",
+    ):
+        value = options.get(name)
+        if value is None:
+            value = fallbacks.get(name) or None
+        if value is None and environ.get(ENVIRONMENT[name], "").strip():
+            value = environ[ENVIRONMENT[name]].strip()
+        if value is None:
+            continue
+        try:
+            if name in ("port", "token_ttl"):
+                value = int(value)
+            elif name == "ticket_interval":
+                value = float(value)
+            elif name == "seed" and isinstance(value, str):
+                value = _truthy(ENVIRONMENT[name], value)
+        except ValueError:
+            raise SystemExit(f"{name} must be a number, got {value!r}") from None
+        values[name] = value
+    values.setdefault("port", DEFAULT_PORT)
+    for name in ("quiet", "push_retry_delay"):
+        if options.get(name) is not None:
+            values[name] = options[name]
+    config = SandboxConfig(**{**defaults.__dict__, **values})
+    _validate(config, allow_nonlocal_push=bool(options.get("allow_nonlocal_push")))
+    return config
+
+
+def _validate(config: SandboxConfig, *, allow_nonlocal_push: bool) -> None:
+    if not _AES_KEY_RE.fullmatch(config.component_aes_key):
+        raise SystemExit("the component EncodingAESKey must be 43 characters of [A-Za-z0-9]")
+    if config.ticket_interval <= 0 or config.token_ttl <= 0:
+        raise SystemExit("ticket interval and token TTL must be positive")
+    if config.push_url:
+        parts = urlsplit(config.push_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SystemExit(f"push URL must be an http(s) URL, got {config.push_url!r}")
+        if not allow_nonlocal_push and not _is_loopback(parts.hostname):
+            raise SystemExit(f"push URL {config.push_url!r} is not on loopback (use --allow-nonlocal-push)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(config: SandboxConfig) -> None:
+    sandbox = Sandbox(config)
+    url = sandbox.bind()
+    if not config.quiet:
+        accounts = ", ".join(f"{a['appid']} ({a['nick_name']})" for a in sandbox.state.account_summaries())
+        sys.stderr.write(
+            f"sandbox: component {config.component_appid}; pushes to {config.push_url or '(nowhere)'}"
+            f" every {config.ticket_interval:g}s; accounts: {accounts or 'none'}\n"
+        )
+    print(f"sandbox listening on {url}", flush=True)
+
+    def stop(signum: int, frame: object) -> None:
+        # serve_forever() runs in this thread; shutdown() must be called from another one.
+        threading.Thread(target=sandbox.server.shutdown, daemon=True).start()  # type: ignore[union-attr]
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if sandbox.ticket_loop is not None:
+            sandbox.ticket_loop.stop()
+        sandbox.server.server_close()  # type: ignore[union-attr]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m platform_app.sandbox", description="A stateful WeChat simulator for the demo and the tests."
+    )
+    add_arguments(parser)
+    run(config_from_options(vars(parser.parse_args(argv))))
