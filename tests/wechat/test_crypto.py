@@ -117,9 +117,13 @@ def test_vector_a_reply_encryption_is_byte_for_byte_the_official_one():
 def test_reply_parses_back_and_its_signature_verifies():
     crypt = crypt_a()
     fields = parse_xml(crypt.encrypt_reply(b"<xml><a>1</a></xml>", timestamp="1", nonce="n1").encode())
-    assert crypt.decrypt_message(
-        encrypt=fields["Encrypt"], msg_signature=fields["MsgSignature"], timestamp=fields["TimeStamp"], nonce=fields["Nonce"]
-    ) == b"<xml><a>1</a></xml>"
+    plain = crypt.decrypt_message(
+        encrypt=fields["Encrypt"],
+        msg_signature=fields["MsgSignature"],
+        timestamp=fields["TimeStamp"],
+        nonce=fields["Nonce"],
+    )
+    assert plain == b"<xml><a>1</a></xml>"
 
 
 def test_reply_refuses_markup_in_timestamp_or_nonce():
@@ -254,13 +258,18 @@ def test_ciphertext_missing_its_last_block_fails_padding_or_length():
 # --- rotation ---------------------------------------------------------------------------------
 
 
+def rotated_crypt() -> WXBizMsgCrypt:
+    """Vector A's key has been replaced by OTHER_KEY and kept as the previous one."""
+    return WXBizMsgCrypt(token=A_TOKEN, encoding_aes_key=OTHER_KEY, appid=A_APPID, previous_encoding_aes_keys=[A_KEY])
+
+
 def test_previous_key_is_accepted_during_rotation():
-    rotated = WXBizMsgCrypt(token=A_TOKEN, encoding_aes_key=OTHER_KEY, appid=A_APPID, previous_encoding_aes_keys=[A_KEY])
+    rotated = rotated_crypt()
     assert rotated.decrypt(A_ENCRYPT) == A_PLAINTEXT
 
 
 def test_after_rotation_new_messages_use_the_current_key():
-    rotated = WXBizMsgCrypt(token=A_TOKEN, encoding_aes_key=OTHER_KEY, appid=A_APPID, previous_encoding_aes_keys=[A_KEY])
+    rotated = rotated_crypt()
     encrypted = rotated.encrypt(b"<xml/>")
     assert WXBizMsgCrypt(token=A_TOKEN, encoding_aes_key=OTHER_KEY, appid=A_APPID).decrypt(encrypted) == b"<xml/>"
     with pytest.raises(CryptoError):
@@ -270,7 +279,7 @@ def test_after_rotation_new_messages_use_the_current_key():
 def test_rotation_reports_the_most_telling_failure():
     # Encrypted for another appid under the previous key: the answer is bad_appid, not the current key's noise.
     foreign = WXBizMsgCrypt(token=A_TOKEN, encoding_aes_key=A_KEY, appid="wxforeignforeign12").encrypt(b"<xml/>")
-    rotated = WXBizMsgCrypt(token=A_TOKEN, encoding_aes_key=OTHER_KEY, appid=A_APPID, previous_encoding_aes_keys=[A_KEY])
+    rotated = rotated_crypt()
     with pytest.raises(CryptoError) as exc:
         rotated.decrypt(foreign)
     assert exc.value.code == "bad_appid"
@@ -295,7 +304,9 @@ def test_malformed_previous_key_is_refused():
 
 def test_previous_keys_given_as_a_bare_string_are_refused():
     with pytest.raises(TypeError):
-        WXBizMsgCrypt(token="t", encoding_aes_key=A_KEY, appid="wx1", previous_encoding_aes_keys=A_KEY)  # type: ignore[arg-type]
+        WXBizMsgCrypt(
+            token="t", encoding_aes_key=A_KEY, appid="wx1", previous_encoding_aes_keys=A_KEY  # type: ignore[arg-type]
+        )
 
 
 @pytest.mark.parametrize("kwargs", [{"token": ""}, {"appid": ""}])

@@ -1,0 +1,156 @@
+"""Typed views of WeChat's JSON answers, parsed leniently.
+
+SDKs and docs disagree on field types (kf_id: "1001" or 1001) and names ("authorizer_appid" or the
+legacy "appid"), so parsers accept every form seen in §1.5, §1.7 and §4.1 and ignore unknown fields.
+A missing field that identifies the object is a malformed answer (`MalformedResponse`, retryable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from platform_app.wechat.errors import MalformedResponse
+
+__all__ = [
+    "KfAccountInfo",
+    "AuthorizationInfo",
+    "AuthorizerInfo",
+    "parse_kf_list",
+    "parse_authorization_info",
+    "parse_authorizer_info",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class KfAccountInfo:
+    kf_account: str
+    kf_nick: str = ""
+    kf_id: str = ""
+    kf_headimgurl: str = ""
+    kf_wx: str = ""  # the bound staff WeChat ID; "" while unbound
+    invite_wx: str = ""
+    invite_expire_time: int | None = None  # unix seconds
+    invite_status: str = ""  # "waiting" / "rejected" / "expired" / ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationInfo:
+    authorizer_appid: str
+    # Tokens are only returned when the account has API rights (§1.5); repr=False keeps them out of logs.
+    access_token: str | None = field(default=None, repr=False)
+    expires_in: int | None = None
+    refresh_token: str | None = field(default=None, repr=False)
+    func_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizerInfo:
+    nick_name: str
+    service_type_id: int | None  # OA: 0 subscription, 1 upgraded subscription, 2 service account
+    verify_type_id: int | None  # -1 not certified, 0 WeChat-certified, others special (§1.7)
+    account_status: int | None  # 1 normal, 14 closed, 16 banned, 18 warned, 19 frozen
+    is_mini_program: bool
+    user_name: str  # original id, gh_…
+    alias: str  # the account's WeChat ID, the kf_account suffix; may be ""
+    principal_name: str
+
+
+def coerce_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit() and text.isascii():
+            return int(text)
+    return None
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _type_id(info: Mapping[str, Any], key: str) -> int | None:
+    nested = info.get(key)
+    return coerce_int(nested.get("id")) if isinstance(nested, Mapping) else None
+
+
+def parse_kf_list(data: Mapping[str, Any]) -> list[KfAccountInfo]:
+    items = data.get("kf_list")
+    if not isinstance(items, list):
+        # An absent list is not "no accounts": treating it so would let a bad answer empty the mirror.
+        raise MalformedResponse(None, "getkflist answer has no kf_list", outcome_unknown=True)
+    accounts = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        kf_account = _as_str(item.get("kf_account"))
+        if not kf_account:
+            continue  # nothing to identify it by; the next sync will see it if it is real
+        accounts.append(
+            KfAccountInfo(
+                kf_account=kf_account,
+                kf_nick=_as_str(item.get("kf_nick")),
+                kf_id=_as_str(item.get("kf_id")),
+                kf_headimgurl=_as_str(item.get("kf_headimgurl")),
+                kf_wx=_as_str(item.get("kf_wx")),
+                invite_wx=_as_str(item.get("invite_wx")),
+                invite_expire_time=coerce_int(item.get("invite_expire_time")),
+                invite_status=_as_str(item.get("invite_status")),
+            )
+        )
+    return accounts
+
+
+def _func_ids(func_info: Any) -> frozenset[int]:
+    ids: set[int] = set()
+    if isinstance(func_info, list):
+        for item in func_info:
+            category = item.get("funcscope_category") if isinstance(item, Mapping) else None
+            if isinstance(category, Mapping) and (func_id := coerce_int(category.get("id"))) is not None:
+                ids.add(func_id)
+    return frozenset(ids)
+
+
+def parse_authorization_info(data: Mapping[str, Any]) -> AuthorizationInfo:
+    """Accepts the whole api_query_auth / api_get_authorizer_info answer, or its authorization_info."""
+    info = data.get("authorization_info", data)
+    if not isinstance(info, Mapping):
+        raise MalformedResponse(None, "authorization_info is not an object", outcome_unknown=True)
+    appid = _as_str(info.get("authorizer_appid")) or _as_str(info.get("appid"))
+    if not appid:
+        raise MalformedResponse(None, "authorization_info has no authorizer_appid", outcome_unknown=True)
+    return AuthorizationInfo(
+        authorizer_appid=appid,
+        access_token=_as_str(info.get("authorizer_access_token")) or None,
+        expires_in=coerce_int(info.get("expires_in")),
+        refresh_token=_as_str(info.get("authorizer_refresh_token")) or None,
+        func_ids=_func_ids(info.get("func_info")),
+    )
+
+
+def parse_authorizer_info(data: Mapping[str, Any]) -> AuthorizerInfo:
+    """Accepts the whole api_get_authorizer_info answer, or its authorizer_info."""
+    info = data.get("authorizer_info", data)
+    if not isinstance(info, Mapping):
+        raise MalformedResponse(None, "authorizer_info is not an object", outcome_unknown=True)
+    if "authorizer_info" not in data and "nick_name" not in info and "user_name" not in info:
+        raise MalformedResponse(None, "answer has no authorizer_info", outcome_unknown=True)
+    return AuthorizerInfo(
+        nick_name=_as_str(info.get("nick_name")),
+        service_type_id=_type_id(info, "service_type_info"),
+        verify_type_id=_type_id(info, "verify_type_info"),
+        account_status=coerce_int(info.get("account_status")),
+        # Only Mini Programs carry this key (§1.7); an empty object still marks one, null does not.
+        is_mini_program=info.get("MiniProgramInfo") is not None,
+        user_name=_as_str(info.get("user_name")),
+        alias=_as_str(info.get("alias")),
+        principal_name=_as_str(info.get("principal_name")),
+    )
