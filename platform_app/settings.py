@@ -124,7 +124,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _db.setdefault("OPTIONS", {})
     _db["CONN_HEALTH_CHECKS"] = True
-_db["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")} if env_str("DATABASE_TEST_NAME") else {}
+if env_str("DATABASE_TEST_NAME"):
+    _db["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME")}
+elif _db["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not shared-cache memory: threads and processes in tests then lock like production does.
+    _db["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,0 +1,111 @@
+"""Component and authorizer tokens: refreshed ahead of expiry, single-flight, revocation noticed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from authorizers.models import Authorizer, ComponentCredential
+from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, authorizer_token_get, component_token_get
+from tests.conftest import WECHAT
+
+TOKEN_URL = f"{WECHAT}/cgi-bin/component/api_authorizer_token"
+
+
+@pytest.mark.django_db
+def test_fresh_token_is_served_from_the_row_without_calling_wechat(wechat, make_authorizer, component_ready):
+    merchant = make_authorizer()
+    assert authorizer_token_get(authorizer_id=merchant.pk) == f"ACCESS_{merchant.appid}"
+    assert not wechat.calls
+
+
+@pytest.mark.django_db
+def test_token_inside_the_refresh_margin_is_refreshed_and_the_new_refresh_token_kept(
+        wechat, make_authorizer, component_ready, settings):
+    merchant = make_authorizer(token_ttl=settings.WECHAT_TOKEN_REFRESH_MARGIN - 5)
+    wechat.post(TOKEN_URL, json={"authorizer_access_token": "NEW_AT", "expires_in": 7200,
+                                 "authorizer_refresh_token": "NEW_RT"})
+    assert authorizer_token_get(authorizer_id=merchant.pk) == "NEW_AT"
+    (call,) = wechat.calls
+    assert f"REFRESH_{merchant.appid}".encode() in call.request.body
+    from authorizers.tokens import refresh_token_of
+
+    merchant.refresh_from_db()
+    assert refresh_token_of(merchant) == "NEW_RT"
+    assert merchant.token_refresh_count == 1
+
+
+@pytest.mark.django_db
+def test_rejected_token_is_replaced_only_if_it_is_still_current(wechat, make_authorizer, component_ready):
+    merchant = make_authorizer()
+    # Someone else already refreshed: the rejected (old) token is not current, so no call is made.
+    assert authorizer_token_get(authorizer_id=merchant.pk, rejected="SOME_OLD_TOKEN") == f"ACCESS_{merchant.appid}"
+    assert not wechat.calls
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("errcode", [61003, 61023])
+def test_refresh_answered_with_revocation_marks_the_merchant_revoked(wechat, make_authorizer, component_ready, errcode):
+    merchant = make_authorizer(token_ttl=1)
+    wechat.post(TOKEN_URL, json={"errcode": errcode, "errmsg": "component is not authorized by this account"})
+    with pytest.raises(AuthorizerRevokedError):
+        authorizer_token_get(authorizer_id=merchant.pk)
+    merchant.refresh_from_db()
+    assert merchant.status == "revoked"
+    with pytest.raises(AuthorizerRevokedError):  # and no further calls for it
+        authorizer_token_get(authorizer_id=merchant.pk)
+    assert len(wechat.calls) == 1
+
+
+@pytest.mark.django_db
+def test_no_ticket_means_no_component_token(wechat):
+    with pytest.raises(NoVerifyTicket):
+        component_token_get()
+    assert not wechat.calls
+
+
+@pytest.mark.django_db
+def test_ticket_older_than_12_hours_is_not_used(wechat, component_ready):
+    ComponentCredential.objects.update(ticket_created_at=timezone.now() - timedelta(hours=13),
+                                       access_token_expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(NoVerifyTicket):
+        component_token_get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_threads_on_an_expired_token_cause_exactly_one_refresh(wechat, make_authorizer, component_ready):
+    merchant = make_authorizer(token_ttl=1)
+    Authorizer.objects.filter(pk=merchant.pk).update(access_token_expires_at=timezone.now() - timedelta(seconds=1))
+    calls = []
+
+    def slow_refresh(request):
+        calls.append(request)
+        time.sleep(0.2)  # a slow WeChat widens the window in which a race would show
+        return 200, {}, '{"authorizer_access_token": "REFRESHED", "expires_in": 7200, "authorizer_refresh_token": "R"}'
+
+    wechat.add_callback("POST", TOKEN_URL, callback=slow_refresh)
+    results, failures = [], []
+    barrier = threading.Barrier(20)
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(authorizer_token_get(authorizer_id=merchant.pk))
+        except Exception as exc:  # collected and asserted below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    assert results == ["REFRESHED"] * 20
+    assert len(calls) == 1
