@@ -56,7 +56,7 @@ class Command(BaseCommand):
         }
         logs = settings.VAR_DIR / "logs"
         children = [
-            procs.Proc("sandbox", procs.manage("wechat_sandbox", "--port", str(sandbox_port)), env),
+            procs.Proc("sandbox", procs.manage("wechat_sandbox", "--port", str(sandbox_port)), env, logs / "sandbox.log"),
             procs.Proc("web", procs.manage("runserver", f"127.0.0.1:{port}", "--noreload"), env, logs / "web.log"),
             procs.Proc("worker", procs.celery("worker", "-P", "threads", "-c", "16", "-l", "info"), env, logs / "worker.log"),
             procs.Proc("beat", procs.celery("beat", "-l", "info"), env, logs / "beat.log"),
