@@ -130,7 +130,7 @@ class Sandbox:
                 pusher=self.pusher, state_ref=lambda: self.state, interval=self.config.ticket_interval
             )
             self.ticket_loop.start()
-        self.server.serve_forever(poll_interval=0.2)
+        self.server.serve_forever(poll_interval=0.05)
 
     def start_in_thread(self) -> str:
         """Binds and serves from a daemon thread: how tests run the sandbox in-process."""

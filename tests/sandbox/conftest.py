@@ -49,8 +49,8 @@ class Client:
         return self.http.post(self.url + path, params=params, json=json, data=data, timeout=10, allow_redirects=False)
 
     # the control API
-    def control(self, method: str, path: str, json: Any = None, **params: Any) -> Any:
-        response = self.http.request(method, self.url + "/sandbox" + path, json=json, params=params, timeout=10)
+    def control(self, method: str, endpoint: str, json: Any = None, **params: Any) -> Any:
+        response = self.http.request(method, self.url + "/sandbox" + endpoint, json=json, params=params, timeout=10)
         assert response.status_code < 300, response.text
         return response.json()
 
@@ -170,7 +170,7 @@ class PushReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/wechat/component/events/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def receive(self, params: dict[str, str], body: bytes, content_type: str) -> str:

@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from platform_app.sandbox import seed
+from platform_app.sandbox.state import AUTH_CODE_TTL, PRE_AUTH_CODE_TTL, TOKEN_OVERLAP
+
+from .conftest import Client, FakeClock
+
+PAGE = "/cgi-bin/componentloginpage"
+CONFIRM = "/cgi-bin/componentloginpage/confirm"
+REDIRECT = "http://127.0.0.1:8000/wechat/authorize/callback/"
+
+
+def _page(client: Client, code: str, **extra: str):
+    return client.get(
+        PAGE,
+        component_appid=client.config.component_appid,
+        pre_auth_code=code,
+        redirect_uri=REDIRECT,
+        auth_type="3",
+        **extra,
+    )
+
+
+def _confirm(client: Client, code: str, appid: str, func: list[int], redirect_uri: str = REDIRECT):
+    return client.post(
+        CONFIRM,
+        data={
+            "component_appid": client.config.component_appid,
+            "pre_auth_code": code,
+            "redirect_uri": redirect_uri,
+            "appid": appid,
+            "func": [str(f) for f in func],
+        },
+    )
+
+
+def test_the_authorization_page_lists_accounts_and_permission_sets(client: Client) -> None:
+    token = client.component_token()
+    page = _page(client, client.pre_auth_code(token))
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    html = page.text
+    assert 'action="/cgi-bin/componentloginpage/confirm"' in html
+    for appid in (seed.LOTUS_TEA, seed.CORNER_BAKERY, seed.HARBOR_LOGISTICS, seed.PANDA_PANTRY, seed.MAPLE_BOOKS):
+        assert f'name="appid" value="{appid}"' in html
+    checked = set(re.findall(r'name="func" value="(\d+)" id="func-\d+" checked', html))
+    offered = set(re.findall(r'name="func" value="(\d+)"', html))
+    assert checked == {"1", "6"}
+    assert {"1", "2", "3", "6", "11", "15", "19", "100", "101"} <= offered
+
+
+def test_auth_type_and_biz_appid_narrow_the_accounts_shown(client: Client) -> None:
+    token = client.component_token()
+    official_only = client.get(
+        PAGE, component_appid=client.config.component_appid, pre_auth_code=client.pre_auth_code(token),
+        redirect_uri=REDIRECT, auth_type="1",
+    ).text
+    assert seed.LOTUS_TEA in official_only and seed.PANDA_PANTRY not in official_only
+    one = _page(client, client.pre_auth_code(token), biz_appid=seed.HARBOR_LOGISTICS).text
+    assert seed.HARBOR_LOGISTICS in one and seed.LOTUS_TEA not in one
+
+
+def test_confirm_redirects_with_a_single_use_code(client: Client) -> None:
+    token = client.component_token()
+    code = client.pre_auth_code(token)
+    answer = _confirm(client, code, seed.LOTUS_TEA, [1, 6, 15])
+    assert answer.status_code == 302
+    location = urlsplit(answer.headers["Location"])
+    assert location._replace(query="").geturl() == REDIRECT
+    query = parse_qs(location.query)
+    assert query["expires_in"] == ["600"]
+    assert query["auth_code"][0].startswith("queryauthcode@@@")
+
+    # The pre-auth code is spent: the page and a second confirmation both refuse it.
+    assert _page(client, code).status_code == 400
+    assert "已被使用" in _page(client, code).text
+    assert _confirm(client, code, seed.LOTUS_TEA, [1]).status_code == 400
+
+
+def test_redirect_keeps_the_redirect_uris_own_query(client: Client) -> None:
+    token = client.component_token()
+    answer = _confirm(client, client.pre_auth_code(token), seed.LOTUS_TEA, [1], redirect_uri=REDIRECT + "?state=abc")
+    assert parse_qs(urlsplit(answer.headers["Location"]).query).keys() == {"state", "auth_code", "expires_in"}
+
+
+def test_page_refuses_unknown_and_expired_pre_auth_codes(client: Client, clock: FakeClock) -> None:
+    token = client.component_token()
+    assert _page(client, "preauthcode@@@made-up").status_code == 400
+    code = client.pre_auth_code(token)
+    clock.advance(PRE_AUTH_CODE_TTL)
+    page = _page(client, code)
+    assert page.status_code == 400 and "已过期" in page.text
+
+
+def test_confirm_without_permission_sets_is_refused(client: Client) -> None:
+    token = client.component_token()
+    code = client.pre_auth_code(token)
+    assert _confirm(client, code, seed.LOTUS_TEA, []).status_code == 400
+    assert _page(client, code).status_code == 200  # a refused confirmation does not spend the code
+
+
+def test_query_auth_gives_tokens_and_the_granted_sets(client: Client) -> None:
+    token = client.component_token()
+    redirect = _confirm(client, client.pre_auth_code(token), seed.LOTUS_TEA, [1, 6, 15]).headers["Location"]
+    auth_code = parse_qs(urlsplit(redirect).query)["auth_code"][0]
+    info = client.component("api_query_auth", {"authorization_code": auth_code}, token)["authorization_info"]
+    assert info["authorizer_appid"] == seed.LOTUS_TEA
+    assert info["expires_in"] == 7200
+    assert info["authorizer_refresh_token"].startswith("refreshtoken@@@")
+    assert info["func_info"] == [{"funcscope_category": {"id": n}} for n in (1, 6, 15)]
+    # The same code arrives in the redirect and in the push: both exchanges succeed alike.
+    again = client.component("api_query_auth", {"authorization_code": auth_code}, token)["authorization_info"]
+    assert again["authorizer_access_token"] == info["authorizer_access_token"]
+    assert again["authorizer_refresh_token"] == info["authorizer_refresh_token"]
+
+
+def test_query_auth_refuses_invalid_and_expired_codes(client: Client, clock: FakeClock) -> None:
+    token = client.component_token()
+    assert client.component("api_query_auth", {"authorization_code": "queryauthcode@@@x"}, token)["errcode"] == 61009
+    auth = client.control("POST", "/authorize", {"appid": seed.LOTUS_TEA, "func": [1]})
+    clock.advance(AUTH_CODE_TTL)
+    assert client.component("api_query_auth", {"authorization_code": auth["auth_code"]}, token)["errcode"] == 61010
+
+
+def test_authorizer_token_refresh_gives_a_new_token_and_the_same_refresh_token(client: Client, clock: FakeClock) -> None:
+    info = client.authorize(seed.LOTUS_TEA)
+    token = client.component_token()
+    refreshed = client.component(
+        "api_authorizer_token",
+        {"authorizer_appid": seed.LOTUS_TEA, "authorizer_refresh_token": info["authorizer_refresh_token"]},
+        token,
+    )
+    assert set(refreshed) == {"authorizer_access_token", "expires_in", "authorizer_refresh_token"}
+    assert refreshed["authorizer_refresh_token"] == info["authorizer_refresh_token"]
+    old, new = info["authorizer_access_token"], refreshed["authorizer_access_token"]
+    assert old != new
+    clock.advance(TOKEN_OVERLAP - 1)
+    assert "kf_list" in client.kf_list(old)
+    clock.advance(1)
+    assert client.kf_list(old)["errcode"] == 40001
+    assert "kf_list" in client.kf_list(new)
+
+
+def test_authorizer_token_errors(client: Client) -> None:
+    info = client.authorize(seed.LOTUS_TEA)
+    token = client.component_token()
+
+    def refresh(appid: str, refresh_token: str) -> dict:
+        body = {"authorizer_appid": appid, "authorizer_refresh_token": refresh_token}
+        return client.component("api_authorizer_token", body, token)
+
+    assert refresh(seed.LOTUS_TEA, "refreshtoken@@@wrong")["errcode"] == 61023
+    assert refresh(seed.HARBOR_LOGISTICS, "refreshtoken@@@x")["errcode"] == 61003  # never authorized
+    client.control("POST", "/unauthorize", {"appid": seed.LOTUS_TEA})
+    assert refresh(seed.LOTUS_TEA, info["authorizer_refresh_token"])["errcode"] == 61003
+
+
+def test_reauthorization_invalidates_the_previous_refresh_token_and_code(client: Client) -> None:
+    token = client.component_token()
+    first = client.control("POST", "/authorize", {"appid": seed.LOTUS_TEA, "func": [1]})
+    info = client.component("api_query_auth", {"authorization_code": first["auth_code"]}, token)["authorization_info"]
+    second = client.control("POST", "/authorize", {"appid": seed.LOTUS_TEA, "func": [1, 6]})
+    assert second["info_type"] == "updateauthorized"
+    body = {"authorizer_appid": seed.LOTUS_TEA, "authorizer_refresh_token": info["authorizer_refresh_token"]}
+    assert client.component("api_authorizer_token", body, token)["errcode"] == 61023
+    assert client.component("api_query_auth", {"authorization_code": first["auth_code"]}, token)["errcode"] == 61009
+    fresh = client.component("api_query_auth", {"authorization_code": second["auth_code"]}, token)
+    assert fresh["authorization_info"]["authorizer_refresh_token"] != info["authorizer_refresh_token"]
+
+
+def test_reauthorizing_with_the_same_sets_sends_no_update_event(client: Client) -> None:
+    assert client.control("POST", "/authorize", {"appid": seed.LOTUS_TEA, "func": [1, 6]})["info_type"] == "authorized"
+    assert client.control("POST", "/authorize", {"appid": seed.LOTUS_TEA, "func": [6, 1]})["info_type"] is None
+
+
+def test_control_authorize_spends_a_given_pre_auth_code(client: Client) -> None:
+    token = client.component_token()
+    code = client.pre_auth_code(token)
+    answer = client.control(
+        "POST", "/authorize", {"appid": seed.LOTUS_TEA, "func": [1], "pre_auth_code": code, "redirect_uri": REDIRECT}
+    )
+    assert answer["pre_auth_code"] == code
+    assert answer["redirect"].startswith(REDIRECT + "?auth_code=queryauthcode")
+    again = client.http.post(
+        client.url + "/sandbox/authorize", json={"appid": seed.LOTUS_TEA, "func": [1], "pre_auth_code": code}
+    )
+    assert again.status_code == 400
+
+
+def test_authorizer_info_describes_the_account(client: Client) -> None:
+    client.authorize(seed.LOTUS_TEA, [1, 6])
+    client.authorize(seed.PANDA_PANTRY, [19])
+    client.authorize(seed.CORNER_BAKERY, [1])
+    token = client.component_token()
+
+    def info(appid: str) -> dict:
+        return client.component("api_get_authorizer_info", {"authorizer_appid": appid}, token)
+
+    lotus = info(seed.LOTUS_TEA)
+    assert lotus["authorizer_info"]["service_type_info"] == {"id": 0}
+    assert lotus["authorizer_info"]["verify_type_info"] == {"id": 0}
+    assert lotus["authorizer_info"]["alias"] == "lotustea"
+    assert lotus["authorizer_info"]["user_name"].startswith("gh_")
+    assert "MiniProgramInfo" not in lotus["authorizer_info"]
+    assert lotus["authorization_info"]["authorizer_appid"] == seed.LOTUS_TEA
+    assert lotus["authorization_info"]["func_info"] == [{"funcscope_category": {"id": 1}}, {"funcscope_category": {"id": 6}}]
+    assert "MiniProgramInfo" in info(seed.PANDA_PANTRY)["authorizer_info"]
+    assert info(seed.CORNER_BAKERY)["authorizer_info"]["verify_type_info"] == {"id": -1}
+    assert info(seed.HARBOR_LOGISTICS)["errcode"] == 61003
+
+
+def test_authorizer_list_pages_and_omits_unexchanged_refresh_tokens(client: Client, clock: FakeClock) -> None:
+    client.authorize(seed.LOTUS_TEA)
+    clock.advance(1)
+    client.control("POST", "/authorize", {"appid": seed.HARBOR_LOGISTICS, "func": [1]})  # code never exchanged
+    token = client.component_token()
+    page = client.component("api_get_authorizer_list", {"offset": 0, "count": 500}, token)
+    assert page["total_count"] == 2
+    lotus, harbor = page["list"]
+    assert lotus["authorizer_appid"] == seed.LOTUS_TEA and lotus["refresh_token"].startswith("refreshtoken@@@")
+    assert harbor["authorizer_appid"] == seed.HARBOR_LOGISTICS and "refresh_token" not in harbor
+    assert isinstance(lotus["auth_time"], int)
+    second = client.component("api_get_authorizer_list", {"offset": 1, "count": 1}, token)
+    assert [item["authorizer_appid"] for item in second["list"]] == [seed.HARBOR_LOGISTICS]
+
+
+def test_unauthorize_kills_tokens_and_codes(client: Client) -> None:
+    info = client.authorize(seed.LOTUS_TEA)
+    answer = client.control("POST", "/unauthorize", {"appid": seed.LOTUS_TEA})
+    assert answer["was_authorized"] is True
+    assert client.kf_list(info["authorizer_access_token"])["errcode"] == 40001
+    token = client.component_token()
+    assert client.component("api_get_authorizer_info", {"authorizer_appid": seed.LOTUS_TEA}, token)["errcode"] == 61003
+    assert client.control("POST", "/unauthorize", {"appid": seed.LOTUS_TEA})["was_authorized"] is False
+    # Authorizing again does not bring the old token back.
+    client.authorize(seed.LOTUS_TEA)
+    assert client.kf_list(info["authorizer_access_token"])["errcode"] == 40001
