@@ -6,25 +6,21 @@ from celery import shared_task
 
 from audit.services import Actor
 from authorizers import services, tokens
-from platform_app.wechat.errors import Transient
+from platform_app.wechat.errors import Transient, WeChatError
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=(Transient,),
-    retry_backoff=2,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(bind=True, acks_late=True, max_retries=8)
 def process_authorization_event(self, event_id: int) -> None:
     try:
         services.component_event_process(event_id=event_id)
-    except Transient:
+    except (Transient, tokens.NoVerifyTicket) as exc:
         if self.request.retries >= self.max_retries:
-            services.component_event_fail(event_id=event_id, error="WeChat unavailable; retries exhausted")
-        raise
+            services.component_event_fail(event_id=event_id, error=f"retries exhausted: {exc}")
+            return
+        raise self.retry(countdown=min(120, 2 ** (self.request.retries + 1)))
+    except WeChatError as exc:
+        # A definitive refusal (e.g. 61009 code invalid): record it; the callback may still succeed.
+        services.component_event_fail(event_id=event_id, error=str(exc))
 
 
 @shared_task(acks_late=True, autoretry_for=(Transient,), retry_backoff=2, retry_backoff_max=120, retry_jitter=True,

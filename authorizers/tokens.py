@@ -121,6 +121,7 @@ def component_token_get(*, rejected: str | None = None) -> str:
             "access_token_ciphertext", "access_token_expires_at", "access_token_refreshed_at", "refresh_count",
         ])
     log.info("component access token refreshed")
+    audit_record(actor=Actor.system("token refresh"), action="wechat.api_component_token", outcome="ok", errcode=0)
     return token
 
 
@@ -226,6 +227,8 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
                      outcome="revoked", errcode=revoked.errcode, errmsg=revoked.errmsg, rid=revoked.rid)
         raise AuthorizerRevokedError(authorizer.appid) from revoked
     log.info("authorizer access token refreshed for %s", authorizer.appid)
+    audit_record(actor=Actor.system("token refresh"), action="wechat.api_authorizer_token",
+                 authorizer_appid=authorizer.appid, outcome="ok", errcode=0)
     return token
 
 
