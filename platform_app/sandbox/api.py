@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Sandbox", Request], "dict[str, Any] | Response"]
 
+_NGINX_502 = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
+    b"<hr><center>nginx</center></body></html>"
+)
 _GARBAGE_BODIES = {
-    "html": (b"<html><head><title>502 Bad Gateway</title></head><body>"
-             b"<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
-             "text/html"),
+    "html": (_NGINX_502, "text/html"),
     "text": (b"system busy, please try again later", "text/plain"),
     "empty": (b"", "application/json; encoding=utf-8"),
 }
@@ -110,12 +112,15 @@ def componentloginpage(sb: Sandbox, req: Request) -> Response:
     problem = _page_problem(sb, req.arg("component_appid"), req.arg("pre_auth_code"), req.arg("redirect_uri"))
     if problem:
         return html_response(error_page(problem), status=400)
+    accounts = sb.state.accounts_for_page(req.arg("auth_type"), req.arg("biz_appid"))
+    if not accounts:
+        return html_response(error_page("没有可授权的帐号 · no account can be authorized here"), status=400)
     return html_response(
         authorization_page(
             component_appid=sb.state.component_appid,
             pre_auth_code=req.arg("pre_auth_code") or "",
             redirect_uri=req.arg("redirect_uri") or "",
-            accounts=sb.state.accounts_for_page(req.arg("auth_type"), req.arg("biz_appid")),
+            accounts=accounts,
         )
     )
 
@@ -288,18 +293,16 @@ def handle(sb: Sandbox, req: Request) -> Response:
         response.fault = fault.kind
 
     sb.calls.record(
-        {
-            "at": started,
-            "method": req.method,
-            "path": req.path,
-            "query": req.query,
-            "body": req.body_for_log(),
-            "authorizer_appid": appid,
-            "errcode": response.errcode,
-            "http_status": response.status,
-            "fault": response.fault,
-            "duration_ms": round((time.time() - started) * 1000, 1),
-        }
+        at=started,
+        method=req.method,
+        path=req.path,
+        raw_query=req.raw_query,
+        body=req.body,
+        authorizer_appid=appid,
+        errcode=response.errcode,
+        http_status=response.status,
+        fault=response.fault,
+        duration_ms=round((time.time() - started) * 1000, 1),
     )
     return response
 

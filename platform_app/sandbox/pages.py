@@ -52,8 +52,6 @@ def authorization_page(
     redirect_uri: str,
     accounts: list[Account],
 ) -> str:
-    if not accounts:
-        return error_page("没有可授权的帐号 · no account can be authorized here")
     rows = []
     for index, account in enumerate(accounts):
         facts = [

@@ -16,7 +16,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
-from xml.sax.saxutils import escape
 
 import requests
 

@@ -52,6 +52,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             path=split.path,
             query_multi=parse_qs(split.query, keep_blank_values=True),
             body=body,
+            raw_query=split.query,
             content_type=self.headers.get("Content-Type", ""),
         )
         sandbox = self.server.sandbox

@@ -19,12 +19,9 @@ class Request:
     path: str
     query_multi: dict[str, list[str]]
     body: bytes
+    raw_query: str = ""
     content_type: str = ""
     _json: Any = field(default=_UNPARSED, repr=False)
-
-    @property
-    def query(self) -> dict[str, str]:
-        return {k: v[0] for k, v in self.query_multi.items()}
 
     def arg(self, name: str) -> str | None:
         values = self.query_multi.get(name)
@@ -50,14 +47,6 @@ class Request:
 
     def form(self) -> dict[str, list[str]]:
         return parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
-
-    def body_for_log(self) -> Any:
-        if not self.body:
-            return None
-        data = self.parsed_body()
-        if data is not None:
-            return data
-        return self.body[:4000].decode("utf-8", "replace")
 
 
 @dataclass
