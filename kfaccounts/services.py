@@ -86,16 +86,20 @@ def deletions_request(
         raise InvalidKfAccount("at least one kf_account is required")
     if len(kf_accounts) > MAX_BULK:
         raise InvalidKfAccount(f"at most {MAX_BULK} kf_accounts per request")
-    accounts = list(dict.fromkeys(kf_accounts))  # drop repeats, keep order
+    # Check every value before folding repeats: JSON input may hold lists and objects, which are
+    # not hashable and must be refused as invalid_input, not crash.
+    checked: list[str] = []
     invalid: dict[str, str] = {}
-    for value in accounts:
+    for value in kf_accounts:
         try:
-            kf_account_check(value)
+            checked.append(kf_account_check(value))
         except InvalidKfAccount as exc:
             if not record_rejections:
                 raise
-            invalid[str(value)[:64]] = str(exc)
-    accounts = [str(value)[:64] for value in accounts]
+            shown = (value if isinstance(value, str) else json.dumps(value, default=str))[:64]
+            invalid.setdefault(shown, str(exc))
+            checked.append(shown)
+    accounts = list(dict.fromkeys(checked))  # drop repeats, keep order
     verdict = eligibility(authorizer)
     if not verdict.eligible and not record_rejections:
         audit_record(actor=actor, action="deletion.refused", authorizer_appid=authorizer.appid,
@@ -202,32 +206,50 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
     authorizer = deletion.authorizer
     verdict = eligibility(authorizer)
     if not verdict.eligible:
-        _finish(deletion, DeletionStatus.REJECTED, DeletionReason.NOT_ELIGIBLE, errmsg=verdict.summary)
+        # Refused before any call: the claim was not an attempt (attempts counts calls to WeChat).
+        _finish(deletion, DeletionStatus.REJECTED, DeletionReason.NOT_ELIGIBLE, errmsg=verdict.summary,
+                attempts=F("attempts") - 1)
         return Next()
     if authorizer.quota_paused(now):
         _defer_for_quota(deletion, authorizer.quota_paused_until, counted=False)
         return Next()
 
+    client = wechat_client()
+    delete_errors: list[errors.WeChatError] = []
+
+    def delete(token: str) -> dict:
+        try:
+            answer = client.kf_delete(access_token=token, kf_account=deletion.kf_account)
+        except errors.WeChatError as exc:
+            delete_errors.append(exc)
+            _audit_call(deletion, exc)
+            raise
+        _audit_call(deletion, None)
+        return answer
+
     try:
-        with_authorizer_token(authorizer.pk, lambda token: wechat_client().kf_delete(
-            access_token=token, kf_account=deletion.kf_account))
+        with_authorizer_token(authorizer.pk, delete)
     except AuthorizerRevokedError:
         _finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED,
                 errmsg="the merchant revoked the authorization")
         return Next()
     except errors.WeChatError as exc:
-        _audit_call(deletion, exc)
-        return _on_wechat_error(deletion, exc, policy)
+        from_delete = any(exc is seen for seen in delete_errors)
+        if not from_delete:
+            _audit_token_failure(deletion, exc)
+        # Only kfaccount/del itself can leave the account in doubt: a token refresh that timed out
+        # says nothing about whether the account was deleted.
+        return _on_wechat_error(deletion, exc, policy, outcome_unknown=from_delete and exc.outcome_unknown)
     except NoVerifyTicket as exc:
         return _on_transient(deletion, policy, errcode=None, errmsg=str(exc), rid=None, outcome_unknown=False)
-    _audit_call(deletion, None)
     _finish(deletion, DeletionStatus.SUCCEEDED, "", errcode=0, errmsg="ok")
     KfAccount.objects.filter(authorizer_id=authorizer.pk, kf_account=deletion.kf_account, gone_at__isnull=True).update(
         gone_at=timezone.now())
     return Next()
 
 
-def _on_wechat_error(deletion: DeletionRequest, exc: errors.WeChatError, policy: RetryPolicy) -> Next:
+def _on_wechat_error(deletion: DeletionRequest, exc: errors.WeChatError, policy: RetryPolicy, *,
+                     outcome_unknown: bool) -> Next:
     failed = {"errcode": exc.errcode, "errmsg": exc.errmsg, "rid": exc.rid}
     if isinstance(exc, errors.InvalidKfAccount):
         if deletion.outcome_unknown:
@@ -253,7 +275,7 @@ def _on_wechat_error(deletion: DeletionRequest, exc: errors.WeChatError, policy:
                      errmsg=exc.errmsg, rid=exc.rid, detail={"until": until.isoformat()})
         _defer_for_quota(deletion, until, counted=True, **failed)
     elif isinstance(exc, (errors.Transient, errors.TokenInvalid)):
-        return _on_transient(deletion, policy, outcome_unknown=exc.outcome_unknown, **failed)
+        return _on_transient(deletion, policy, outcome_unknown=outcome_unknown, **failed)
     else:
         _finish(deletion, DeletionStatus.FAILED, DeletionReason.WECHAT_ERROR, **failed)
     return Next()
@@ -272,16 +294,22 @@ def _on_transient(deletion: DeletionRequest, policy: RetryPolicy, *, errcode: in
     moved = _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.RETRY_SCHEDULED, errcode=errcode,
                   errmsg=(errmsg or "")[:255], rid=rid or "", transient_failures=failures, next_attempt_at=due,
                   dispatched_at=due, lease_expires_at=None, outcome_unknown=deletion.outcome_unknown or outcome_unknown)
-    return Next(countdown=delay) if moved else Next()
+    if not moved:
+        return Next()
+    _audit_transition(deletion, "deletion.retry_scheduled", DeletionReason.RETRY_SCHEDULED, errcode=errcode,
+                      errmsg=errmsg, rid=rid, due=due, transient_failures=failures)
+    return Next(countdown=delay)
 
 
 def _defer_for_quota(deletion: DeletionRequest, until: datetime, *, counted: bool, errcode: int | None = None,
                      errmsg: str = "", rid: str | None = None) -> None:
     # No task is sent now: the sweeper sends it once the quota has reset (hours, not seconds).
-    _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.QUOTA_EXHAUSTED,
-          errcode=errcode if counted else deletion.errcode, errmsg=(errmsg or deletion.errmsg)[:255],
-          rid=rid or deletion.rid, next_attempt_at=until, dispatched_at=None, lease_expires_at=None,
-          attempts=F("attempts") - (0 if counted else 1))
+    if _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.QUOTA_EXHAUSTED,
+             errcode=errcode if counted else deletion.errcode, errmsg=(errmsg or deletion.errmsg)[:255],
+             rid=rid or deletion.rid, next_attempt_at=until, dispatched_at=None, lease_expires_at=None,
+             attempts=F("attempts") - (0 if counted else 1)):
+        _audit_transition(deletion, "deletion.deferred", DeletionReason.QUOTA_EXHAUSTED, errcode=errcode,
+                          errmsg=errmsg, rid=rid, due=until)
 
 
 def _finish(deletion: DeletionRequest, status: str, reason: str, *, errcode: int | None = None, errmsg: str = "",
@@ -306,6 +334,25 @@ def _audit_call(deletion: DeletionRequest, exc: errors.WeChatError | None) -> No
         subject=deletion.kf_account, outcome="ok" if exc is None else exc.reason,
         errcode=0 if exc is None else exc.errcode, errmsg="ok" if exc is None else exc.errmsg,
         rid=None if exc is None else exc.rid, detail={"deletion_id": deletion.pk, "attempt": deletion.attempts},
+    )
+
+
+def _audit_token_failure(deletion: DeletionRequest, exc: errors.WeChatError) -> None:
+    # Getting a token failed before kfaccount/del could be sent (the refresh itself is not audited
+    # by authorizers.tokens); path says which call it was.
+    audit_record(
+        actor=Actor.system("deletions"), action="wechat.token", authorizer_appid=deletion.authorizer.appid,
+        subject=deletion.kf_account, outcome=exc.reason, errcode=exc.errcode, errmsg=exc.errmsg, rid=exc.rid,
+        detail={"deletion_id": deletion.pk, "attempt": deletion.attempts, "path": exc.path or ""},
+    )
+
+
+def _audit_transition(deletion: DeletionRequest, action: str, outcome: str, *, errcode: int | None, errmsg: str,
+                      rid: str | None, due: datetime, **detail: object) -> None:
+    audit_record(
+        actor=Actor.system("deletions"), action=action, authorizer_appid=deletion.authorizer.appid,
+        subject=deletion.kf_account, outcome=outcome, errcode=errcode, errmsg=errmsg or "", rid=rid,
+        detail={"deletion_id": deletion.pk, "attempt": deletion.attempts, "due": due.isoformat(), **detail},
     )
 
 
