@@ -94,7 +94,8 @@ class KfAccountSync(APIView):
         if not verdict.eligible:
             raise ApiError("not_eligible", f"kf accounts cannot be read for this account: {verdict.summary}",
                            status_code=status.HTTP_403_FORBIDDEN)
-        sync_kf_accounts.delay(authorizer.pk, request.user.actor.kind, request.user.actor.label)
+        actor = request.user.actor
+        sync_kf_accounts.delay_on_commit(authorizer.pk, actor.kind, actor.label, actor.id)
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
 
 

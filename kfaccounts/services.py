@@ -383,9 +383,12 @@ def deletions_sweep(*, policy: RetryPolicy, dispatch: Dispatch, stale_after: tim
         if failures >= policy.max_transient_failures:
             _finish(deletion, DeletionStatus.FAILED, DeletionReason.UPSTREAM_UNAVAILABLE,
                     errmsg="the worker stopped during every attempt", transient_failures=failures, outcome_unknown=True)
-        else:
-            _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.RETRY_SCHEDULED, next_attempt_at=None,
-                  lease_expires_at=None, dispatched_at=None, transient_failures=failures, outcome_unknown=True)
+        elif _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.RETRY_SCHEDULED,
+                   next_attempt_at=None, lease_expires_at=None, dispatched_at=None, transient_failures=failures,
+                   outcome_unknown=True):
+            _audit_transition(deletion, "deletion.lease_expired", DeletionReason.RETRY_SCHEDULED, errcode=None,
+                              errmsg="the worker did not finish the attempt in time", rid=None, due=now,
+                              transient_failures=failures)
         expired += 1
     due = list(
         DeletionRequest.objects.filter(status=DeletionStatus.PENDING)
@@ -413,10 +416,20 @@ class SyncResult:
 def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
     verdict = eligibility(authorizer)
     if not verdict.eligible:
+        audit_record(actor=actor, action="kf_accounts.sync_refused", authorizer_appid=authorizer.appid,
+                     outcome="not_eligible", detail={"reasons": [r.code for r in verdict.reasons]})
         raise NotEligible(verdict)
-    infos = with_authorizer_token(authorizer.pk, lambda token: wechat_client().kf_list(access_token=token))
+    try:
+        infos = with_authorizer_token(authorizer.pk, lambda token: wechat_client().kf_list(access_token=token))
+    except errors.WeChatError as exc:
+        audit_record(actor=actor, action="wechat.getkflist", authorizer_appid=authorizer.appid, outcome=exc.reason,
+                     errcode=exc.errcode, errmsg=exc.errmsg, rid=exc.rid, detail={"path": exc.path or ""})
+        raise
     now = timezone.now()
-    seen = {info.kf_account: info for info in infos if info.kf_account}
+    max_length = KfAccount._meta.get_field("kf_account").max_length
+    # A name longer than the column is no kf account (those are at most 41 characters); skipping it
+    # keeps one garbage entry from failing the whole sync.
+    seen = {info.kf_account: info for info in infos if info.kf_account and len(info.kf_account) <= max_length}
     with transaction.atomic():
         existing = {row.kf_account: row for row in KfAccount.objects.select_for_update().filter(authorizer=authorizer)}
         added, changed = [], []
@@ -443,12 +456,20 @@ def _copy_info(row: KfAccount, info, now: datetime) -> None:
     row.kf_headimgurl = info.kf_headimgurl[:500]
     row.kf_wx = info.kf_wx[:64]
     row.invite_wx = info.invite_wx[:64]
-    row.invite_expire_time = (
-        datetime.fromtimestamp(info.invite_expire_time, tz=QUOTA_TIMEZONE) if info.invite_expire_time else None
-    )
+    row.invite_expire_time = _from_unix(info.invite_expire_time)
     row.invite_status = info.invite_status[:16]
     row.last_seen_at = now
     row.gone_at = None
+
+
+def _from_unix(seconds: int | None) -> datetime | None:
+    """A unix time from WeChat, or None when it is absent or no plausible time at all."""
+    if not seconds or seconds < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=QUOTA_TIMEZONE)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def deletions_for(ids: Iterable[int]) -> list[DeletionRequest]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from celery import shared_task
@@ -9,8 +10,11 @@ from django.conf import settings
 
 from audit.services import Actor
 from authorizers.models import Authorizer
+from authorizers.tokens import AuthorizerRevokedError
 from kfaccounts import services
 from platform_app.wechat.errors import Transient
+
+log = logging.getLogger(__name__)
 
 
 def retry_policy() -> services.RetryPolicy:
@@ -41,6 +45,11 @@ def sweep_deletions() -> None:
 
 @shared_task(acks_late=True, ignore_result=True, autoretry_for=(Transient,), retry_backoff=2, retry_backoff_max=60,
              retry_jitter=True, max_retries=5)
-def sync_kf_accounts(authorizer_id: int, actor_kind: str = "system", actor_label: str = "sync") -> None:
+def sync_kf_accounts(authorizer_id: int, actor_kind: str = "system", actor_label: str = "sync",
+                     actor_id: str = "") -> None:
     authorizer = Authorizer.objects.get(pk=authorizer_id)
-    services.kf_accounts_sync(authorizer=authorizer, actor=Actor(kind=actor_kind, label=actor_label))
+    try:
+        services.kf_accounts_sync(authorizer=authorizer, actor=Actor(kind=actor_kind, id=actor_id, label=actor_label))
+    except (services.NotEligible, AuthorizerRevokedError):
+        # Definitive, and already in the audit log: the merchant changed since the sync was asked for.
+        log.info("kf account sync for %s skipped: not eligible", authorizer.appid)
