@@ -16,7 +16,14 @@ from authorizers.models import Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus
 from kfaccounts.tasks import dispatch_deletions
-from kfaccounts.validation import InvalidKfAccount
+from kfaccounts.validation import MAX_BULK, InvalidKfAccount
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return "unknown user"
 
 
 def _settled(deletion: DeletionRequest) -> bool:
@@ -47,10 +54,16 @@ class Command(BaseCommand):
         authorizer = Authorizer.objects.filter(appid=appid).first()
         if authorizer is None:
             raise CommandError(f"no authorizer with appid {appid!r}")
-        actor = Actor(kind=ActorKind.STAFF, label=f"delete_kf_accounts ({getpass.getuser()})")
+        actor = Actor(kind=ActorKind.STAFF, label=f"delete_kf_accounts ({_os_user()})")
+        accounts = list(dict.fromkeys(accounts))
+        deletions: list[DeletionRequest] = []
         try:
-            deletions = services.deletions_request(authorizer=authorizer, kf_accounts=accounts, actor=actor,
-                                                   dispatch=dispatch_deletions, record_rejections=True)
+            # The service takes what one API request may (MAX_BULK); a file may name more.
+            for start in range(0, len(accounts), MAX_BULK):
+                deletions += services.deletions_request(
+                    authorizer=authorizer, kf_accounts=accounts[start:start + MAX_BULK], actor=actor,
+                    dispatch=dispatch_deletions, record_rejections=True,
+                )
         except InvalidKfAccount as exc:
             raise CommandError(str(exc)) from None
         ids = [d.pk for d in deletions]
@@ -58,7 +71,8 @@ class Command(BaseCommand):
         if wait:
             deletions = self._follow(ids, timeout)
         self._summary(deletions)
-        if wait and any(d.status != DeletionStatus.SUCCEEDED for d in deletions):
+        # Without --wait only what already ended badly (rejected here, failed earlier) is a failure.
+        if any(d.status != DeletionStatus.SUCCEEDED and (wait or d.is_terminal) for d in deletions):
             raise SystemExit(1)
 
     def _follow(self, ids: list[int], timeout: float) -> list[DeletionRequest]:
