@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kfaccounts.models import DeletionRequest, IdempotencyRecord
@@ -116,3 +118,17 @@ def test_a_refused_request_does_not_use_up_its_idempotency_key(wechat, merchant,
     assert bad.status_code == 400
     good, _ = _post(client, {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="k")
     assert good.status_code == 202
+
+
+def test_a_bulk_request_is_sent_through_one_fan_out_task_and_every_deletion_runs(
+        wechat, merchant, client, django_capture_on_commit_callbacks):
+    from kfaccounts.tasks import FAN_OUT_FROM
+
+    wechat.post(DEL_URL, json=OK)
+    accounts = [f"kf{i}@shop" for i in range(FAN_OUT_FROM + 5)]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post("/api/v1/deletions/", {"kf_accounts": accounts}, format="json")
+    assert response.status_code == 202
+    assert len(callbacks) == 1
+    assert set(DeletionRequest.objects.values_list("status", flat=True)) == {"succeeded"}
+    assert sorted(json.loads(c.request.body)["kf_account"] for c in del_calls(wechat)) == sorted(accounts)
