@@ -49,6 +49,8 @@ class Proc:
     argv: Sequence[str]
     env: dict[str, str]
     log_path: Path | None = None
+    # Where it runs (default: the checkout). Celery's filesystem broker writes ./control there.
+    cwd: Path | None = None
     popen: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self) -> Proc:
@@ -58,7 +60,7 @@ class Proc:
         else:
             out = None
         self.popen = subprocess.Popen(
-            list(self.argv), cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None,
+            list(self.argv), cwd=self.cwd or ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
         if out is not None:
