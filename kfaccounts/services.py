@@ -100,6 +100,12 @@ def deletions_request(
             invalid.setdefault(shown, str(exc))
             checked.append(shown)
     accounts = list(dict.fromkeys(checked))  # drop repeats, keep order
+    digest = _body_digest(accounts) if idempotency_key else ""
+    if idempotency_key:
+        # A replay answers what the first request got, even if the merchant has changed since.
+        replay = _idempotent_replay(authorizer, idempotency_key, digest)
+        if replay is not None:
+            return replay
     verdict = eligibility(authorizer)
     if not verdict.eligible and not record_rejections:
         audit_record(actor=actor, action="deletion.refused", authorizer_appid=authorizer.appid,
@@ -107,11 +113,10 @@ def deletions_request(
                      outcome="not_eligible", detail={"reasons": [r.code for r in verdict.reasons]})
         raise NotEligible(verdict)
 
-    digest = _body_digest(accounts) if idempotency_key else ""
     for attempt in range(3):
         try:
             with transaction.atomic():
-                if idempotency_key:
+                if idempotency_key:  # again: a concurrent request with the same key may have won
                     replay = _idempotent_replay(authorizer, idempotency_key, digest)
                     if replay is not None:
                         return replay
@@ -191,12 +196,17 @@ class Next:
     countdown: float | None = None
 
 
+# The countdown re-send is timed by the clock of the worker that scheduled it, the claim by the one
+# that runs it: a retry arriving a little early (clock skew) runs instead of waiting for the sweeper.
+CLAIM_EARLY_TOLERANCE = timedelta(seconds=2)
+
+
 def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
     """Claim one request, call kfaccount/del once (with one token refresh), record the outcome."""
     now = timezone.now()
     claimed = (
         DeletionRequest.objects.filter(pk=deletion_id, status=DeletionStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_EARLY_TOLERANCE))
         .update(status=DeletionStatus.RUNNING, attempts=F("attempts") + 1,
                 lease_expires_at=now + timedelta(seconds=policy.lease_seconds), started_at=now, updated_at=now)
     )

@@ -307,3 +307,17 @@ def test_next_quota_reset_is_the_next_midnight_in_china_whatever_the_utc_time(no
     reset = services.next_quota_reset(datetime.fromisoformat(now_utc)).astimezone(SHANGHAI)
     assert reset.date().isoformat() == reset_day
     assert reset.hour == 0 and 30 <= reset.minute * 60 + reset.second <= 300
+
+
+def test_a_retry_arriving_a_moment_early_runs_rather_than_waiting_for_the_sweeper(wechat, merchant):
+    from audit.services import Actor
+    from tests.kfaccounts.conftest import Recorder
+
+    wechat.post(DEL_URL, json=OK)
+    (deletion,) = services.deletions_request(authorizer=merchant, kf_accounts=["kf1@shop"],
+                                             actor=Actor.system("test"), dispatch=Recorder())
+    DeletionRequest.objects.filter(pk=deletion.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=1))
+    delete_kf_account.delay(deletion.pk)
+    deletion.refresh_from_db()
+    assert deletion.status == "succeeded"
+    assert len(del_calls(wechat)) == 1

@@ -132,3 +132,14 @@ def test_a_bulk_request_is_sent_through_one_fan_out_task_and_every_deletion_runs
     assert len(callbacks) == 1
     assert set(DeletionRequest.objects.values_list("status", flat=True)) == {"succeeded"}
     assert sorted(json.loads(c.request.body)["kf_account"] for c in del_calls(wechat)) == sorted(accounts)
+
+
+def test_an_idempotent_replay_answers_as_before_even_if_the_merchant_became_ineligible(
+        wechat, merchant, client, django_capture_on_commit_callbacks):
+    wechat.post(DEL_URL, json=OK)
+    first, _ = _post(client, {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="k")
+    type(merchant).objects.filter(pk=merchant.pk).update(func_ids=[2])
+    replay, sent = _post(client, {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="k")
+    assert replay.status_code == 202 and replay.json()["id"] == first.json()["id"]
+    fresh, _ = _post(client, {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="other")
+    assert fresh.status_code == 403
