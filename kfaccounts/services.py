@@ -348,8 +348,8 @@ def _audit_call(deletion: DeletionRequest, exc: errors.WeChatError | None) -> No
 
 
 def _audit_token_failure(deletion: DeletionRequest, exc: errors.WeChatError) -> None:
-    # Getting a token failed before kfaccount/del could be sent (the refresh itself is not audited
-    # by authorizers.tokens); path says which call it was.
+    # Getting a token failed before kfaccount/del could be sent: authorizers.tokens audits successful
+    # refreshes and revocations only, so this is the one record of the failed call (path says which).
     audit_record(
         actor=Actor.system("deletions"), action="wechat.token", authorizer_appid=deletion.authorizer.appid,
         subject=deletion.kf_account, outcome=exc.reason, errcode=exc.errcode, errmsg=exc.errmsg, rid=exc.rid,
