@@ -294,6 +294,8 @@ class Merchant:
     authorizer_id: int
     api: MerchantApi
     kf: list[str]
+    key: str | None = None
+    authorization: dict[str, Any] = field(default_factory=dict)  # the sandbox's answer to the confirm
 
     def account(self, prefix: str) -> str:
         return f"{prefix}@{self.alias}"
@@ -449,12 +451,12 @@ class Stack:
         accounts = [f"{prefix}@{alias}" for prefix in kf]
         if accounts:
             self.sandbox.seed_kf(appid, accounts)
-        self.authorize(appid, func)
+        confirm = self.authorize(appid, func)
         authorizer_id = self.db.authorizer_id(appid)
         assert authorizer_id is not None, f"no authorizer row for {appid} after the authorization flow"
         key = self.issue_api_key(appid) if with_key else None
         return Merchant(appid=appid, alias=alias, authorizer_id=authorizer_id, api=MerchantApi(self.web_url, key),
-                        kf=accounts)
+                        kf=accounts, key=key, authorization=confirm)
 
 
 def _session_env(tmp: Path, db: E2EDatabase, broker_url: str, redis_url: str | None, *,
