@@ -24,7 +24,7 @@ from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
-from platform_app.wechat.errors import AuthorizationRevoked, TokenInvalid
+from platform_app.wechat.errors import AuthorizationRevoked, TokenInvalid, WeChatError
 
 log = logging.getLogger(__name__)
 
@@ -103,25 +103,33 @@ def component_token_get(*, rejected: str | None = None) -> str:
     token = _component_token_if_fresh(credential)
     if token is not None and token != rejected:
         return token
+    failure: WeChatError | None = None
     with transaction.atomic():
         credential = _credential(for_update=True)
         token = _component_token_if_fresh(credential)
         if token is not None and token != rejected:
             return token
-        result = wechat_client().component_token(verify_ticket=_verify_ticket(credential))
-        token = result["component_access_token"]
-        now = timezone.now()
-        credential.access_token_ciphertext = fieldcrypto.encrypt(
-            token, context=component_ctx(credential.component_appid, "access_token")
-        )
-        credential.access_token_expires_at = now + timedelta(seconds=int(result.get("expires_in", 7200)))
-        credential.access_token_refreshed_at = now
-        credential.refresh_count = F("refresh_count") + 1
-        credential.save(update_fields=[
-            "access_token_ciphertext", "access_token_expires_at", "access_token_refreshed_at", "refresh_count",
-        ])
+        ticket = _verify_ticket(credential)
+        try:
+            result = wechat_client().component_token(verify_ticket=ticket)
+        except WeChatError as exc:
+            failure = exc
+        else:
+            token = result["component_access_token"]
+            now = timezone.now()
+            credential.access_token_ciphertext = fieldcrypto.encrypt(
+                token, context=component_ctx(credential.component_appid, "access_token")
+            )
+            credential.access_token_expires_at = now + timedelta(seconds=int(result.get("expires_in", 7200)))
+            credential.access_token_refreshed_at = now
+            credential.refresh_count = F("refresh_count") + 1
+            credential.save(update_fields=[
+                "access_token_ciphertext", "access_token_expires_at", "access_token_refreshed_at", "refresh_count",
+            ])
+    _audit_refresh("wechat.api_component_token", failure)
+    if failure is not None:
+        raise failure
     log.info("component access token refreshed")
-    audit_record(actor=Actor.system("token refresh"), action="wechat.api_component_token", outcome="ok", errcode=0)
     return token
 
 
@@ -187,7 +195,7 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
         token = _authorizer_token_if_fresh(authorizer)
         if token is not None and token != rejected:
             return token
-    revoked: AuthorizationRevoked | None = None
+    failure: WeChatError | None = None
     with transaction.atomic():
         authorizer = Authorizer.objects.select_for_update().get(pk=authorizer_id)
         _ensure_active(authorizer)
@@ -201,13 +209,15 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
                 refresh_token=refresh_token_of(authorizer),
             ))
         except AuthorizationRevoked as exc:
-            # Record the revocation in this transaction, then raise once it has committed.
+            # Record the revocation in this transaction; raise once it has committed.
             authorizer.status = AuthorizerStatus.REVOKED
             authorizer.revoked_at = timezone.now()
             authorizer.access_token_ciphertext = ""
             authorizer.access_token_expires_at = None
             authorizer.save(update_fields=["status", "revoked_at", "access_token_ciphertext", "access_token_expires_at"])
-            revoked = exc
+            failure = exc
+        except WeChatError as exc:
+            failure = exc  # audited below, outside the transaction, so the record survives
         else:
             token = result["authorizer_access_token"]
             authorizer_tokens_store(
@@ -222,14 +232,26 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
                 "access_token_ciphertext", "access_token_expires_at", "access_token_refreshed_at",
                 "refresh_token_ciphertext", "token_refresh_count",
             ])
-    if revoked is not None:
+    _audit_refresh("wechat.api_authorizer_token", failure, authorizer_appid=authorizer.appid)
+    if isinstance(failure, AuthorizationRevoked):
         audit_record(actor=Actor.system("token refresh"), action="authorizer.revoked", authorizer_appid=authorizer.appid,
-                     outcome="revoked", errcode=revoked.errcode, errmsg=revoked.errmsg, rid=revoked.rid)
-        raise AuthorizerRevokedError(authorizer.appid) from revoked
+                     outcome="revoked", errcode=failure.errcode, errmsg=failure.errmsg, rid=failure.rid)
+        raise AuthorizerRevokedError(authorizer.appid) from failure
+    if failure is not None:
+        raise failure
     log.info("authorizer access token refreshed for %s", authorizer.appid)
-    audit_record(actor=Actor.system("token refresh"), action="wechat.api_authorizer_token",
-                 authorizer_appid=authorizer.appid, outcome="ok", errcode=0)
     return token
+
+
+def _audit_refresh(action: str, failure: WeChatError | None, *, authorizer_appid: str = "") -> None:
+    """One audit event per token call to WeChat, whatever its outcome."""
+    if failure is None:
+        audit_record(actor=Actor.system("token refresh"), action=action, authorizer_appid=authorizer_appid,
+                     outcome="ok", errcode=0)
+    else:
+        audit_record(actor=Actor.system("token refresh"), action=action, authorizer_appid=authorizer_appid,
+                     outcome=failure.reason, errcode=failure.errcode, errmsg=failure.errmsg, rid=failure.rid,
+                     detail={"path": failure.path or ""})
 
 
 def with_authorizer_token(authorizer_id: int, call: Callable[[str], T]) -> T:
@@ -254,10 +276,12 @@ def authorizers_needing_refresh() -> list[int]:
 
 def authorizer_revoke(*, authorizer: Authorizer) -> None:
     """Revocation seen on a call (61003/61023): mark the row, drop its access token."""
-    Authorizer.objects.filter(pk=authorizer.pk, status=AuthorizerStatus.ACTIVE).update(
+    if Authorizer.objects.filter(pk=authorizer.pk, status=AuthorizerStatus.ACTIVE).update(
         status=AuthorizerStatus.REVOKED, revoked_at=timezone.now(), access_token_ciphertext="",
         access_token_expires_at=None,
-    )
+    ):
+        audit_record(actor=Actor.system("revocation seen on a call"), action="authorizer.revoked",
+                     authorizer_appid=authorizer.appid, outcome="revoked")
 
 
 def _ensure_active(authorizer: Authorizer) -> None:

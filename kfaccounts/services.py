@@ -244,9 +244,7 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
                 errmsg="the merchant revoked the authorization")
         return Next()
     except errors.WeChatError as exc:
-        from_delete = any(exc is seen for seen in delete_errors)
-        if not from_delete:
-            _audit_token_failure(deletion, exc)
+        from_delete = any(exc is seen for seen in delete_errors)  # token failures are audited by tokens.py
         # Only kfaccount/del itself can leave the account in doubt: a token refresh that timed out
         # says nothing about whether the account was deleted.
         return _on_wechat_error(deletion, exc, policy, outcome_unknown=from_delete and exc.outcome_unknown)
@@ -344,16 +342,6 @@ def _audit_call(deletion: DeletionRequest, exc: errors.WeChatError | None) -> No
         subject=deletion.kf_account, outcome="ok" if exc is None else exc.reason,
         errcode=0 if exc is None else exc.errcode, errmsg="ok" if exc is None else exc.errmsg,
         rid=None if exc is None else exc.rid, detail={"deletion_id": deletion.pk, "attempt": deletion.attempts},
-    )
-
-
-def _audit_token_failure(deletion: DeletionRequest, exc: errors.WeChatError) -> None:
-    # Getting a token failed before kfaccount/del could be sent: authorizers.tokens audits successful
-    # refreshes and revocations only, so this is the one record of the failed call (path says which).
-    audit_record(
-        actor=Actor.system("deletions"), action="wechat.token", authorizer_appid=deletion.authorizer.appid,
-        subject=deletion.kf_account, outcome=exc.reason, errcode=exc.errcode, errmsg=exc.errmsg, rid=exc.rid,
-        detail={"deletion_id": deletion.pk, "attempt": deletion.attempts, "path": exc.path or ""},
     )
 
 

@@ -20,3 +20,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "platform_app.api_errors.not_found"

@@ -21,6 +21,14 @@ def _isolated_wechat(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty cache (Redis when REDIS_URL is set): no throttle carried over."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery() -> Iterator[None]:
     """Unit tests run tasks in-process; tests/e2e runs real workers instead."""
     from platform_app.celery import app

@@ -74,3 +74,9 @@ def test_production_starts_with_everything_set():
         "FIELD_ENCRYPTION_KEYS": key, **WECHAT_PRODUCTION,
     })
     assert result.returncode == 0, result.stderr
+
+
+def test_unknown_api_urls_answer_the_json_error_envelope(client):
+    response = client.get("/api/v1/deletions/not-a-number/")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "no such resource"}}

@@ -20,17 +20,6 @@ OK = {"errcode": 0, "errmsg": "ok"}
 
 
 @pytest.fixture(autouse=True)
-def _private_cache(settings) -> None:
-    # The default cache is a file under var/ shared by every test run and process: the per-key
-    # throttle would count requests of earlier runs (SQLite reuses API key ids after a rollback).
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": "kfaccounts-tests"}}
-    from django.core.cache import cache
-
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
 def _fast_retries(settings) -> None:
     """Retries due at once: with eager Celery the countdown re-send then runs the next attempt in-line."""
     settings.DELETION_RETRY_BASE_SECONDS = 0.0

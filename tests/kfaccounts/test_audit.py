@@ -75,12 +75,14 @@ def test_a_token_fetch_that_fails_is_audited_as_such(wechat, merchant, client, r
     wechat.post(DEL_URL, json={"errcode": 40001, "errmsg": "invalid credential"})
     wechat.post(TOKEN_URL, json={"errcode": -1, "errmsg": "system error rid: 77-88"})
     body = request_deletion(client)
-    assert _trail(body["id"])[-3:] == [
+    assert _trail(body["id"])[-2:] == [
         ("wechat.kfaccount.del", "token_invalid", 40001, ""),
-        ("wechat.token", "upstream_unavailable", -1, "77-88"),
         ("deletion.failed", "upstream_unavailable", -1, "77-88"),
     ]
-    assert AuditEvent.objects.get(action="wechat.token").detail["path"] == "/cgi-bin/component/api_authorizer_token"
+    refresh = AuditEvent.objects.get(action="wechat.api_authorizer_token")
+    assert (refresh.authorizer_appid, refresh.outcome, refresh.errcode, refresh.rid) == (
+        merchant.appid, "upstream_unavailable", -1, "77-88")
+    assert refresh.detail["path"] == "/cgi-bin/component/api_authorizer_token"
 
 
 def test_a_quota_pause_is_audited_for_the_merchant_and_the_deletion(wechat, merchant, client, request_deletion):

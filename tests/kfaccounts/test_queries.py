@@ -99,7 +99,6 @@ def test_bulk_request_of_1000_accounts_answers_202_with_a_constant_number_of_que
 
     assert others(big) == others(small)
     # ...and the INSERTs are as few as the backend allows: one per table on PostgreSQL; on SQLite
-    # Django caps a statement at 999 parameters, so a 1,000-row insert takes ~20 statements. The
-    # audit log writes in batches of 500 (audit_record_many).
-    inserts = _insert_batches(DeletionRequest, 1000) + _insert_batches(AuditEvent, 1000, batch_size=500)
+    # Django caps a statement at 999 parameters, so a 1,000-row insert takes ~20 statements.
+    inserts = _insert_batches(DeletionRequest, 1000) + _insert_batches(AuditEvent, 1000)
     assert len(big) - len(others(big)) == inserts
