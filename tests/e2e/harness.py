@@ -322,6 +322,23 @@ def _redis_db_url(redis_url: str, db: int) -> str:
 
 
 @dataclass
+class ManageCommand:
+    """A ``manage.py`` subprocess started in the background."""
+
+    args: tuple[str, ...]
+    popen: subprocess.Popen
+
+    def result(self, timeout: float = 120) -> subprocess.CompletedProcess:
+        try:
+            out, err = self.popen.communicate(timeout=timeout)
+        finally:
+            if self.popen.poll() is None:
+                self.popen.kill()
+        assert self.popen.returncode == 0, f"manage.py {' '.join(self.args)} failed:\n{out}\n{err}"
+        return subprocess.CompletedProcess(self.popen.args, self.popen.returncode, out, err)
+
+
+@dataclass
 class Stack:
     tmp: Path
     env: dict[str, str]
@@ -359,12 +376,17 @@ class Stack:
         assert worker.alive, f"the worker exited:\n{worker.tail()}"
         return worker
 
-    def restart_worker(self) -> procs.Proc:
-        """SIGKILL the worker's process group (as a crash would) and start a new one."""
-        old = self.procs["worker"]
-        old.kill()
-        self.retired.append(old)
-        return self.start_worker()
+    def kill_worker(self) -> None:
+        """SIGKILL the worker's process group, as a crash or the OOM killer would."""
+        worker = self.procs.pop("worker")
+        worker.kill()
+        self.retired.append(worker)
+
+    def stop_worker(self) -> None:
+        """A warm shutdown (SIGTERM): the worker finishes what it runs and exits."""
+        worker = self.procs.pop("worker")
+        worker.stop(timeout=30)
+        self.retired.append(worker)
 
     def stop(self) -> None:
         procs.stop_all(list(self.procs.values()))
@@ -383,7 +405,7 @@ class Stack:
         """How many sweeper runs the workers finished (from their logs)."""
         pattern = re.compile(r"Task kfaccounts\.tasks\.sweep_deletions\[[^\]]+\] succeeded")
         total = 0
-        for proc in [*self.retired, self.procs["worker"]]:
+        for proc in [*self.retired, *([self.procs["worker"]] if "worker" in self.procs else [])]:
             if proc.log_path and proc.log_path.exists():
                 total += len(pattern.findall(proc.log_path.read_text(errors="replace")))
         return total
@@ -395,14 +417,17 @@ class Stack:
                    what=f"{count} more sweeper runs", interval=0.2)
 
     def manage(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        result = subprocess.run(procs.manage(*args), env=self.env, cwd=self.tmp, capture_output=True, text=True,
-                                timeout=timeout, stdin=subprocess.DEVNULL)
-        assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-        return result
+        return self.manage_async(*args).result(timeout)
+
+    def manage_async(self, *args: str) -> ManageCommand:
+        popen = subprocess.Popen(procs.manage(*args), env=self.env, cwd=self.tmp, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        return ManageCommand(args, popen)
 
     # --- merchants ----------------------------------------------------------------------------
 
-    def authorize(self, appid: str, func: Sequence[int], *, follow_redirect: bool = True) -> dict[str, Any]:
+    def authorize(self, appid: str, func: Sequence[int], *, follow_redirect: bool = True,
+                  settle: bool = True) -> dict[str, Any]:
         """The real flow: the platform's /wechat/authorize/ → WeChat's page → back to the callback.
 
         The sandbox delivers the authorization push before it answers; with ``follow_redirect``
@@ -426,7 +451,8 @@ class Stack:
         if follow_redirect:
             back = self.web.http.get(confirm["redirect"], timeout=60, allow_redirects=False)
             assert back.status_code == 200, f"callback answered {back.status_code}: {back.text[:1000]}"
-        self.wait_events_settled(appid)
+        if settle:
+            self.wait_events_settled(appid)
         return confirm
 
     def wait_events_settled(self, appid: str) -> None:
@@ -436,9 +462,6 @@ class Stack:
                                  "WHERE authorizer_appid = %s AND state = 'received'", appid),
             lambda rows: not rows, timeout=30, what=f"the authorization pushes for {appid} to be processed",
         )
-
-    def issue_api_key(self, appid: str) -> str:
-        return self.manage("issue_api_key", appid, "--name", "e2e").stdout.strip().splitlines()[-1]
 
     def new_merchant(self, *, kind: str = "subscription", certified: bool = True, kf_enabled: bool = True,
                      func: Sequence[int] = (1, 6), kf: Sequence[str] = ("alice", "bob", "carol"),
@@ -451,10 +474,13 @@ class Stack:
         accounts = [f"{prefix}@{alias}" for prefix in kf]
         if accounts:
             self.sandbox.seed_kf(appid, accounts)
-        confirm = self.authorize(appid, func)
+        confirm = self.authorize(appid, func, settle=False)
         authorizer_id = self.db.authorizer_id(appid)
         assert authorizer_id is not None, f"no authorizer row for {appid} after the authorization flow"
-        key = self.issue_api_key(appid) if with_key else None
+        # Django starts in the key's process while the worker handles the authorization push.
+        issuing = self.manage_async("issue_api_key", appid, "--name", "e2e") if with_key else None
+        self.wait_events_settled(appid)
+        key = issuing.result().stdout.strip().splitlines()[-1] if issuing else None
         return Merchant(appid=appid, alias=alias, authorizer_id=authorizer_id, api=MerchantApi(self.web_url, key),
                         kf=accounts, key=key, authorization=confirm)
 
