@@ -169,7 +169,8 @@ def test_unauthorized_during_the_delete_call_fails_authorization_revoked(stack: 
     assert merchant.api.authorizer()["status"] == "revoked"
 
 
-def test_unauthorized_while_a_deletion_waits_for_a_worker_ends_it_without_a_call(stack: Stack) -> None:
+def test_unauthorized_while_a_deletion_waits_for_a_worker_fails_it_authorization_revoked_without_a_call(
+        stack: Stack) -> None:
     sandbox = stack.sandbox
     merchant = stack.new_merchant(kf=("alice",))
     mark = sandbox.mark()
@@ -182,8 +183,30 @@ def test_unauthorized_while_a_deletion_waits_for_a_worker_ends_it_without_a_call
         stack.start_worker()
     done = merchant.api.wait_deletion(deletion["id"])
 
-    # The policy refuses before any call: the merchant revoked the authorization.
-    assert (done["status"], done["reason"]) == ("rejected", "not_eligible"), done
-    assert "revoked" in done["errmsg"]
+    # An accepted request the merchant's revocation made impossible: failed, with the reason that says so.
+    assert (done["status"], done["reason"]) == ("failed", "authorization_revoked"), done
     assert del_calls(sandbox, merchant.appid, since=mark) == []
     assert sandbox.kf_accounts(merchant.appid) == merchant.kf
+
+
+def test_same_idempotency_key_and_body_get_the_same_deletions_and_one_call_each(stack: Stack) -> None:
+    sandbox = stack.sandbox
+    merchant = stack.new_merchant(kf=("alice", "bob", "carol"))
+    mark = sandbox.mark()
+    body = {"kf_accounts": merchant.kf[:2]}
+    headers = {"Idempotency-Key": "e2e-retry-1"}
+
+    first = merchant.api.post("/api/v1/deletions/", body, headers=headers)
+    again = merchant.api.post("/api/v1/deletions/", body, headers=headers)
+    other_body = merchant.api.post("/api/v1/deletions/", {"kf_accounts": merchant.kf[1:]}, headers=headers)
+
+    assert (first.status_code, again.status_code) == (202, 202), (first.text, again.text)
+    ids = [d["id"] for d in first.json()["deletions"]]
+    assert [d["id"] for d in again.json()["deletions"]] == ids
+    assert other_body.status_code == 422 and other_body.json()["error"]["code"] == "idempotency_conflict"
+    for deletion_id in ids:
+        assert merchant.api.wait_deletion(deletion_id)["status"] == "succeeded"
+    # Nothing was done twice: one call per account, the third account untouched.
+    assert sorted(c["body"]["kf_account"] for c in del_calls(sandbox, merchant.appid, since=mark)) == merchant.kf[:2]
+    assert sorted(sandbox.kf_accounts(merchant.appid)) == [merchant.kf[2]]
+    assert len(merchant.api.all_deletions()) == 2
