@@ -217,8 +217,14 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
     verdict = eligibility(authorizer)
     if not verdict.eligible:
         # Refused before any call: the claim was not an attempt (attempts counts calls to WeChat).
-        _finish(deletion, DeletionStatus.REJECTED, DeletionReason.NOT_ELIGIBLE, errmsg=verdict.summary,
-                attempts=F("attempts") - 1)
+        # A revocation that arrived after the request was accepted reads as the design's revocation
+        # outcome; any other change of eligibility as a rejection by the policy.
+        if not authorizer.is_active:
+            _finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED,
+                    errmsg="the merchant revoked the authorization", attempts=F("attempts") - 1)
+        else:
+            _finish(deletion, DeletionStatus.REJECTED, DeletionReason.NOT_ELIGIBLE, errmsg=verdict.summary,
+                    attempts=F("attempts") - 1)
         return Next()
     if authorizer.quota_paused(now):
         _defer_for_quota(deletion, authorizer.quota_paused_until, counted=False)

@@ -49,3 +49,19 @@ def test_expired_token_is_refreshed_once_and_the_call_retried(
     urls = [c.request.url for c in wechat.calls]
     assert sum("api_authorizer_token" in u for u in urls) == 1
     assert "access_token=NEW" in urls[-1]
+
+
+@pytest.mark.django_db
+def test_deletion_pending_when_the_merchant_revokes_fails_authorization_revoked_without_a_call(
+        wechat, make_authorizer, api_client_for, component_ready, django_capture_on_commit_callbacks):
+    from authorizers.models import Authorizer
+    from kfaccounts.tasks import delete_kf_account
+
+    merchant = make_authorizer()
+    with django_capture_on_commit_callbacks(execute=False):  # accepted, task not run yet
+        body = _request(api_client_for(merchant))
+    Authorizer.objects.filter(pk=merchant.pk).update(status="revoked")
+    delete_kf_account(body["id"])
+    deletion = DeletionRequest.objects.get(pk=body["id"])
+    assert (deletion.status, deletion.reason, deletion.attempts) == ("failed", "authorization_revoked", 0)
+    assert not wechat.calls
