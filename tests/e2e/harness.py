@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import os
 import re
 import secrets
@@ -28,7 +27,6 @@ import shutil
 import sqlite3
 import string
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -436,7 +434,8 @@ class Stack:
         start = self.web.get("/wechat/authorize/")
         assert start.status_code == 302, f"/wechat/authorize/ answered {start.status_code}: {start.text[:500]}"
         location = urlsplit(start.headers["Location"])
-        assert f"{location.scheme}://{location.netloc}{location.path}" == f"{self.sandbox_url}/cgi-bin/componentloginpage"
+        login_page = f"{location.scheme}://{location.netloc}{location.path}"
+        assert login_page == f"{self.sandbox_url}/cgi-bin/componentloginpage", start.headers["Location"]
         query = {k: v[0] for k, v in parse_qs(location.query).items()}
         assert query["component_appid"] == self.env["WECHAT_COMPONENT_APPID"]
         assert query["redirect_uri"] == f"{self.web_url}/wechat/authorize/callback/"
@@ -580,7 +579,3 @@ def stop_stack(stack: Stack) -> None:
 
 def del_calls(sandbox: SandboxClient, appid: str, since: int = 0) -> list[dict[str, Any]]:
     return sandbox.calls(path=DEL, appid=appid, since=since)
-
-
-def as_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)

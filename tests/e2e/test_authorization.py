@@ -154,3 +154,12 @@ def test_unauthorized_push_revokes_the_merchant_and_authorizing_again_restores_i
     assert done["status"] == "succeeded", done
     (call,) = del_calls(sandbox, merchant.appid, since=mark)
     assert call["errcode"] == 0 and call["body"] == {"kf_account": merchant.kf[0]}
+
+    # An update can also take the kf permission sets away: then the platform refuses, WeChat hears nothing.
+    stack.authorize(merchant.appid, [2, 15], follow_redirect=False)
+    account = eventually(merchant.api.authorizer, lambda a: a["granted_permission_sets"] == [2, 15], timeout=30,
+                         what="the second updateauthorized push to be applied")
+    assert account["eligible"] is False and [r["code"] for r in account["reasons"]] == ["missing_permission"]
+    refused = merchant.api.post("/api/v1/deletions/", {"kf_account": merchant.kf[1]})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_eligible"
+    assert len(del_calls(sandbox, merchant.appid, since=mark)) == 1

@@ -75,10 +75,15 @@ CASES = {
         account_remains=True),
     "minus-1-once-then-success-succeeds-on-attempt-2": Case(
         faults=({"errcode": -1},), attempts=2, del_errcodes=(-1, 0)),
+    "45011-once-then-success-succeeds-on-attempt-2": Case(
+        faults=({"errcode": 45011},), attempts=2, del_errcodes=(45011, 0)),
+    "http-502-once-then-success-succeeds-on-attempt-2": Case(
+        faults=({"http_status": 502},), attempts=2, del_errcodes=(None, 0)),
     "42001-refreshes-the-token-once-and-succeeds": Case(
         faults=({"errcode": 42001},), attempts=None, del_errcodes=(42001, 0), token_refreshes=1),
     "an-answer-lost-after-the-delete-then-65401-succeeds-as-already-gone": Case(
-        faults=({"garbage": "truncated"},), reason="already_gone", errcode=65401, attempts=2, del_errcodes=(None, 65401)),
+        faults=({"garbage": "truncated"},), reason="already_gone", errcode=65401, attempts=2,
+        del_errcodes=(None, 65401)),
     "61007-fails-permission_denied-and-permissions-are-re-read": Case(
         faults=({"errcode": 61007},), status="failed", reason="permission_denied", errcode=61007,
         del_errcodes=(61007,), account_remains=True, extra={"re_read": True}),

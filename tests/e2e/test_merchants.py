@@ -39,6 +39,19 @@ def test_ineligible_merchant_is_refused_before_any_call_to_wechat(stack: Stack, 
     assert sorted(sandbox.kf_accounts(merchant.appid)) == sorted(merchant.kf)
 
 
+def test_uncertified_mini_program_with_set_19_may_delete(stack: Stack) -> None:
+    # Certification is required of Official and Service Accounts only; set 19 is the Mini Program kf set.
+    merchant = stack.new_merchant(kind="mini_program", certified=False, func=(17, 18, 19), kf=("alice",))
+    mark = stack.sandbox.mark()
+
+    shown = merchant.api.authorizer()
+    deletion = merchant.api.request_deletion(merchant.kf[0])
+
+    assert (shown["kind"], shown["certified"], shown["eligible"]) == ("mini_program", False, True)
+    assert merchant.api.wait_deletion(deletion["id"])["status"] == "succeeded"
+    assert [c["errcode"] for c in del_calls(stack.sandbox, merchant.appid, since=mark)] == [0]
+
+
 def test_merchants_see_and_touch_only_their_own_deletions(stack: Stack) -> None:
     sandbox = stack.sandbox
     a = stack.new_merchant(kf=("alice", "amy"))
