@@ -4,7 +4,7 @@ misbehaves on request, and every deletion ends in the state the design's table d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -61,7 +61,7 @@ class Case:
     del_errcodes: tuple[int | None, ...] = (0,)
     token_refreshes: int = 0
     account_remains: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    re_reads_permissions: bool = False
 
 
 CASES = {
@@ -86,7 +86,7 @@ CASES = {
         del_errcodes=(None, 65401)),
     "61007-fails-permission_denied-and-permissions-are-re-read": Case(
         faults=({"errcode": 61007},), status="failed", reason="permission_denied", errcode=61007,
-        del_errcodes=(61007,), account_remains=True, extra={"re_read": True}),
+        del_errcodes=(61007,), account_remains=True, re_reads_permissions=True),
     "minus-1-every-time-fails-upstream_unavailable-after-5-attempts": Case(
         faults=({"errcode": -1, "times": 5},), status="failed", reason="upstream_unavailable", errcode=-1, attempts=5,
         del_errcodes=(-1,) * 5, account_remains=True),
@@ -111,7 +111,7 @@ def test_deletion_ends_in_the_documented_state(stack: Stack, case: Case) -> None
     assert tuple(c["errcode"] for c in del_calls(sandbox, merchant.appid, since=mark)) == case.del_errcodes
     assert len(sandbox.calls(path=AUTHORIZER_TOKEN, appid=merchant.appid, since=mark)) == case.token_refreshes
     assert (target in sandbox.kf_accounts(merchant.appid)) is case.account_remains
-    if case.extra.get("re_read"):
+    if case.re_reads_permissions:
         eventually(lambda: sandbox.calls(path=AUTHORIZER_INFO, appid=merchant.appid, since=mark),
                    lambda calls: len(calls) == 1, timeout=30, what="the merchant's permissions to be re-read")
 
