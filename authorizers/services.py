@@ -24,7 +24,7 @@ INFO_AUTHORIZED = "authorized"
 INFO_UPDATE_AUTHORIZED = "updateauthorized"
 INFO_UNAUTHORIZED = "unauthorized"
 # Fields of a push that are secrets and never stored in ComponentEvent.fields.
-SECRET_FIELDS = frozenset({"ComponentVerifyTicket", "AuthorizationCode"})
+SECRET_FIELDS = frozenset({"ComponentVerifyTicket", "AuthorizationCode", "PreAuthCode"})
 
 
 class BadEvent(ValueError):
