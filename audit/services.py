@@ -34,7 +34,7 @@ class Actor:
         return cls(kind=ActorKind.WECHAT, label="wechat")
 
 
-def audit_record(
+def audit_event(
     *,
     actor: Actor,
     action: str,
@@ -46,35 +46,29 @@ def audit_record(
     rid: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    return AuditEvent.objects.create(**_fields(actor, action, authorizer_appid, subject, outcome, errcode, errmsg, rid, detail))
+    """One audit line, not yet saved: the single place that shapes what the log holds."""
+    return AuditEvent(
+        actor_kind=actor.kind,
+        actor_id=actor.id[:64],
+        actor_label=actor.label[:150],
+        authorizer_appid=authorizer_appid,
+        action=action,
+        subject=subject[:128],
+        outcome=outcome,
+        errcode=errcode,
+        errmsg=(errmsg or "")[:255],
+        rid=(rid or "")[:64],
+        detail=detail or {},
+    )
 
 
-def audit_record_many(events: Iterable[dict[str, Any]]) -> None:
+def audit_record(**fields: Any) -> AuditEvent:
+    """``audit_event(**fields)``, saved."""
+    event = audit_event(**fields)
+    event.save()
+    return event
+
+
+def audit_record_many(events: Iterable[AuditEvent]) -> None:
     """Bulk variant for fan-out writes: one INSERT on PostgreSQL (SQLite splits at its parameter limit)."""
-    AuditEvent.objects.bulk_create([AuditEvent(**_fields(**event)) for event in events])
-
-
-def _fields(
-    actor: Actor,
-    action: str,
-    authorizer_appid: str = "",
-    subject: str = "",
-    outcome: str = "",
-    errcode: int | None = None,
-    errmsg: str = "",
-    rid: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "actor_kind": actor.kind,
-        "actor_id": actor.id[:64],
-        "actor_label": actor.label[:150],
-        "authorizer_appid": authorizer_appid,
-        "action": action,
-        "subject": subject[:128],
-        "outcome": outcome,
-        "errcode": errcode,
-        "errmsg": (errmsg or "")[:255],
-        "rid": (rid or "")[:64],
-        "detail": detail or {},
-    }
+    AuditEvent.objects.bulk_create(list(events))

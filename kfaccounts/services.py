@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from audit.services import Actor, audit_record, audit_record_many
+from audit.services import Actor, audit_event, audit_record, audit_record_many
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer
 from authorizers.policy import Eligibility, eligibility  # noqa: F401  (eligibility is re-exported for views)
@@ -171,8 +171,8 @@ def _create_rows(authorizer: Authorizer, accounts: list[str], actor: Actor, verd
         new_rows.append(row)
     created = DeletionRequest.objects.bulk_create(new_rows)
     audit_record_many(
-        {"actor": actor, "action": "deletion.requested", "authorizer_appid": authorizer.appid,
-         "subject": row.kf_account, "outcome": row.status, "detail": {"deletion_id": row.pk}}
+        audit_event(actor=actor, action="deletion.requested", authorizer_appid=authorizer.appid,
+                    subject=row.kf_account, outcome=row.status, detail={"deletion_id": row.pk})
         for row in created
     )
     by_account = {**active, **{row.kf_account: row for row in created}}
