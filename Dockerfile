@@ -3,6 +3,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 KFPLATFORM_VAR_DIR=/app/var
 WORKDIR /app
 COPY pyproject.toml ./
 COPY platform_app ./platform_app
+COPY wechat ./wechat
 COPY authorizers ./authorizers
 COPY kfaccounts ./kfaccounts
 COPY audit ./audit

@@ -10,10 +10,15 @@ from authorizers import services
 from authorizers.models import ApiKey, Authorizer, ComponentCredential, ComponentEvent
 from authorizers.policy import eligibility
 from authorizers.tokens import AuthorizerRevokedError, authorizer_token_get
-from platform_app.wechat.errors import WeChatError
+from wechat.errors import WeChatError
 
-SECRET_FIELDS = ("refresh_token_ciphertext", "access_token_ciphertext", "verify_ticket_ciphertext",
-                 "authorization_code_ciphertext", "digest")
+SECRET_FIELDS = (
+    "refresh_token_ciphertext",
+    "access_token_ciphertext",
+    "verify_ticket_ciphertext",
+    "authorization_code_ciphertext",
+    "digest",
+)
 
 
 @admin.register(Authorizer)
@@ -74,10 +79,22 @@ class AuthorizerAdmin(admin.ModelAdmin):
 
 @admin.register(ComponentCredential)
 class ComponentCredentialAdmin(admin.ModelAdmin):
-    list_display = ("component_appid", "ticket_received_at", "ticket_created_at", "access_token_expires_at", "refresh_count")
+    list_display = (
+        "component_appid",
+        "ticket_received_at",
+        "ticket_created_at",
+        "access_token_expires_at",
+        "refresh_count",
+    )
     exclude = ("verify_ticket_ciphertext", "access_token_ciphertext")
-    readonly_fields = ("component_appid", "ticket_created_at", "ticket_received_at", "access_token_expires_at",
-                       "access_token_refreshed_at", "refresh_count")
+    readonly_fields = (
+        "component_appid",
+        "ticket_created_at",
+        "ticket_received_at",
+        "access_token_expires_at",
+        "access_token_refreshed_at",
+        "refresh_count",
+    )
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -89,8 +106,16 @@ class ComponentEventAdmin(admin.ModelAdmin):
     list_filter = ("info_type", "state")
     search_fields = ("authorizer_appid",)
     exclude = ("authorization_code_ciphertext", "dedupe_key")
-    readonly_fields = ("info_type", "authorizer_appid", "create_time", "received_at", "state", "processed_at",
-                       "error", "fields")
+    readonly_fields = (
+        "info_type",
+        "authorizer_appid",
+        "create_time",
+        "received_at",
+        "state",
+        "processed_at",
+        "error",
+        "fields",
+    )
 
     def has_add_permission(self, request) -> bool:
         return False

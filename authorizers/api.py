@@ -27,8 +27,19 @@ class AuthorizerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Authorizer
         fields = [
-            "appid", "nickname", "alias", "kind", "certified", "verify_type_id", "account_status",
-            "granted_permission_sets", "status", "authorized_at", "revoked_at", "eligible", "reasons",
+            "appid",
+            "nickname",
+            "alias",
+            "kind",
+            "certified",
+            "verify_type_id",
+            "account_status",
+            "granted_permission_sets",
+            "status",
+            "authorized_at",
+            "revoked_at",
+            "eligible",
+            "reasons",
         ]
 
     def get_eligible(self, obj: Authorizer) -> bool:
@@ -40,7 +51,9 @@ class AuthorizerSerializer(serializers.ModelSerializer):
 
 
 class OwnAuthorizerView(APIView):
-    @extend_schema(responses=AuthorizerSerializer, summary="Your account: type, certification, permissions, eligibility")
+    @extend_schema(
+        responses=AuthorizerSerializer, summary="Your account: type, certification, permissions, eligibility"
+    )
     def get(self, request: Request) -> Response:
         return Response(AuthorizerSerializer(request.user.authorizer).data)
 
@@ -52,5 +65,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Api-Key <key>`; issue one with `manage.py issue_api_key APPID`"}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`; issue one with `manage.py issue_api_key APPID`",
+        }

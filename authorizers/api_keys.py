@@ -18,8 +18,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
-from audit.services import Actor, audit_record
 from audit.models import ActorKind
+from audit.services import Actor, audit_record
 from authorizers.models import ApiKey, Authorizer
 
 KEY_PREFIX = "kfp"
@@ -44,8 +44,13 @@ def api_key_issue(*, authorizer: Authorizer, actor: Actor, name: str = "") -> tu
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> None:
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
-        audit_record(actor=actor, action="api_key.revoked", authorizer_appid=api_key.authorizer.appid,
-                     subject=api_key.prefix, outcome="ok")
+        audit_record(
+            actor=actor,
+            action="api_key.revoked",
+            authorizer_appid=api_key.authorizer.appid,
+            subject=api_key.prefix,
+            outcome="ok",
+        )
 
 
 def api_key_actor(api_key: ApiKey) -> Actor:

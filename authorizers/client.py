@@ -10,8 +10,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from platform_app.wechat.client import WeChatClient
-from platform_app.wechat.crypto import WXBizMsgCrypt
+from wechat.client import WeChatClient
+from wechat.crypto import WXBizMsgCrypt
 
 
 def wechat_client() -> WeChatClient:

@@ -16,7 +16,9 @@ KF_PERMISSION_SETS = frozenset({1, 6, 19, 100, 101})
 # Official and Service Accounts may call kfaccount/del only when certified; Mini Programs and Mini
 # Games may always (the doc's applicability table).
 CERTIFICATION_REQUIRED = frozenset({AccountKind.SUBSCRIPTION, AccountKind.SERVICE})
-SUPPORTED_KINDS = frozenset({AccountKind.SUBSCRIPTION, AccountKind.SERVICE, AccountKind.MINI_PROGRAM, AccountKind.MINI_GAME})
+SUPPORTED_KINDS = frozenset(
+    {AccountKind.SUBSCRIPTION, AccountKind.SERVICE, AccountKind.MINI_PROGRAM, AccountKind.MINI_GAME}
+)
 NORMAL_ACCOUNT_STATUS = 1
 
 
@@ -67,8 +69,10 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "missing_permission",
         lambda a: bool(KF_PERMISSION_SETS.intersection(a.func_ids or [])),
-        lambda a: "none of permission sets 1, 6, 19, 100, 101 is granted "
-                  f"(granted: {', '.join(map(str, sorted(a.func_ids or []))) or 'none'})",
+        lambda a: (
+            "none of permission sets 1, 6, 19, 100, 101 is granted "
+            f"(granted: {', '.join(map(str, sorted(a.func_ids or []))) or 'none'})"
+        ),
     ),
 )
 

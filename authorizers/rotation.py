@@ -27,14 +27,20 @@ def encryption_keys_rotate(*, batch_size: int = 500) -> dict[str, int]:
         ids = list(model.objects.exclude(**{field: ""}).values_list("pk", flat=True))
         for start in range(0, len(ids), batch_size):
             with transaction.atomic():
-                for row in model.objects.select_for_update().filter(pk__in=ids[start:start + batch_size]):
+                for row in model.objects.select_for_update().filter(pk__in=ids[start : start + batch_size]):
                     stored = getattr(row, field)
                     if not stored or not fieldcrypto.needs_rotation(stored):
                         continue
                     context = context_of(row)
-                    setattr(row, field, fieldcrypto.encrypt(fieldcrypto.decrypt(stored, context=context), context=context))
+                    setattr(
+                        row, field, fieldcrypto.encrypt(fieldcrypto.decrypt(stored, context=context), context=context)
+                    )
                     row.save(update_fields=[field])
                     counts[label] += 1
-    audit_record(actor=Actor.system("rotate_encryption_keys"), action="encryption.rotated", outcome="ok",
-                 detail={"counts": counts, "primary_kid": fieldcrypto.keyring().primary_kid})
+    audit_record(
+        actor=Actor.system("rotate_encryption_keys"),
+        action="encryption.rotated",
+        outcome="ok",
+        detail={"counts": counts, "primary_kid": fieldcrypto.keyring().primary_kid},
+    )
     return counts

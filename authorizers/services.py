@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -15,7 +15,7 @@ from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentEvent
 from authorizers.policy import account_kind
 from authorizers.tokens import authorizer_tokens_store, event_code_ctx, verify_ticket_store, with_component_token
-from platform_app.wechat.results import parse_authorization_info, parse_authorizer_info
+from wechat.results import parse_authorization_info, parse_authorizer_info
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class BadEvent(ValueError):
 
 # --- authorization -----------------------------------------------------------------------------
 
+
 def preauth_code_create() -> str:
     result = with_component_token(lambda token: wechat_client().create_preauthcode(component_token=token))
     return result["pre_auth_code"]
@@ -45,9 +46,11 @@ def authorizer_authorize(*, authorization_code: str, actor: Actor, event_time: d
     creates the row and the other updates it to the same values.
     """
     client = wechat_client()
-    auth = parse_authorization_info(with_component_token(
-        lambda token: client.query_auth(component_token=token, authorization_code=authorization_code)
-    ))
+    auth = parse_authorization_info(
+        with_component_token(
+            lambda token: client.query_auth(component_token=token, authorization_code=authorization_code)
+        )
+    )
     details = with_component_token(
         lambda token: client.get_authorizer_info(component_token=token, authorizer_appid=auth.authorizer_appid)
     )
@@ -72,8 +75,13 @@ def authorizer_authorize(*, authorization_code: str, actor: Actor, event_time: d
             refresh_token=auth.refresh_token,
         )
         authorizer.save()
-        audit_record(actor=actor, action="authorizer.authorized", authorizer_appid=authorizer.appid,
-                     outcome="ok", detail={"func_ids": authorizer.func_ids, "kind": authorizer.kind})
+        audit_record(
+            actor=actor,
+            action="authorizer.authorized",
+            authorizer_appid=authorizer.appid,
+            outcome="ok",
+            detail={"func_ids": authorizer.func_ids, "kind": authorizer.kind},
+        )
     return authorizer
 
 
@@ -92,8 +100,13 @@ def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
         if granted is not None:
             authorizer.func_ids = sorted(granted)
         authorizer.save()
-        audit_record(actor=actor, action="authorizer.info_refreshed", authorizer_appid=authorizer.appid,
-                     outcome="ok", detail={"func_ids_before": before, "func_ids": authorizer.func_ids})
+        audit_record(
+            actor=actor,
+            action="authorizer.info_refreshed",
+            authorizer_appid=authorizer.appid,
+            outcome="ok",
+            detail={"func_ids_before": before, "func_ids": authorizer.func_ids},
+        )
     return authorizer
 
 
@@ -148,6 +161,7 @@ def _granted_from(details: dict) -> frozenset[int] | None:
 
 # --- pushes on the events URL ------------------------------------------------------------------
 
+
 def component_event_receive(*, fields: dict[str, str]) -> ComponentEvent | None:
     """Record a decrypted push and apply what can be applied without calling WeChat.
 
@@ -167,8 +181,9 @@ def component_event_receive(*, fields: dict[str, str]) -> ComponentEvent | None:
     if info_type == INFO_UNAUTHORIZED and not authorizer_appid:
         raise BadEvent("AuthorizerAppid is required")
 
-    identity = "|".join([info_type, authorizer_appid, fields.get("CreateTime", ""), code,
-                         fields.get("ComponentVerifyTicket", "")])
+    identity = "|".join(
+        [info_type, authorizer_appid, fields.get("CreateTime", ""), code, fields.get("ComponentVerifyTicket", "")]
+    )
     try:
         with transaction.atomic():
             event = ComponentEvent.objects.create(
@@ -193,7 +208,9 @@ def _apply_inline(event: ComponentEvent, fields: dict[str, str]) -> None:
         verify_ticket_store(ticket=fields["ComponentVerifyTicket"].strip(), created_at=event.create_time)
         event.state = ComponentEvent.State.PROCESSED
     elif event.info_type == INFO_UNAUTHORIZED:
-        changed = authorizer_unauthorize(appid=event.authorizer_appid, actor=Actor.wechat(), event_time=event.create_time)
+        changed = authorizer_unauthorize(
+            appid=event.authorizer_appid, actor=Actor.wechat(), event_time=event.create_time
+        )
         event.state = ComponentEvent.State.PROCESSED if changed else ComponentEvent.State.IGNORED
     elif event.info_type in (INFO_AUTHORIZED, INFO_UPDATE_AUTHORIZED):
         from authorizers.tasks import process_authorization_event  # tasks import services
@@ -233,4 +250,4 @@ def _create_time(value: str) -> datetime:
         raise BadEvent("CreateTime must be a unix timestamp") from None
     if not 0 < seconds < 2**32:
         raise BadEvent("CreateTime is out of range")
-    return datetime.fromtimestamp(seconds, tz=dt_timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)

@@ -6,7 +6,7 @@ from celery import shared_task
 
 from audit.services import Actor
 from authorizers import services, tokens
-from platform_app.wechat.errors import Transient, WeChatError
+from wechat.errors import Transient, WeChatError
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
@@ -17,14 +17,15 @@ def process_authorization_event(self, event_id: int) -> None:
         if self.request.retries >= self.max_retries:
             services.component_event_fail(event_id=event_id, error=f"retries exhausted: {exc}")
             return
-        raise self.retry(countdown=min(120, 2 ** (self.request.retries + 1)))
+        raise self.retry(countdown=min(120, 2 ** (self.request.retries + 1))) from exc
     except WeChatError as exc:
         # A definitive refusal (e.g. 61009 code invalid): record it; the callback may still succeed.
         services.component_event_fail(event_id=event_id, error=str(exc))
 
 
-@shared_task(acks_late=True, autoretry_for=(Transient,), retry_backoff=2, retry_backoff_max=120, retry_jitter=True,
-             max_retries=5)
+@shared_task(
+    acks_late=True, autoretry_for=(Transient,), retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=5
+)
 def refresh_authorizer_info(authorizer_id: int) -> None:
     services.authorizer_info_refresh(authorizer_id=authorizer_id, actor=Actor.system("permissions re-read"))
 

@@ -24,7 +24,7 @@ from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
-from platform_app.wechat.errors import AuthorizationRevoked, TokenInvalid, WeChatError
+from wechat.errors import AuthorizationRevoked, TokenInvalid, WeChatError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class AuthorizerRevokedError(Exception):
 
 
 # --- contexts: bind each ciphertext to its row and field ---------------------------------------
+
 
 def component_ctx(appid: str, field: str) -> str:
     return f"component:{appid}:{field}"
@@ -61,6 +62,7 @@ def _fresh(expires_at, *, margin: int | None = None) -> bool:
 
 
 # --- verify ticket -----------------------------------------------------------------------------
+
 
 def _credential(for_update: bool = False) -> ComponentCredential:
     appid = settings.WECHAT_COMPONENT_APPID
@@ -97,6 +99,7 @@ def _verify_ticket(credential: ComponentCredential) -> str:
 
 # --- component token ---------------------------------------------------------------------------
 
+
 def component_token_get(*, rejected: str | None = None) -> str:
     """A valid component_access_token; ``rejected`` is a token WeChat just refused (40001/42001)."""
     credential = _credential()
@@ -123,9 +126,14 @@ def component_token_get(*, rejected: str | None = None) -> str:
             credential.access_token_expires_at = now + timedelta(seconds=int(result.get("expires_in", 7200)))
             credential.access_token_refreshed_at = now
             credential.refresh_count = F("refresh_count") + 1
-            credential.save(update_fields=[
-                "access_token_ciphertext", "access_token_expires_at", "access_token_refreshed_at", "refresh_count",
-            ])
+            credential.save(
+                update_fields=[
+                    "access_token_ciphertext",
+                    "access_token_expires_at",
+                    "access_token_refreshed_at",
+                    "refresh_count",
+                ]
+            )
     _audit_refresh("wechat.api_component_token", failure)
     if failure is not None:
         raise failure
@@ -152,8 +160,10 @@ def with_component_token(call: Callable[[str], T]) -> T:
 
 # --- authorizer tokens -------------------------------------------------------------------------
 
-def authorizer_tokens_store(*, authorizer: Authorizer, access_token: str | None, expires_in: int | None,
-                            refresh_token: str | None) -> None:
+
+def authorizer_tokens_store(
+    *, authorizer: Authorizer, access_token: str | None, expires_in: int | None, refresh_token: str | None
+) -> None:
     """Put freshly issued tokens on the (unsaved or locked) row; the caller saves it."""
     if refresh_token:
         authorizer.refresh_token_ciphertext = fieldcrypto.encrypt(
@@ -203,18 +213,22 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
         if not force and current is not None and current != rejected:
             return current
         try:
-            result = with_component_token(lambda component_token: wechat_client().authorizer_token(
-                component_token=component_token,
-                authorizer_appid=authorizer.appid,
-                refresh_token=refresh_token_of(authorizer),
-            ))
+            result = with_component_token(
+                lambda component_token: wechat_client().authorizer_token(
+                    component_token=component_token,
+                    authorizer_appid=authorizer.appid,
+                    refresh_token=refresh_token_of(authorizer),
+                )
+            )
         except AuthorizationRevoked as exc:
             # Record the revocation in this transaction; raise once it has committed.
             authorizer.status = AuthorizerStatus.REVOKED
             authorizer.revoked_at = timezone.now()
             authorizer.access_token_ciphertext = ""
             authorizer.access_token_expires_at = None
-            authorizer.save(update_fields=["status", "revoked_at", "access_token_ciphertext", "access_token_expires_at"])
+            authorizer.save(
+                update_fields=["status", "revoked_at", "access_token_ciphertext", "access_token_expires_at"]
+            )
             failure = exc
         except WeChatError as exc:
             failure = exc  # audited below, outside the transaction, so the record survives
@@ -228,14 +242,26 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
                 refresh_token=result.get("authorizer_refresh_token"),
             )
             authorizer.token_refresh_count = F("token_refresh_count") + 1
-            authorizer.save(update_fields=[
-                "access_token_ciphertext", "access_token_expires_at", "access_token_refreshed_at",
-                "refresh_token_ciphertext", "token_refresh_count",
-            ])
+            authorizer.save(
+                update_fields=[
+                    "access_token_ciphertext",
+                    "access_token_expires_at",
+                    "access_token_refreshed_at",
+                    "refresh_token_ciphertext",
+                    "token_refresh_count",
+                ]
+            )
     _audit_refresh("wechat.api_authorizer_token", failure, authorizer_appid=authorizer.appid)
     if isinstance(failure, AuthorizationRevoked):
-        audit_record(actor=Actor.system("token refresh"), action="authorizer.revoked", authorizer_appid=authorizer.appid,
-                     outcome="revoked", errcode=failure.errcode, errmsg=failure.errmsg, rid=failure.rid)
+        audit_record(
+            actor=Actor.system("token refresh"),
+            action="authorizer.revoked",
+            authorizer_appid=authorizer.appid,
+            outcome="revoked",
+            errcode=failure.errcode,
+            errmsg=failure.errmsg,
+            rid=failure.rid,
+        )
         raise AuthorizerRevokedError(authorizer.appid) from failure
     if failure is not None:
         raise failure
@@ -246,12 +272,24 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
 def _audit_refresh(action: str, failure: WeChatError | None, *, authorizer_appid: str = "") -> None:
     """One audit event per token call to WeChat, whatever its outcome."""
     if failure is None:
-        audit_record(actor=Actor.system("token refresh"), action=action, authorizer_appid=authorizer_appid,
-                     outcome="ok", errcode=0)
+        audit_record(
+            actor=Actor.system("token refresh"),
+            action=action,
+            authorizer_appid=authorizer_appid,
+            outcome="ok",
+            errcode=0,
+        )
     else:
-        audit_record(actor=Actor.system("token refresh"), action=action, authorizer_appid=authorizer_appid,
-                     outcome=failure.reason, errcode=failure.errcode, errmsg=failure.errmsg, rid=failure.rid,
-                     detail={"path": failure.path or ""})
+        audit_record(
+            actor=Actor.system("token refresh"),
+            action=action,
+            authorizer_appid=authorizer_appid,
+            outcome=failure.reason,
+            errcode=failure.errcode,
+            errmsg=failure.errmsg,
+            rid=failure.rid,
+            detail={"path": failure.path or ""},
+        )
 
 
 def with_authorizer_token(authorizer_id: int, call: Callable[[str], T]) -> T:
@@ -277,11 +315,17 @@ def authorizers_needing_refresh() -> list[int]:
 def authorizer_revoke(*, authorizer: Authorizer) -> None:
     """Revocation seen on a call (61003/61023): mark the row, drop its access token."""
     if Authorizer.objects.filter(pk=authorizer.pk, status=AuthorizerStatus.ACTIVE).update(
-        status=AuthorizerStatus.REVOKED, revoked_at=timezone.now(), access_token_ciphertext="",
+        status=AuthorizerStatus.REVOKED,
+        revoked_at=timezone.now(),
+        access_token_ciphertext="",
         access_token_expires_at=None,
     ):
-        audit_record(actor=Actor.system("revocation seen on a call"), action="authorizer.revoked",
-                     authorizer_appid=authorizer.appid, outcome="revoked")
+        audit_record(
+            actor=Actor.system("revocation seen on a call"),
+            action="authorizer.revoked",
+            authorizer_appid=authorizer.appid,
+            outcome="revoked",
+        )
 
 
 def _ensure_active(authorizer: Authorizer) -> None:

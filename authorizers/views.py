@@ -18,9 +18,9 @@ from authorizers import services
 from authorizers.client import message_crypto
 from authorizers.policy import eligibility
 from authorizers.tokens import NoVerifyTicket
-from platform_app.wechat.crypto import CryptoError
-from platform_app.wechat.errors import WeChatError
-from platform_app.wechat.xmlparse import XMLError, parse_xml
+from wechat.crypto import CryptoError
+from wechat.errors import WeChatError
+from wechat.xmlparse import XMLError, parse_xml
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,19 @@ def authorize(request: HttpRequest) -> HttpResponse:
     try:
         pre_auth_code = services.preauth_code_create()
     except NoVerifyTicket as exc:
-        return render(request, "authorizers/problem.html",
-                      {"title": "Not ready yet", "message": f"{exc}. WeChat pushes one every 10 minutes."}, status=503)
+        return render(
+            request,
+            "authorizers/problem.html",
+            {"title": "Not ready yet", "message": f"{exc}. WeChat pushes one every 10 minutes."},
+            status=503,
+        )
     except WeChatError as exc:
-        return render(request, "authorizers/problem.html",
-                      {"title": "WeChat did not answer", "message": f"errcode {exc.errcode}: {exc.errmsg}"}, status=502)
+        return render(
+            request,
+            "authorizers/problem.html",
+            {"title": "WeChat did not answer", "message": f"errcode {exc.errcode}: {exc.errmsg}"},
+            status=502,
+        )
     query = {
         "component_appid": settings.WECHAT_COMPONENT_APPID,
         "pre_auth_code": pre_auth_code,
@@ -117,15 +125,26 @@ def authorize_callback(request: HttpRequest) -> HttpResponse:
     """WeChat sends the merchant back here with ?auth_code=…&expires_in=…"""
     code = request.GET.get("auth_code", "").strip()
     if not code or len(code) > 512:
-        return render(request, "authorizers/problem.html",
-                      {"title": "Missing authorization code", "message": "auth_code is required"}, status=400)
+        return render(
+            request,
+            "authorizers/problem.html",
+            {"title": "Missing authorization code", "message": "auth_code is required"},
+            status=400,
+        )
     try:
-        authorizer = services.authorizer_authorize(authorization_code=code, actor=Actor.system("authorization callback"))
+        authorizer = services.authorizer_authorize(
+            authorization_code=code, actor=Actor.system("authorization callback")
+        )
     except NoVerifyTicket as exc:
         return render(request, "authorizers/problem.html", {"title": "Not ready yet", "message": str(exc)}, status=503)
     except WeChatError as exc:
         status = 502 if exc.errcode is None or exc.errcode == -1 else 400
-        return render(request, "authorizers/problem.html",
-                      {"title": "Authorization failed", "message": f"errcode {exc.errcode}: {exc.errmsg}"}, status=status)
-    return render(request, "authorizers/authorized.html",
-                  {"authorizer": authorizer, "eligibility": eligibility(authorizer)})
+        return render(
+            request,
+            "authorizers/problem.html",
+            {"title": "Authorization failed", "message": f"errcode {exc.errcode}: {exc.errmsg}"},
+            status=status,
+        )
+    return render(
+        request, "authorizers/authorized.html", {"authorizer": authorizer, "eligibility": eligibility(authorizer)}
+    )

@@ -17,5 +17,7 @@ def per_call(fn: Callable[[int], object], *, n: int, rounds: int = 5) -> float:
 
 
 def report(name: str, measured: float, baseline: float, baseline_name: str) -> None:
-    print(f"{name:<48} {measured * 1000:8.3f} ms/call   {measured / baseline:6.2f}x {baseline_name} "
-          f"({baseline * 1000:.3f} ms)")
+    print(
+        f"{name:<48} {measured * 1000:8.3f} ms/call   {measured / baseline:6.2f}x {baseline_name} "
+        f"({baseline * 1000:.3f} ms)"
+    )

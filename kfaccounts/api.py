@@ -32,8 +32,20 @@ class KfAccountSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = KfAccount
-        fields = ["kf_account", "kf_id", "kf_nick", "kf_headimgurl", "kf_wx", "invite_wx", "invite_expire_time",
-                  "invite_status", "present", "first_seen_at", "last_seen_at", "gone_at"]
+        fields = [
+            "kf_account",
+            "kf_id",
+            "kf_nick",
+            "kf_headimgurl",
+            "kf_wx",
+            "invite_wx",
+            "invite_expire_time",
+            "invite_status",
+            "present",
+            "first_seen_at",
+            "last_seen_at",
+            "gone_at",
+        ]
 
 
 class DeletionSerializer(serializers.ModelSerializer):
@@ -44,8 +56,9 @@ class DeletionSerializer(serializers.ModelSerializer):
 
 class DeletionCreateSerializer(serializers.Serializer):
     kf_account = serializers.JSONField(required=False, help_text="one account: prefix@wechatid")
-    kf_accounts = serializers.ListField(child=serializers.JSONField(), required=False, max_length=MAX_BULK,
-                                        help_text=f"up to {MAX_BULK} accounts")
+    kf_accounts = serializers.ListField(
+        child=serializers.JSONField(), required=False, max_length=MAX_BULK, help_text=f"up to {MAX_BULK} accounts"
+    )
 
     def validate(self, attrs: dict) -> dict:
         if ("kf_account" in attrs) == ("kf_accounts" in attrs):
@@ -53,18 +66,24 @@ class DeletionCreateSerializer(serializers.Serializer):
         return attrs
 
 
-def _request_deletions(request: Request, accounts: list[object], idempotency_key: str | None = None) -> list[DeletionRequest]:
+def _request_deletions(
+    request: Request, accounts: list[object], idempotency_key: str | None = None
+) -> list[DeletionRequest]:
     merchant = request.user
     try:
         return services.deletions_request(
-            authorizer=merchant.authorizer, kf_accounts=accounts, actor=merchant.actor,
-            dispatch=dispatch_deletions, idempotency_key=idempotency_key,
+            authorizer=merchant.authorizer,
+            kf_accounts=accounts,
+            actor=merchant.actor,
+            dispatch=dispatch_deletions,
+            idempotency_key=idempotency_key,
         )
     except InvalidKfAccount as exc:
         raise ApiError("invalid_input", str(exc)) from None
     except services.NotEligible as exc:
-        raise ApiError("not_eligible", f"deletions are not possible for this account: {exc}",
-                       status_code=status.HTTP_403_FORBIDDEN) from None
+        raise ApiError(
+            "not_eligible", f"deletions are not possible for this account: {exc}", status_code=status.HTTP_403_FORBIDDEN
+        ) from None
     except services.IdempotencyConflict as exc:
         raise ApiError("idempotency_conflict", str(exc), status_code=status.HTTP_422_UNPROCESSABLE_ENTITY) from None
 
@@ -73,8 +92,10 @@ class KfAccountList(generics.ListAPIView):
     serializer_class = KfAccountSerializer
     pagination_class = ByAccount
 
-    @extend_schema(summary="Your kf accounts, as of the last sync",
-                   parameters=[OpenApiParameter("include_gone", bool, description="also list accounts gone upstream")])
+    @extend_schema(
+        summary="Your kf accounts, as of the last sync",
+        parameters=[OpenApiParameter("include_gone", bool, description="also list accounts gone upstream")],
+    )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -86,14 +107,20 @@ class KfAccountList(generics.ListAPIView):
 
 
 class KfAccountSync(APIView):
-    @extend_schema(request=None, summary="Re-read your kf accounts from WeChat",
-                   responses={202: inline_serializer("SyncQueued", {"status": serializers.CharField()})})
+    @extend_schema(
+        request=None,
+        summary="Re-read your kf accounts from WeChat",
+        responses={202: inline_serializer("SyncQueued", {"status": serializers.CharField()})},
+    )
     def post(self, request: Request) -> Response:
         authorizer = request.user.authorizer
         verdict = services.eligibility(authorizer)
         if not verdict.eligible:
-            raise ApiError("not_eligible", f"kf accounts cannot be read for this account: {verdict.summary}",
-                           status_code=status.HTTP_403_FORBIDDEN)
+            raise ApiError(
+                "not_eligible",
+                f"kf accounts cannot be read for this account: {verdict.summary}",
+                status_code=status.HTTP_403_FORBIDDEN,
+            )
         actor = request.user.actor
         sync_kf_accounts.delay_on_commit(authorizer.pk, actor.kind, actor.label, actor.id)
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
@@ -119,15 +146,22 @@ class DeletionListCreate(generics.ListAPIView):
             queryset = queryset.filter(status=wanted)
         return queryset
 
-    @extend_schema(summary="Your deletions, newest first",
-                   parameters=[OpenApiParameter("status", str, enum=DeletionStatus.values)])
+    @extend_schema(
+        summary="Your deletions, newest first", parameters=[OpenApiParameter("status", str, enum=DeletionStatus.values)]
+    )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request=DeletionCreateSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
-                                     description="same key and body → same answer, nothing done twice")],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="same key and body → same answer, nothing done twice",
+            )
+        ],
         responses={202: inline_serializer("DeletionsAccepted", {"deletions": DeletionSerializer(many=True)})},
         summary="Delete one or up to 1,000 kf accounts",
     )

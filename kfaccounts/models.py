@@ -129,3 +129,6 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["authorizer", "key"], name="idempotency_key_unique_per_authorizer"),
         ]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key}"

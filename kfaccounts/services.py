@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.services import Actor, audit_event, audit_record, audit_record_many
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer
-from authorizers.policy import Eligibility, eligibility  # noqa: F401  (eligibility is re-exported for views)
+from authorizers.policy import Eligibility, eligibility
 from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, authorizer_revoke, with_authorizer_token
 from kfaccounts.models import (
     ACTIVE_STATUSES,
@@ -29,7 +29,7 @@ from kfaccounts.models import (
     KfAccount,
 )
 from kfaccounts.validation import MAX_BULK, InvalidKfAccount, kf_account_check
-from platform_app.wechat import errors
+from wechat import errors
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,14 @@ def deletions_request(
             return replay
     verdict = eligibility(authorizer)
     if not verdict.eligible and not record_rejections:
-        audit_record(actor=actor, action="deletion.refused", authorizer_appid=authorizer.appid,
-                     subject=accounts[0] if len(accounts) == 1 else f"{len(accounts)} accounts",
-                     outcome="not_eligible", detail={"reasons": [r.code for r in verdict.reasons]})
+        audit_record(
+            actor=actor,
+            action="deletion.refused",
+            authorizer_appid=authorizer.appid,
+            subject=accounts[0] if len(accounts) == 1 else f"{len(accounts)} accounts",
+            outcome="not_eligible",
+            detail={"reasons": [r.code for r in verdict.reasons]},
+        )
         raise NotEligible(verdict)
 
     for attempt in range(3):
@@ -122,11 +127,15 @@ def deletions_request(
                         return replay
                 deletions, created = _create_rows(authorizer, accounts, actor, verdict, invalid)
                 if idempotency_key:
-                    IdempotencyRecord.objects.create(authorizer=authorizer, key=idempotency_key, body_digest=digest,
-                                                     deletion_ids=[d.pk for d in deletions])
+                    IdempotencyRecord.objects.create(
+                        authorizer=authorizer,
+                        key=idempotency_key,
+                        body_digest=digest,
+                        deletion_ids=[d.pk for d in deletions],
+                    )
                 to_send = [d.pk for d in created if d.status == DeletionStatus.PENDING]
                 if to_send:
-                    transaction.on_commit(lambda: dispatch(to_send))
+                    transaction.on_commit(lambda to_send=to_send: dispatch(to_send))
                 return deletions
         except IntegrityError:
             # A concurrent request created an active row (or used the same key) first: look again.
@@ -149,11 +158,14 @@ def _idempotent_replay(authorizer: Authorizer, key: str, digest: str) -> list[De
     return [by_id[i] for i in record.deletion_ids if i in by_id]
 
 
-def _create_rows(authorizer: Authorizer, accounts: list[str], actor: Actor, verdict: Eligibility,
-                 invalid: dict[str, str]) -> tuple[list[DeletionRequest], list[DeletionRequest]]:
+def _create_rows(
+    authorizer: Authorizer, accounts: list[str], actor: Actor, verdict: Eligibility, invalid: dict[str, str]
+) -> tuple[list[DeletionRequest], list[DeletionRequest]]:
     active = {
         d.kf_account: d
-        for d in DeletionRequest.objects.filter(authorizer=authorizer, kf_account__in=accounts, status__in=ACTIVE_STATUSES)
+        for d in DeletionRequest.objects.filter(
+            authorizer=authorizer, kf_account__in=accounts, status__in=ACTIVE_STATUSES
+        )
     }
     now = timezone.now()
     new_rows: list[DeletionRequest] = []
@@ -161,8 +173,12 @@ def _create_rows(authorizer: Authorizer, accounts: list[str], actor: Actor, verd
         if account in active:
             continue
         row = DeletionRequest(
-            authorizer=authorizer, kf_account=account, requested_by_kind=actor.kind,
-            requested_by_id=actor.id[:64], requested_by_label=actor.label[:150], dispatched_at=now,
+            authorizer=authorizer,
+            kf_account=account,
+            requested_by_kind=actor.kind,
+            requested_by_id=actor.id[:64],
+            requested_by_label=actor.label[:150],
+            dispatched_at=now,
         )
         if account in invalid:
             _reject(row, DeletionReason.INVALID_INPUT, invalid[account], now)
@@ -171,8 +187,14 @@ def _create_rows(authorizer: Authorizer, accounts: list[str], actor: Actor, verd
         new_rows.append(row)
     created = DeletionRequest.objects.bulk_create(new_rows)
     audit_record_many(
-        audit_event(actor=actor, action="deletion.requested", authorizer_appid=authorizer.appid,
-                    subject=row.kf_account, outcome=row.status, detail={"deletion_id": row.pk})
+        audit_event(
+            actor=actor,
+            action="deletion.requested",
+            authorizer_appid=authorizer.appid,
+            subject=row.kf_account,
+            outcome=row.status,
+            detail={"deletion_id": row.pk},
+        )
         for row in created
     )
     by_account = {**active, **{row.kf_account: row for row in created}}
@@ -188,6 +210,7 @@ def _reject(row: DeletionRequest, reason: str, message: str, now: datetime) -> N
 
 
 # --- executing ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Next:
@@ -207,8 +230,13 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
     claimed = (
         DeletionRequest.objects.filter(pk=deletion_id, status=DeletionStatus.PENDING)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_EARLY_TOLERANCE))
-        .update(status=DeletionStatus.RUNNING, attempts=F("attempts") + 1,
-                lease_expires_at=now + timedelta(seconds=policy.lease_seconds), started_at=now, updated_at=now)
+        .update(
+            status=DeletionStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
+            started_at=now,
+            updated_at=now,
+        )
     )
     if claimed != 1:
         return Next()  # done, running elsewhere, or not due yet: another send covers it
@@ -220,11 +248,21 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
         # A revocation that arrived after the request was accepted reads as the design's revocation
         # outcome; any other change of eligibility as a rejection by the policy.
         if not authorizer.is_active:
-            _finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED,
-                    errmsg="the merchant revoked the authorization", attempts=F("attempts") - 1)
+            _finish(
+                deletion,
+                DeletionStatus.FAILED,
+                DeletionReason.AUTHORIZATION_REVOKED,
+                errmsg="the merchant revoked the authorization",
+                attempts=F("attempts") - 1,
+            )
         else:
-            _finish(deletion, DeletionStatus.REJECTED, DeletionReason.NOT_ELIGIBLE, errmsg=verdict.summary,
-                    attempts=F("attempts") - 1)
+            _finish(
+                deletion,
+                DeletionStatus.REJECTED,
+                DeletionReason.NOT_ELIGIBLE,
+                errmsg=verdict.summary,
+                attempts=F("attempts") - 1,
+            )
         return Next()
     if authorizer.quota_paused(now):
         _defer_for_quota(deletion, authorizer.quota_paused_until, counted=False)
@@ -246,8 +284,12 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
     try:
         with_authorizer_token(authorizer.pk, delete)
     except AuthorizerRevokedError:
-        _finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED,
-                errmsg="the merchant revoked the authorization")
+        _finish(
+            deletion,
+            DeletionStatus.FAILED,
+            DeletionReason.AUTHORIZATION_REVOKED,
+            errmsg="the merchant revoked the authorization",
+        )
         return Next()
     except errors.WeChatError as exc:
         from_delete = any(exc is seen for seen in delete_errors)  # token failures are audited by tokens.py
@@ -258,12 +300,14 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
         return _on_transient(deletion, policy, errcode=None, errmsg=str(exc), rid=None, outcome_unknown=False)
     _finish(deletion, DeletionStatus.SUCCEEDED, "", errcode=0, errmsg="ok")
     KfAccount.objects.filter(authorizer_id=authorizer.pk, kf_account=deletion.kf_account, gone_at__isnull=True).update(
-        gone_at=timezone.now())
+        gone_at=timezone.now()
+    )
     return Next()
 
 
-def _on_wechat_error(deletion: DeletionRequest, exc: errors.WeChatError, policy: RetryPolicy, *,
-                     outcome_unknown: bool) -> Next:
+def _on_wechat_error(
+    deletion: DeletionRequest, exc: errors.WeChatError, policy: RetryPolicy, *, outcome_unknown: bool
+) -> Next:
     failed = {"errcode": exc.errcode, "errmsg": exc.errmsg, "rid": exc.rid}
     if isinstance(exc, errors.InvalidKfAccount):
         if deletion.outcome_unknown:
@@ -284,9 +328,16 @@ def _on_wechat_error(deletion: DeletionRequest, exc: errors.WeChatError, policy:
     elif isinstance(exc, errors.QuotaExceeded):
         until = next_quota_reset()
         Authorizer.objects.filter(pk=deletion.authorizer_id).update(quota_paused_until=until)
-        audit_record(actor=Actor.system("deletions"), action="authorizer.quota_paused",
-                     authorizer_appid=deletion.authorizer.appid, outcome="paused", errcode=exc.errcode,
-                     errmsg=exc.errmsg, rid=exc.rid, detail={"until": until.isoformat()})
+        audit_record(
+            actor=Actor.system("deletions"),
+            action="authorizer.quota_paused",
+            authorizer_appid=deletion.authorizer.appid,
+            outcome="paused",
+            errcode=exc.errcode,
+            errmsg=exc.errmsg,
+            rid=exc.rid,
+            detail={"until": until.isoformat()},
+        )
         _defer_for_quota(deletion, until, counted=True, **failed)
     elif isinstance(exc, (errors.Transient, errors.TokenInvalid)):
         return _on_transient(deletion, policy, outcome_unknown=outcome_unknown, **failed)
@@ -295,67 +346,170 @@ def _on_wechat_error(deletion: DeletionRequest, exc: errors.WeChatError, policy:
     return Next()
 
 
-def _on_transient(deletion: DeletionRequest, policy: RetryPolicy, *, errcode: int | None, errmsg: str,
-                  rid: str | None, outcome_unknown: bool) -> Next:
+def _on_transient(
+    deletion: DeletionRequest,
+    policy: RetryPolicy,
+    *,
+    errcode: int | None,
+    errmsg: str,
+    rid: str | None,
+    outcome_unknown: bool,
+) -> Next:
     failures = deletion.transient_failures + 1
     if failures >= policy.max_transient_failures:
-        _finish(deletion, DeletionStatus.FAILED, DeletionReason.UPSTREAM_UNAVAILABLE, errcode=errcode,
-                errmsg=errmsg, rid=rid, transient_failures=failures,
-                outcome_unknown=deletion.outcome_unknown or outcome_unknown)
+        _finish(
+            deletion,
+            DeletionStatus.FAILED,
+            DeletionReason.UPSTREAM_UNAVAILABLE,
+            errcode=errcode,
+            errmsg=errmsg,
+            rid=rid,
+            transient_failures=failures,
+            outcome_unknown=deletion.outcome_unknown or outcome_unknown,
+        )
         return Next()
     delay = policy.delay(failures)
     due = timezone.now() + timedelta(seconds=delay)
-    moved = _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.RETRY_SCHEDULED, errcode=errcode,
-                  errmsg=(errmsg or "")[:255], rid=rid or "", transient_failures=failures, next_attempt_at=due,
-                  dispatched_at=due, lease_expires_at=None, outcome_unknown=deletion.outcome_unknown or outcome_unknown)
+    moved = _move(
+        deletion,
+        status=DeletionStatus.PENDING,
+        reason=DeletionReason.RETRY_SCHEDULED,
+        errcode=errcode,
+        errmsg=(errmsg or "")[:255],
+        rid=rid or "",
+        transient_failures=failures,
+        next_attempt_at=due,
+        dispatched_at=due,
+        lease_expires_at=None,
+        outcome_unknown=deletion.outcome_unknown or outcome_unknown,
+    )
     if not moved:
         return Next()
-    _audit_transition(deletion, "deletion.retry_scheduled", DeletionReason.RETRY_SCHEDULED, errcode=errcode,
-                      errmsg=errmsg, rid=rid, due=due, transient_failures=failures)
+    _audit_transition(
+        deletion,
+        "deletion.retry_scheduled",
+        DeletionReason.RETRY_SCHEDULED,
+        errcode=errcode,
+        errmsg=errmsg,
+        rid=rid,
+        due=due,
+        transient_failures=failures,
+    )
     return Next(countdown=delay)
 
 
-def _defer_for_quota(deletion: DeletionRequest, until: datetime, *, counted: bool, errcode: int | None = None,
-                     errmsg: str = "", rid: str | None = None) -> None:
+def _defer_for_quota(
+    deletion: DeletionRequest,
+    until: datetime,
+    *,
+    counted: bool,
+    errcode: int | None = None,
+    errmsg: str = "",
+    rid: str | None = None,
+) -> None:
     # No task is sent now: the sweeper sends it once the quota has reset (hours, not seconds).
-    if _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.QUOTA_EXHAUSTED,
-             errcode=errcode if counted else deletion.errcode, errmsg=(errmsg or deletion.errmsg)[:255],
-             rid=rid or deletion.rid, next_attempt_at=until, dispatched_at=None, lease_expires_at=None,
-             attempts=F("attempts") - (0 if counted else 1)):
-        _audit_transition(deletion, "deletion.deferred", DeletionReason.QUOTA_EXHAUSTED, errcode=errcode,
-                          errmsg=errmsg, rid=rid, due=until)
+    if _move(
+        deletion,
+        status=DeletionStatus.PENDING,
+        reason=DeletionReason.QUOTA_EXHAUSTED,
+        errcode=errcode if counted else deletion.errcode,
+        errmsg=(errmsg or deletion.errmsg)[:255],
+        rid=rid or deletion.rid,
+        next_attempt_at=until,
+        dispatched_at=None,
+        lease_expires_at=None,
+        attempts=F("attempts") - (0 if counted else 1),
+    ):
+        _audit_transition(
+            deletion,
+            "deletion.deferred",
+            DeletionReason.QUOTA_EXHAUSTED,
+            errcode=errcode,
+            errmsg=errmsg,
+            rid=rid,
+            due=until,
+        )
 
 
-def _finish(deletion: DeletionRequest, status: str, reason: str, *, errcode: int | None = None, errmsg: str = "",
-            rid: str | None = None, **extra: object) -> None:
-    if _move(deletion, status=status, reason=reason, errcode=errcode, errmsg=(errmsg or "")[:255], rid=rid or "",
-             finished_at=timezone.now(), next_attempt_at=None, lease_expires_at=None, **extra):
-        audit_record(actor=Actor.system("deletions"), action=f"deletion.{status}",
-                     authorizer_appid=deletion.authorizer.appid, subject=deletion.kf_account, outcome=reason or status,
-                     errcode=errcode, errmsg=errmsg or "", rid=rid, detail={"deletion_id": deletion.pk})
+def _finish(
+    deletion: DeletionRequest,
+    status: str,
+    reason: str,
+    *,
+    errcode: int | None = None,
+    errmsg: str = "",
+    rid: str | None = None,
+    **extra: object,
+) -> None:
+    if _move(
+        deletion,
+        status=status,
+        reason=reason,
+        errcode=errcode,
+        errmsg=(errmsg or "")[:255],
+        rid=rid or "",
+        finished_at=timezone.now(),
+        next_attempt_at=None,
+        lease_expires_at=None,
+        **extra,
+    ):
+        audit_record(
+            actor=Actor.system("deletions"),
+            action=f"deletion.{status}",
+            authorizer_appid=deletion.authorizer.appid,
+            subject=deletion.kf_account,
+            outcome=reason or status,
+            errcode=errcode,
+            errmsg=errmsg or "",
+            rid=rid,
+            detail={"deletion_id": deletion.pk},
+        )
 
 
 def _move(deletion: DeletionRequest, **changes: object) -> bool:
     """Leave `running` only if we still hold the claim: a sweeper may have taken an expired lease."""
-    return DeletionRequest.objects.filter(
-        pk=deletion.pk, status=DeletionStatus.RUNNING, attempts=deletion.attempts
-    ).update(updated_at=timezone.now(), **changes) == 1
+    return (
+        DeletionRequest.objects.filter(
+            pk=deletion.pk, status=DeletionStatus.RUNNING, attempts=deletion.attempts
+        ).update(updated_at=timezone.now(), **changes)
+        == 1
+    )
 
 
 def _audit_call(deletion: DeletionRequest, exc: errors.WeChatError | None) -> None:
     audit_record(
-        actor=Actor.system("deletions"), action="wechat.kfaccount.del", authorizer_appid=deletion.authorizer.appid,
-        subject=deletion.kf_account, outcome="ok" if exc is None else exc.reason,
-        errcode=0 if exc is None else exc.errcode, errmsg="ok" if exc is None else exc.errmsg,
-        rid=None if exc is None else exc.rid, detail={"deletion_id": deletion.pk, "attempt": deletion.attempts},
+        actor=Actor.system("deletions"),
+        action="wechat.kfaccount.del",
+        authorizer_appid=deletion.authorizer.appid,
+        subject=deletion.kf_account,
+        outcome="ok" if exc is None else exc.reason,
+        errcode=0 if exc is None else exc.errcode,
+        errmsg="ok" if exc is None else exc.errmsg,
+        rid=None if exc is None else exc.rid,
+        detail={"deletion_id": deletion.pk, "attempt": deletion.attempts},
     )
 
 
-def _audit_transition(deletion: DeletionRequest, action: str, outcome: str, *, errcode: int | None, errmsg: str,
-                      rid: str | None, due: datetime, **detail: object) -> None:
+def _audit_transition(
+    deletion: DeletionRequest,
+    action: str,
+    outcome: str,
+    *,
+    errcode: int | None,
+    errmsg: str,
+    rid: str | None,
+    due: datetime,
+    **detail: object,
+) -> None:
     audit_record(
-        actor=Actor.system("deletions"), action=action, authorizer_appid=deletion.authorizer.appid,
-        subject=deletion.kf_account, outcome=outcome, errcode=errcode, errmsg=errmsg or "", rid=rid,
+        actor=Actor.system("deletions"),
+        action=action,
+        authorizer_appid=deletion.authorizer.appid,
+        subject=deletion.kf_account,
+        outcome=outcome,
+        errcode=errcode,
+        errmsg=errmsg or "",
+        rid=rid,
         detail={"deletion_id": deletion.pk, "attempt": deletion.attempts, "due": due.isoformat(), **detail},
     )
 
@@ -369,36 +523,60 @@ def next_quota_reset(now: datetime | None = None) -> datetime:
 
 # --- sweeping ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class SweepResult:
     leases_expired: int
     resent: int
 
 
-def deletions_sweep(*, policy: RetryPolicy, dispatch: Dispatch, stale_after: timedelta = timedelta(minutes=2),
-                    batch: int = 2000) -> SweepResult:
+def deletions_sweep(
+    *, policy: RetryPolicy, dispatch: Dispatch, stale_after: timedelta = timedelta(minutes=2), batch: int = 2000
+) -> SweepResult:
     """Recover what a crash left behind: running rows whose lease expired, pending rows never sent."""
     now = timezone.now()
     expired = 0
     for deletion in DeletionRequest.objects.select_related("authorizer").filter(
-            status=DeletionStatus.RUNNING, lease_expires_at__lt=now)[:batch]:
+        status=DeletionStatus.RUNNING, lease_expires_at__lt=now
+    )[:batch]:
         # The worker died mid-attempt: WeChat may or may not have deleted the account.
         failures = deletion.transient_failures + 1
         if failures >= policy.max_transient_failures:
-            _finish(deletion, DeletionStatus.FAILED, DeletionReason.UPSTREAM_UNAVAILABLE,
-                    errmsg="the worker stopped during every attempt", transient_failures=failures, outcome_unknown=True)
-        elif _move(deletion, status=DeletionStatus.PENDING, reason=DeletionReason.RETRY_SCHEDULED,
-                   next_attempt_at=None, lease_expires_at=None, dispatched_at=None, transient_failures=failures,
-                   outcome_unknown=True):
-            _audit_transition(deletion, "deletion.lease_expired", DeletionReason.RETRY_SCHEDULED, errcode=None,
-                              errmsg="the worker did not finish the attempt in time", rid=None, due=now,
-                              transient_failures=failures)
+            _finish(
+                deletion,
+                DeletionStatus.FAILED,
+                DeletionReason.UPSTREAM_UNAVAILABLE,
+                errmsg="the worker stopped during every attempt",
+                transient_failures=failures,
+                outcome_unknown=True,
+            )
+        elif _move(
+            deletion,
+            status=DeletionStatus.PENDING,
+            reason=DeletionReason.RETRY_SCHEDULED,
+            next_attempt_at=None,
+            lease_expires_at=None,
+            dispatched_at=None,
+            transient_failures=failures,
+            outcome_unknown=True,
+        ):
+            _audit_transition(
+                deletion,
+                "deletion.lease_expired",
+                DeletionReason.RETRY_SCHEDULED,
+                errcode=None,
+                errmsg="the worker did not finish the attempt in time",
+                rid=None,
+                due=now,
+                transient_failures=failures,
+            )
         expired += 1
     due = list(
         DeletionRequest.objects.filter(status=DeletionStatus.PENDING)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - stale_after))
-        .order_by("id").values_list("pk", flat=True)[:batch]
+        .order_by("id")
+        .values_list("pk", flat=True)[:batch]
     )
     if due:
         DeletionRequest.objects.filter(pk__in=due).update(dispatched_at=now)
@@ -410,6 +588,7 @@ def deletions_sweep(*, policy: RetryPolicy, dispatch: Dispatch, stale_after: tim
 
 # --- the mirror --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class SyncResult:
     present: int
@@ -420,14 +599,27 @@ class SyncResult:
 def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
     verdict = eligibility(authorizer)
     if not verdict.eligible:
-        audit_record(actor=actor, action="kf_accounts.sync_refused", authorizer_appid=authorizer.appid,
-                     outcome="not_eligible", detail={"reasons": [r.code for r in verdict.reasons]})
+        audit_record(
+            actor=actor,
+            action="kf_accounts.sync_refused",
+            authorizer_appid=authorizer.appid,
+            outcome="not_eligible",
+            detail={"reasons": [r.code for r in verdict.reasons]},
+        )
         raise NotEligible(verdict)
     try:
         infos = with_authorizer_token(authorizer.pk, lambda token: wechat_client().kf_list(access_token=token))
     except errors.WeChatError as exc:
-        audit_record(actor=actor, action="wechat.getkflist", authorizer_appid=authorizer.appid, outcome=exc.reason,
-                     errcode=exc.errcode, errmsg=exc.errmsg, rid=exc.rid, detail={"path": exc.path or ""})
+        audit_record(
+            actor=actor,
+            action="wechat.getkflist",
+            authorizer_appid=authorizer.appid,
+            outcome=exc.reason,
+            errcode=exc.errcode,
+            errmsg=exc.errmsg,
+            rid=exc.rid,
+            detail={"path": exc.path or ""},
+        )
         raise
     now = timezone.now()
     max_length = KfAccount._meta.get_field("kf_account").max_length
@@ -443,15 +635,32 @@ def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
             (changed if row.pk else added).append(row)
         KfAccount.objects.bulk_create(added, batch_size=500)
         KfAccount.objects.bulk_update(changed, _MIRRORED_FIELDS, batch_size=500)
-        gone = KfAccount.objects.filter(authorizer=authorizer, gone_at__isnull=True).exclude(
-            kf_account__in=list(seen)).update(gone_at=now)
-        audit_record(actor=actor, action="kf_accounts.synced", authorizer_appid=authorizer.appid, outcome="ok",
-                     detail={"present": len(seen), "added": len(added), "gone": gone})
+        gone = (
+            KfAccount.objects.filter(authorizer=authorizer, gone_at__isnull=True)
+            .exclude(kf_account__in=list(seen))
+            .update(gone_at=now)
+        )
+        audit_record(
+            actor=actor,
+            action="kf_accounts.synced",
+            authorizer_appid=authorizer.appid,
+            outcome="ok",
+            detail={"present": len(seen), "added": len(added), "gone": gone},
+        )
     return SyncResult(present=len(seen), added=len(added), gone=gone)
 
 
-_MIRRORED_FIELDS = ["kf_id", "kf_nick", "kf_headimgurl", "kf_wx", "invite_wx", "invite_expire_time", "invite_status",
-                    "last_seen_at", "gone_at"]
+_MIRRORED_FIELDS = [
+    "kf_id",
+    "kf_nick",
+    "kf_headimgurl",
+    "kf_wx",
+    "invite_wx",
+    "invite_expire_time",
+    "invite_status",
+    "last_seen_at",
+    "gone_at",
+]
 
 
 def _copy_info(row: KfAccount, info, now: datetime) -> None:

@@ -12,7 +12,7 @@ from audit.services import Actor
 from authorizers.models import Authorizer
 from authorizers.tokens import AuthorizerRevokedError
 from kfaccounts import services
-from platform_app.wechat.errors import Transient
+from wechat.errors import Transient
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,18 @@ def sweep_deletions() -> None:
     services.deletions_sweep(policy=retry_policy(), dispatch=dispatch_deletions)
 
 
-@shared_task(acks_late=True, ignore_result=True, autoretry_for=(Transient,), retry_backoff=2, retry_backoff_max=60,
-             retry_jitter=True, max_retries=5)
-def sync_kf_accounts(authorizer_id: int, actor_kind: str = "system", actor_label: str = "sync",
-                     actor_id: str = "") -> None:
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(Transient,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def sync_kf_accounts(
+    authorizer_id: int, actor_kind: str = "system", actor_label: str = "sync", actor_id: str = ""
+) -> None:
     authorizer = Authorizer.objects.get(pk=authorizer_id)
     try:
         services.kf_accounts_sync(authorizer=authorizer, actor=Actor(kind=actor_kind, id=actor_id, label=actor_label))

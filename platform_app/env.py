@@ -61,7 +61,9 @@ def env_list(name: str, default: list[str], *, environ: Mapping[str, str] = os.e
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def env_url(name: str, default: str | None, *, schemes: tuple[str, ...], environ: Mapping[str, str] = os.environ) -> str | None:
+def env_url(
+    name: str, default: str | None, *, schemes: tuple[str, ...], environ: Mapping[str, str] = os.environ
+) -> str | None:
     value = env_str(name, default, environ=environ)
     if value is None:
         return None

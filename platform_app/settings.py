@@ -7,6 +7,7 @@ start without a real secret key, field-encryption keys and the platform's WeChat
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,9 @@ if SECRET_KEY is None:
 elif PRODUCTION and (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure") or "change-me" in SECRET_KEY):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a real secret (32+ characters) in production")
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is false")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -67,11 +70,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_celery_beat",
-    "platform_app",
     "audit",
     "authorizers",
     "kfaccounts",
 ]
+# The simulator and the demo runner are development tools: present in a checkout (the demo, the
+# tests), absent from the wheel and the production image, so their commands exist only where they do.
+INSTALLED_APPS += [name for name in ("sandbox", "devtools") if importlib.util.find_spec(name) is not None]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -135,15 +140,26 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache, locks ------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "kfplatform")}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "kfplatform"),
+        }
+    }
 else:
     # A file cache is shared by every process of the embedded demo (throttling must hold across them).
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                          "LOCATION": str(VAR_DIR / "cache")}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # --- celery ------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", "filesystem://", schemes=("filesystem", "redis", "rediss", "amqp", "amqps", "pyamqp"))
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL", "filesystem://", schemes=("filesystem", "redis", "rediss", "amqp", "amqps", "pyamqp")
+)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
@@ -194,7 +210,9 @@ WECHAT_MP_BASE = env_url("WECHAT_MP_BASE", "https://mp.weixin.qq.com", schemes=(
 WECHAT_COMPONENT_APPID = _production_required("WECHAT_COMPONENT_APPID", "wx0c0a1d2e3f405162")
 WECHAT_COMPONENT_APPSECRET = _production_required("WECHAT_COMPONENT_APPSECRET", "5a1db0c3e9f24d7a8b6c0e1f2a3b4c5d")
 WECHAT_COMPONENT_TOKEN = _production_required("WECHAT_COMPONENT_TOKEN", "kfplatformdemotoken")
-WECHAT_COMPONENT_AES_KEY = _production_required("WECHAT_COMPONENT_AES_KEY", "kfPlatformDemoEncodingAESKey0123456789abcde")
+WECHAT_COMPONENT_AES_KEY = _production_required(
+    "WECHAT_COMPONENT_AES_KEY", "kfPlatformDemoEncodingAESKey0123456789abcde"
+)
 # During an EncodingAESKey rotation WeChat may still encrypt with the previous key.
 WECHAT_COMPONENT_PREVIOUS_AES_KEYS = env_list("WECHAT_COMPONENT_PREVIOUS_AES_KEYS", [])
 WECHAT_AUTH_TYPE = env_int("WECHAT_AUTH_TYPE", 3, minimum=1)
@@ -206,6 +224,7 @@ WECHAT_READ_TIMEOUT = float(env_int("WECHAT_READ_TIMEOUT_MS", 10000, minimum=1))
 # Refresh a token when less than this many seconds of life remain (WeChat suggests at 1 h 50 min).
 WECHAT_TOKEN_REFRESH_MARGIN = env_int("WECHAT_TOKEN_REFRESH_MARGIN", 600, minimum=0)
 PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", None, schemes=("http", "https"))
+
 
 # --- encryption at rest ------------------------------------------------------------------------
 def _generate_field_key() -> str:
@@ -252,8 +271,11 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage" if PRODUCTION
-                    else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None

@@ -48,10 +48,11 @@ def wechat() -> Iterator[responses.RequestsMock]:
 @pytest.fixture
 def component_ready(db):
     """The platform has a fresh verify ticket and component token, as after WeChat's first push."""
+    from django.conf import settings
+
     from authorizers import fieldcrypto
     from authorizers.models import ComponentCredential
     from authorizers.tokens import component_ctx
-    from django.conf import settings
 
     appid = settings.WECHAT_COMPONENT_APPID
     now = timezone.now()
@@ -66,7 +67,7 @@ def component_ready(db):
 
 
 @pytest.fixture
-def make_authorizer(db) -> Callable[..., "Authorizer"]:  # noqa: F821
+def make_authorizer(db) -> Callable[..., Authorizer]:  # noqa: F821
     """An authorizer as the authorization flow leaves it; eligible unless told otherwise.
 
     Its access token is ``ACCESS_<appid>`` and its refresh token ``REFRESH_<appid>``.
@@ -78,14 +79,23 @@ def make_authorizer(db) -> Callable[..., "Authorizer"]:  # noqa: F821
         appid = fields.pop("appid", f"wx{next(_appids):016x}")
         token_ttl = fields.pop("token_ttl", 7200)
         values = {
-            "nickname": f"Merchant {appid[-4:]}", "alias": f"shop{appid[-4:]}", "kind": AccountKind.SUBSCRIPTION,
-            "service_type_id": 0, "verify_type_id": 0, "account_status": 1, "func_ids": [1, 2, 6],
+            "nickname": f"Merchant {appid[-4:]}",
+            "alias": f"shop{appid[-4:]}",
+            "kind": AccountKind.SUBSCRIPTION,
+            "service_type_id": 0,
+            "verify_type_id": 0,
+            "account_status": 1,
+            "func_ids": [1, 2, 6],
             "authorized_at": timezone.now(),
         }
         values.update(fields)
         authorizer = Authorizer(appid=appid, **values)
-        authorizer_tokens_store(authorizer=authorizer, access_token=f"ACCESS_{appid}", expires_in=token_ttl,
-                                refresh_token=f"REFRESH_{appid}")
+        authorizer_tokens_store(
+            authorizer=authorizer,
+            access_token=f"ACCESS_{appid}",
+            expires_in=token_ttl,
+            refresh_token=f"REFRESH_{appid}",
+        )
         authorizer.save()
         return authorizer
 

@@ -15,7 +15,9 @@ from platform_app.env import env_bool, env_int, env_list, env_url
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("value,expected", [("true", True), ("TRUE", True), ("1", True), ("False", False), ("0", False)])
+@pytest.mark.parametrize(
+    "value,expected", [("true", True), ("TRUE", True), ("1", True), ("False", False), ("0", False)]
+)
 def test_booleans_read_in_any_case(value, expected):
     assert env_bool("X", not expected, environ={"X": value}) is expected
 
@@ -38,8 +40,14 @@ def test_integers_and_urls_are_checked():
 
 def _start(env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FIELD_", "WECHAT_", "DATABASE_"))}
-    return subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, capture_output=True,
-                          text=True, env={**clean, "DJANGO_SETTINGS_MODULE": "platform_app.settings", **env}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "platform_app.settings", **env},
+        timeout=60,
+    )
 
 
 def test_production_refuses_to_start_without_a_secret_key():
@@ -48,13 +56,23 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
-WECHAT_PRODUCTION = {"WECHAT_COMPONENT_APPID": "wx1234567890abcdef", "WECHAT_COMPONENT_APPSECRET": "secret",
-                     "WECHAT_COMPONENT_TOKEN": "token", "WECHAT_COMPONENT_AES_KEY": "A" * 43}
+WECHAT_PRODUCTION = {
+    "WECHAT_COMPONENT_APPID": "wx1234567890abcdef",
+    "WECHAT_COMPONENT_APPSECRET": "secret",
+    "WECHAT_COMPONENT_TOKEN": "token",
+    "WECHAT_COMPONENT_AES_KEY": "A" * 43,
+}
 
 
 def test_production_refuses_to_start_without_encryption_keys():
-    result = _start({"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "kf.example",
-                     **WECHAT_PRODUCTION})
+    result = _start(
+        {
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "x" * 50,
+            "DJANGO_ALLOWED_HOSTS": "kf.example",
+            **WECHAT_PRODUCTION,
+        }
+    )
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEYS" in result.stderr
 
@@ -69,10 +87,15 @@ def test_production_starts_with_everything_set():
     import base64
 
     key = "k1:" + base64.b64encode(os.urandom(32)).decode()
-    result = _start({
-        "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "s" * 50, "DJANGO_ALLOWED_HOSTS": "kf.example",
-        "FIELD_ENCRYPTION_KEYS": key, **WECHAT_PRODUCTION,
-    })
+    result = _start(
+        {
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "s" * 50,
+            "DJANGO_ALLOWED_HOSTS": "kf.example",
+            "FIELD_ENCRYPTION_KEYS": key,
+            **WECHAT_PRODUCTION,
+        }
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -12,13 +12,20 @@ from tests.conftest import WECHAT
 
 
 @pytest.mark.django_db
-def test_authorize_redirects_to_the_componentloginpage_with_a_fresh_pre_auth_code(client, wechat, component_ready, settings):
-    wechat.post(f"{WECHAT}/cgi-bin/component/api_create_preauthcode",
-                json={"pre_auth_code": "preauthcode@@@xyz", "expires_in": 600})
+def test_authorize_redirects_to_the_componentloginpage_with_a_fresh_pre_auth_code(
+    client, wechat, component_ready, settings
+):
+    wechat.post(
+        f"{WECHAT}/cgi-bin/component/api_create_preauthcode",
+        json={"pre_auth_code": "preauthcode@@@xyz", "expires_in": 600},
+    )
     response = client.get("/wechat/authorize/")
     assert response.status_code == 302
     location = urlparse(response["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{settings.WECHAT_MP_BASE}/cgi-bin/componentloginpage"
+    assert (
+        f"{location.scheme}://{location.netloc}{location.path}"
+        == f"{settings.WECHAT_MP_BASE}/cgi-bin/componentloginpage"
+    )
     query = parse_qs(location.query)
     assert query["pre_auth_code"] == ["preauthcode@@@xyz"]
     assert query["component_appid"] == [settings.WECHAT_COMPONENT_APPID]

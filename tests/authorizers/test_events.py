@@ -34,8 +34,9 @@ def test_component_token_is_derived_from_the_newest_ticket(client, wechat):
     post(client, *encrypted_push(ticket_push("ticket@@@old", create_time=now - 60)))
     post(client, *encrypted_push(ticket_push("ticket@@@new", create_time=now)))
     post(client, *encrypted_push(ticket_push("ticket@@@late-duplicate-of-older", create_time=now - 30)))
-    wechat.post(f"{WECHAT}/cgi-bin/component/api_component_token",
-                json={"component_access_token": "CTOKEN", "expires_in": 7200})
+    wechat.post(
+        f"{WECHAT}/cgi-bin/component/api_component_token", json={"component_access_token": "CTOKEN", "expires_in": 7200}
+    )
     assert component_token_get() == "CTOKEN"
     (call,) = wechat.calls
     assert b'"component_verify_ticket": "ticket@@@new"' in call.request.body or b"ticket@@@new" in call.request.body
@@ -95,14 +96,17 @@ def test_previous_aes_key_is_accepted_during_rotation(client, settings):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [
-    b"",
-    b"not xml at all",
-    b"<xml><Encrypt>",
-    b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]><xml><Encrypt>&a;</Encrypt></xml>",
-    b"<xml><AppId>x</AppId></xml>",
-    b"<xml><Encrypt>!!!notbase64!!!</Encrypt></xml>",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not xml at all",
+        b"<xml><Encrypt>",
+        b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]><xml><Encrypt>&a;</Encrypt></xml>",
+        b"<xml><AppId>x</AppId></xml>",
+        b"<xml><Encrypt>!!!notbase64!!!</Encrypt></xml>",
+    ],
+)
 def test_malformed_bodies_get_a_4xx_and_change_nothing(client, body):
     query, _ = encrypted_push(ticket_push())
     response = post(client, query, body)
@@ -113,7 +117,9 @@ def test_malformed_bodies_get_a_4xx_and_change_nothing(client, body):
 @pytest.mark.django_db
 def test_oversized_body_is_refused(client, settings):
     query, _ = encrypted_push(ticket_push())
-    response = post(client, query, b"<xml><Encrypt>" + b"A" * (settings.WECHAT_EVENT_MAX_BODY + 10) + b"</Encrypt></xml>")
+    response = post(
+        client, query, b"<xml><Encrypt>" + b"A" * (settings.WECHAT_EVENT_MAX_BODY + 10) + b"</Encrypt></xml>"
+    )
     assert response.status_code == 413
 
 
@@ -138,25 +144,51 @@ def _authorized_push(appid: str, code: str, info_type: str = "authorized", creat
     from django.conf import settings
 
     now = create_time or int(time.time())
-    return push_xml(AppId=settings.WECHAT_COMPONENT_APPID, CreateTime=now, InfoType=info_type,
-                    AuthorizerAppid=appid, AuthorizationCode=code, AuthorizationCodeExpiredTime=now + 600,
-                    PreAuthCode="preauthcode@@@x")
+    return push_xml(
+        AppId=settings.WECHAT_COMPONENT_APPID,
+        CreateTime=now,
+        InfoType=info_type,
+        AuthorizerAppid=appid,
+        AuthorizationCode=code,
+        AuthorizationCodeExpiredTime=now + 600,
+        PreAuthCode="preauthcode@@@x",
+    )
 
 
 def _fake_authorization(wechat, appid: str, funcs: list[int]) -> None:
     func_info = [{"funcscope_category": {"id": f}} for f in funcs]
-    wechat.post(f"{WECHAT}/cgi-bin/component/api_query_auth", json={"authorization_info": {
-        "authorizer_appid": appid, "authorizer_access_token": "AT_SECRET", "expires_in": 7200,
-        "authorizer_refresh_token": "RT_SECRET", "func_info": func_info}})
-    wechat.post(f"{WECHAT}/cgi-bin/component/api_get_authorizer_info", json={
-        "authorizer_info": {"nick_name": "Shop", "service_type_info": {"id": 2}, "verify_type_info": {"id": 0},
-                            "user_name": "gh_1", "alias": "shop", "account_status": 1},
-        "authorization_info": {"authorizer_appid": appid, "func_info": func_info}})
+    wechat.post(
+        f"{WECHAT}/cgi-bin/component/api_query_auth",
+        json={
+            "authorization_info": {
+                "authorizer_appid": appid,
+                "authorizer_access_token": "AT_SECRET",
+                "expires_in": 7200,
+                "authorizer_refresh_token": "RT_SECRET",
+                "func_info": func_info,
+            }
+        },
+    )
+    wechat.post(
+        f"{WECHAT}/cgi-bin/component/api_get_authorizer_info",
+        json={
+            "authorizer_info": {
+                "nick_name": "Shop",
+                "service_type_info": {"id": 2},
+                "verify_type_info": {"id": 0},
+                "user_name": "gh_1",
+                "alias": "shop",
+                "account_status": 1,
+            },
+            "authorization_info": {"authorizer_appid": appid, "func_info": func_info},
+        },
+    )
 
 
 @pytest.mark.django_db
 def test_authorized_push_creates_the_merchant_and_a_duplicate_does_nothing(
-        client, wechat, component_ready, django_capture_on_commit_callbacks):
+    client, wechat, component_ready, django_capture_on_commit_callbacks
+):
     _fake_authorization(wechat, "wxaaaaaaaaaaaaaaaa", [1, 6, 15])
     query, body = encrypted_push(_authorized_push("wxaaaaaaaaaaaaaaaa", "queryauthcode@@@1"))
     with django_capture_on_commit_callbacks(execute=True):
@@ -174,11 +206,13 @@ def test_authorized_push_creates_the_merchant_and_a_duplicate_does_nothing(
 
 @pytest.mark.django_db
 def test_unauthorized_push_revokes_and_a_stale_authorized_push_cannot_undo_it(
-        client, wechat, make_authorizer, component_ready, django_capture_on_commit_callbacks, settings):
+    client, wechat, make_authorizer, component_ready, django_capture_on_commit_callbacks, settings
+):
     merchant = make_authorizer(appid="wxbbbbbbbbbbbbbbbb")
     now = int(time.time())
-    revoke = push_xml(AppId=settings.WECHAT_COMPONENT_APPID, CreateTime=now, InfoType="unauthorized",
-                      AuthorizerAppid=merchant.appid)
+    revoke = push_xml(
+        AppId=settings.WECHAT_COMPONENT_APPID, CreateTime=now, InfoType="unauthorized", AuthorizerAppid=merchant.appid
+    )
     assert post(client, *encrypted_push(revoke)).content == b"success"
     merchant.refresh_from_db()
     assert merchant.status == "revoked"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import os
 
 import pytest
@@ -10,7 +11,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from authorizers import fieldcrypto
-from authorizers.models import Authorizer
 from authorizers.tokens import authorizer_token_get, refresh_token_of
 
 
@@ -54,8 +54,9 @@ def test_tampered_ciphertext_fails_closed():
         fieldcrypto.decrypt(flipped, context="c")
 
 
-@pytest.mark.parametrize("spec", ["", "nokey", "k1:notbase64!!", "k1:" + base64.b64encode(b"short").decode(),
-                                  f"{_key('k1')},{_key('k1')}"])
+@pytest.mark.parametrize(
+    "spec", ["", "nokey", "k1:notbase64!!", "k1:" + base64.b64encode(b"short").decode(), f"{_key('k1')},{_key('k1')}"]
+)
 def test_malformed_key_lists_are_refused_naming_the_variable(spec):
     with pytest.raises(ImproperlyConfigured, match="FIELD_ENCRYPTION_KEYS"):
         fieldcrypto.parse_keys(spec)
@@ -66,7 +67,7 @@ def test_rotate_encryption_keys_reencrypts_every_row_under_the_new_primary(setti
     merchants = [make_authorizer() for _ in range(3)]
     old = settings.FIELD_ENCRYPTION_KEYS
     settings.FIELD_ENCRYPTION_KEYS = f"{_key('k9')},{old}"
-    call_command("rotate_encryption_keys", stdout=open(os.devnull, "w"))
+    call_command("rotate_encryption_keys", stdout=io.StringIO())
     for merchant in merchants:
         merchant.refresh_from_db()
         assert fieldcrypto.key_id(merchant.refresh_token_ciphertext) == "k9"

@@ -26,10 +26,12 @@ def test_fresh_token_is_served_from_the_row_without_calling_wechat(wechat, make_
 
 @pytest.mark.django_db
 def test_token_inside_the_refresh_margin_is_refreshed_and_the_new_refresh_token_kept(
-        wechat, make_authorizer, component_ready, settings):
+    wechat, make_authorizer, component_ready, settings
+):
     merchant = make_authorizer(token_ttl=settings.WECHAT_TOKEN_REFRESH_MARGIN - 5)
-    wechat.post(TOKEN_URL, json={"authorizer_access_token": "NEW_AT", "expires_in": 7200,
-                                 "authorizer_refresh_token": "NEW_RT"})
+    wechat.post(
+        TOKEN_URL, json={"authorizer_access_token": "NEW_AT", "expires_in": 7200, "authorizer_refresh_token": "NEW_RT"}
+    )
     assert authorizer_token_get(authorizer_id=merchant.pk) == "NEW_AT"
     (call,) = wechat.calls
     assert f"REFRESH_{merchant.appid}".encode() in call.request.body
@@ -71,8 +73,10 @@ def test_no_ticket_means_no_component_token(wechat):
 
 @pytest.mark.django_db
 def test_ticket_older_than_12_hours_is_not_used(wechat, component_ready):
-    ComponentCredential.objects.update(ticket_created_at=timezone.now() - timedelta(hours=13),
-                                       access_token_expires_at=timezone.now() - timedelta(seconds=1))
+    ComponentCredential.objects.update(
+        ticket_created_at=timezone.now() - timedelta(hours=13),
+        access_token_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     with pytest.raises(NoVerifyTicket):
         component_token_get()
 

@@ -19,8 +19,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("e2e")
     started = time.monotonic()
     _STACK = harness.start_stack(tmp)
-    print(f"\ne2e stack up in {time.monotonic() - started:.1f}s: web {_STACK.web_url}, sandbox {_STACK.sandbox_url}, "
-          f"db {'postgres ' + _STACK.db.name if _STACK.db.is_postgres else 'sqlite'}, broker {_STACK.broker_url}")
+    print(
+        f"\ne2e stack up in {time.monotonic() - started:.1f}s: web {_STACK.web_url}, sandbox {_STACK.sandbox_url}, "
+        f"db {'postgres ' + _STACK.db.name if _STACK.db.is_postgres else 'sqlite'}, broker {_STACK.broker_url}"
+    )
     try:
         yield _STACK
     finally:
@@ -50,5 +52,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report = outcome.get_result()
     if report.failed and _STACK is not None and item.get_closest_marker("e2e") is not None:
         report.sections.append(("e2e process logs", _STACK.tails()))
-
-

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import pytest
 import requests
 
-from platform_app import procs
+from devtools import procs
 
 T = TypeVar("T")
 
@@ -45,15 +45,28 @@ T = TypeVar("T")
 LEASE_SECONDS = 6
 SWEEP_SECONDS = 2
 WORKER_THREADS = 8
-BROKER_REDIS_DB = 14
+# Its own Redis database for the broker (flushed at start); E2E_BROKER_REDIS_DB lets two suites share
+# one Redis server without flushing each other.
+BROKER_REDIS_DB = int(os.environ.get("E2E_BROKER_REDIS_DB", "14"))
 DEL = "/customservice/kfaccount/del"
 AUTHORIZER_TOKEN = "/cgi-bin/component/api_authorizer_token"
 TERMINAL = ("succeeded", "failed", "rejected")
 
 # Inherited settings that must not leak into the session's processes: they get exactly ours.
 _OWN_PREFIXES = (
-    "DJANGO_", "DATABASE_", "CELERY_", "REDIS_", "WECHAT_", "SANDBOX_", "DELETION_", "FIELD_ENCRYPTION_",
-    "KFPLATFORM_", "API_RATE_", "CACHE_", "PUBLIC_BASE_URL", "LOG_LEVEL",
+    "DJANGO_",
+    "DATABASE_",
+    "CELERY_",
+    "REDIS_",
+    "WECHAT_",
+    "SANDBOX_",
+    "DELETION_",
+    "FIELD_ENCRYPTION_",
+    "KFPLATFORM_",
+    "API_RATE_",
+    "CACHE_",
+    "PUBLIC_BASE_URL",
+    "LOG_LEVEL",
 )
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
@@ -64,8 +77,9 @@ def http_session() -> requests.Session:
     return session
 
 
-def eventually(fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: float, what: str,
-               interval: float = 0.1) -> T:
+def eventually(
+    fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: float, what: str, interval: float = 0.1
+) -> T:
     """Poll ``fetch`` until ``until`` holds for its value; on the deadline fail showing the last value."""
     last: list[Any] = []
 
@@ -87,8 +101,9 @@ def eventually(fetch: Callable[[], T], until: Callable[[T], bool], *, timeout: f
 class E2EDatabase:
     """The session's own database, and a connection of the test's own to read (and age) rows."""
 
-    def __init__(self, *, django_url: str, postgres_admin_url: str | None = None, sqlite_path: Path | None = None,
-                 name: str = "") -> None:
+    def __init__(
+        self, *, django_url: str, postgres_admin_url: str | None = None, sqlite_path: Path | None = None, name: str = ""
+    ) -> None:
         self.django_url = django_url
         self.postgres_admin_url = postgres_admin_url
         self.sqlite_path = sqlite_path
@@ -143,8 +158,12 @@ class E2EDatabase:
     def make_access_token_stale(self, authorizer_id: int) -> None:
         """What two hours of waiting would do: the stored token's expiry is in the past."""
         past = "now() - interval '1 hour'" if self.is_postgres else "strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 hour')"
-        assert self.execute(f"UPDATE authorizers_authorizer SET access_token_expires_at = {past} WHERE id = %s",
-                            authorizer_id) == 1
+        assert (
+            self.execute(
+                f"UPDATE authorizers_authorizer SET access_token_expires_at = {past} WHERE id = %s", authorizer_id
+            )
+            == 1
+        )
 
     def text_cells(self) -> Iterator[tuple[str, str, str]]:
         """(table, column, value) for every text-like value in every table."""
@@ -216,8 +235,11 @@ class SandboxClient:
         return self.control("GET", "/pushes", since=since)["pushes"]
 
     def new_account(self, *, kind: str, certified: bool, kf_enabled: bool, alias: str, nick_name: str) -> dict:
-        return self.control("POST", "/accounts", {"nick_name": nick_name, "kind": kind, "certified": certified,
-                                                  "kf_enabled": kf_enabled, "alias": alias})
+        return self.control(
+            "POST",
+            "/accounts",
+            {"nick_name": nick_name, "kind": kind, "certified": certified, "kf_enabled": kf_enabled, "alias": alias},
+        )
 
     def seed_kf(self, appid: str, accounts: Sequence[str]) -> None:
         self.control("POST", f"/accounts/{appid}/kf", {"kf_accounts": [{"kf_account": a} for a in accounts]})
@@ -268,10 +290,15 @@ class MerchantApi:
         assert response.status_code == 202, response.text
         return response.json()
 
-    def wait_deletion(self, deletion_id: int, until: Callable[[dict], bool] | None = None, *,
-                      timeout: float = 30, what: str = "") -> dict[str, Any]:
-        return eventually(lambda: self.deletion(deletion_id), until or (lambda d: d["status"] in TERMINAL),
-                          timeout=timeout, what=what or f"deletion {deletion_id} to end")
+    def wait_deletion(
+        self, deletion_id: int, until: Callable[[dict], bool] | None = None, *, timeout: float = 30, what: str = ""
+    ) -> dict[str, Any]:
+        return eventually(
+            lambda: self.deletion(deletion_id),
+            until or (lambda d: d["status"] in TERMINAL),
+            timeout=timeout,
+            what=what or f"deletion {deletion_id} to end",
+        )
 
     def all_deletions(self, **params: Any) -> list[dict[str, Any]]:
         """Every page of GET /api/v1/deletions/ (cursor pagination)."""
@@ -365,12 +392,29 @@ class Stack:
 
     def start_worker(self) -> procs.Proc:
         n = next(self._workers)
-        worker = self.start(f"worker-{n}", procs.celery(
-            "worker", "-P", "threads", "-c", str(WORKER_THREADS), "-l", "info", "-n", f"e2e{n}@%h",
-            "--without-mingle", "--without-gossip", "--without-heartbeat",
-        ))
-        eventually(lambda: worker.log_path.read_text(errors="replace") if worker.log_path.exists() else "",
-                   lambda text: " ready." in text or not worker.alive, timeout=60, what="the worker to be ready")
+        worker = self.start(
+            f"worker-{n}",
+            procs.celery(
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                str(WORKER_THREADS),
+                "-l",
+                "info",
+                "-n",
+                f"e2e{n}@%h",
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+            ),
+        )
+        eventually(
+            lambda: worker.log_path.read_text(errors="replace") if worker.log_path.exists() else "",
+            lambda text: " ready." in text or not worker.alive,
+            timeout=60,
+            what="the worker to be ready",
+        )
         assert worker.alive, f"the worker exited:\n{worker.tail()}"
         return worker
 
@@ -411,21 +455,34 @@ class Stack:
     def wait_for_sweeps(self, count: int = 2) -> None:
         """Let the sweeper run ``count`` more times: whatever it would re-send has then been re-sent."""
         start = self.sweeps_done()
-        eventually(self.sweeps_done, lambda n: n >= start + count, timeout=SWEEP_SECONDS * (count + 5),
-                   what=f"{count} more sweeper runs", interval=0.2)
+        eventually(
+            self.sweeps_done,
+            lambda n: n >= start + count,
+            timeout=SWEEP_SECONDS * (count + 5),
+            what=f"{count} more sweeper runs",
+            interval=0.2,
+        )
 
     def manage(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return self.manage_async(*args).result(timeout)
 
     def manage_async(self, *args: str) -> ManageCommand:
-        popen = subprocess.Popen(procs.manage(*args), env=self.env, cwd=self.tmp, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        popen = subprocess.Popen(
+            procs.manage(*args),
+            env=self.env,
+            cwd=self.tmp,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         return ManageCommand(args, popen)
 
     # --- merchants ----------------------------------------------------------------------------
 
-    def authorize(self, appid: str, func: Sequence[int], *, follow_redirect: bool = True,
-                  settle: bool = True) -> dict[str, Any]:
+    def authorize(
+        self, appid: str, func: Sequence[int], *, follow_redirect: bool = True, settle: bool = True
+    ) -> dict[str, Any]:
         """The real flow: the platform's /wechat/authorize/ → WeChat's page → back to the callback.
 
         The sandbox delivers the authorization push before it answers; with ``follow_redirect``
@@ -442,10 +499,17 @@ class Stack:
         # The page the merchant would see, then what its confirm button does.
         page = self.sandbox.http.get(start.headers["Location"], timeout=30)
         assert page.status_code == 200, page.text[:500]
-        confirm = self.sandbox.control("POST", "/authorize", {
-            "appid": appid, "func": list(func), "pre_auth_code": query["pre_auth_code"],
-            "redirect_uri": query["redirect_uri"], "wait_push": True,
-        })
+        confirm = self.sandbox.control(
+            "POST",
+            "/authorize",
+            {
+                "appid": appid,
+                "func": list(func),
+                "pre_auth_code": query["pre_auth_code"],
+                "redirect_uri": query["redirect_uri"],
+                "wait_push": True,
+            },
+        )
         assert confirm["delivered"] in (True, None), confirm  # None: no push (nothing changed)
         if follow_redirect:
             back = self.web.http.get(confirm["redirect"], timeout=60, allow_redirects=False)
@@ -457,18 +521,31 @@ class Stack:
     def wait_events_settled(self, appid: str) -> None:
         """Every authorization push recorded for ``appid`` has been handled by the worker."""
         eventually(
-            lambda: self.db.rows("SELECT id, info_type, state FROM authorizers_componentevent "
-                                 "WHERE authorizer_appid = %s AND state = 'received'", appid),
-            lambda rows: not rows, timeout=30, what=f"the authorization pushes for {appid} to be processed",
+            lambda: self.db.rows(
+                "SELECT id, info_type, state FROM authorizers_componentevent "
+                "WHERE authorizer_appid = %s AND state = 'received'",
+                appid,
+            ),
+            lambda rows: not rows,
+            timeout=30,
+            what=f"the authorization pushes for {appid} to be processed",
         )
 
-    def new_merchant(self, *, kind: str = "subscription", certified: bool = True, kf_enabled: bool = True,
-                     func: Sequence[int] = (1, 6), kf: Sequence[str] = ("alice", "bob", "carol"),
-                     with_key: bool = True) -> Merchant:
+    def new_merchant(
+        self,
+        *,
+        kind: str = "subscription",
+        certified: bool = True,
+        kf_enabled: bool = True,
+        func: Sequence[int] = (1, 6),
+        kf: Sequence[str] = ("alice", "bob", "carol"),
+        with_key: bool = True,
+    ) -> Merchant:
         """A sandbox account, authorized through the real flow, with kf accounts and an API key."""
         alias = f"e2e{secrets.token_hex(5)}"
-        account = self.sandbox.new_account(kind=kind, certified=certified, kf_enabled=kf_enabled, alias=alias,
-                                           nick_name=f"E2E {kind} {alias[-4:]}")
+        account = self.sandbox.new_account(
+            kind=kind, certified=certified, kf_enabled=kf_enabled, alias=alias, nick_name=f"E2E {kind} {alias[-4:]}"
+        )
         appid = account["appid"]
         accounts = [f"{prefix}@{alias}" for prefix in kf]
         if accounts:
@@ -480,40 +557,49 @@ class Stack:
         issuing = self.manage_async("issue_api_key", appid, "--name", "e2e") if with_key else None
         self.wait_events_settled(appid)
         key = issuing.result().stdout.strip().splitlines()[-1] if issuing else None
-        return Merchant(appid=appid, alias=alias, authorizer_id=authorizer_id, api=MerchantApi(self.web_url, key),
-                        kf=accounts, key=key, authorization=confirm)
+        return Merchant(
+            appid=appid,
+            alias=alias,
+            authorizer_id=authorizer_id,
+            api=MerchantApi(self.web_url, key),
+            kf=accounts,
+            key=key,
+            authorization=confirm,
+        )
 
 
-def _session_env(tmp: Path, db: E2EDatabase, broker_url: str, redis_url: str | None, *,
-                 sandbox_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(_OWN_PREFIXES) and k.lower() not in _PROXY_VARS}
-    env.update({
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(procs.ROOT),
-        "NO_PROXY": "127.0.0.1,localhost",
-        "DJANGO_SETTINGS_MODULE": "platform_app.settings",
-        # Production: every secret given, nothing generated, nothing insecure allowed.
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "KFPLATFORM_VAR_DIR": str(tmp / "var"),
-        "DATABASE_URL": db.django_url,
-        "CELERY_BROKER_URL": broker_url,
-        "FIELD_ENCRYPTION_KEYS": _field_keys(),
-        "WECHAT_API_BASE": sandbox_url,
-        "WECHAT_MP_BASE": sandbox_url,
-        "WECHAT_COMPONENT_APPID": "wx" + secrets.token_hex(8),
-        "WECHAT_COMPONENT_APPSECRET": secrets.token_hex(16),
-        "WECHAT_COMPONENT_TOKEN": _alnum(24),
-        "WECHAT_COMPONENT_AES_KEY": _aes_key(),
-        "DELETION_LEASE_SECONDS": str(LEASE_SECONDS),
-        "DELETION_SWEEP_SECONDS": str(SWEEP_SECONDS),
-        "DELETION_RETRY_BASE_MS": "200",
-        "DELETION_MAX_TRANSIENT_FAILURES": "5",
-        "API_RATE_LIMIT": "100000/min",  # the tests poll; throttling is not what they are about
-        "LOG_LEVEL": "INFO",
-    })
+def _session_env(
+    tmp: Path, db: E2EDatabase, broker_url: str, redis_url: str | None, *, sandbox_url: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES) and k.lower() not in _PROXY_VARS}
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(procs.ROOT),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "DJANGO_SETTINGS_MODULE": "platform_app.settings",
+            # Production: every secret given, nothing generated, nothing insecure allowed.
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "KFPLATFORM_VAR_DIR": str(tmp / "var"),
+            "DATABASE_URL": db.django_url,
+            "CELERY_BROKER_URL": broker_url,
+            "FIELD_ENCRYPTION_KEYS": _field_keys(),
+            "WECHAT_API_BASE": sandbox_url,
+            "WECHAT_MP_BASE": sandbox_url,
+            "WECHAT_COMPONENT_APPID": "wx" + secrets.token_hex(8),
+            "WECHAT_COMPONENT_APPSECRET": secrets.token_hex(16),
+            "WECHAT_COMPONENT_TOKEN": _alnum(24),
+            "WECHAT_COMPONENT_AES_KEY": _aes_key(),
+            "DELETION_LEASE_SECONDS": str(LEASE_SECONDS),
+            "DELETION_SWEEP_SECONDS": str(SWEEP_SECONDS),
+            "DELETION_RETRY_BASE_MS": "200",
+            "DELETION_MAX_TRANSIENT_FAILURES": "5",
+            "API_RATE_LIMIT": "100000/min",  # the tests poll; throttling is not what they are about
+            "LOG_LEVEL": "INFO",
+        }
+    )
     if redis_url:
         env["REDIS_URL"] = redis_url
         env["CACHE_KEY_PREFIX"] = f"kfplatform_e2e_{secrets.token_hex(4)}"
@@ -537,25 +623,56 @@ def start_stack(tmp: Path) -> Stack:
     web_port, sandbox_port = procs.free_port(), procs.free_port()
     web_url, sandbox_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{sandbox_port}"
     env = _session_env(tmp, db, broker_url, redis_url, sandbox_url=sandbox_url)
-    stack = Stack(tmp=tmp, env=env, db=db, web_url=web_url, sandbox_url=sandbox_url,
-                  sandbox=SandboxClient(sandbox_url), broker_url=broker_url)
+    stack = Stack(
+        tmp=tmp,
+        env=env,
+        db=db,
+        web_url=web_url,
+        sandbox_url=sandbox_url,
+        sandbox=SandboxClient(sandbox_url),
+        broker_url=broker_url,
+    )
     try:
         stack.manage("migrate", "--noinput", timeout=300)
-        stack.start("sandbox", procs.manage("wechat_sandbox", "--port", str(sandbox_port), "--platform-url", web_url,
-                                            "--push-retry-delay", "0.2"))
-        stack.start("web", procs.python(
-            "-m", "gunicorn", "platform_app.wsgi:application", "--bind", f"127.0.0.1:{web_port}",
-            "--workers", "2", "--worker-class", "gthread", "--threads", "8", "--timeout", "60",
-            "--graceful-timeout", "5", "--access-logfile", "-",
-        ))
+        stack.start(
+            "sandbox",
+            procs.manage(
+                "wechat_sandbox", "--port", str(sandbox_port), "--platform-url", web_url, "--push-retry-delay", "0.2"
+            ),
+        )
+        stack.start(
+            "web",
+            procs.python(
+                "-m",
+                "gunicorn",
+                "platform_app.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{web_port}",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "5",
+                "--access-logfile",
+                "-",
+            ),
+        )
         stack.start("beat", procs.celery("beat", "-l", "info"))
         stack.start_worker()
         procs.wait_until(lambda: stack.sandbox.control("GET", "/health")["ok"], timeout=30, what="the sandbox")
         procs.wait_until(lambda: stack.web.get("/healthz").status_code == 200, timeout=60, what="the web server")
         # Observable over HTTP: the sandbox's first verify-ticket push was answered `success`.
-        eventually(lambda: [p for p in stack.sandbox.pushes() if p["info_type"] == "component_verify_ticket"],
-                   lambda pushes: any(p["delivered"] for p in pushes), timeout=60,
-                   what="the first component_verify_ticket push to be accepted")
+        eventually(
+            lambda: [p for p in stack.sandbox.pushes() if p["info_type"] == "component_verify_ticket"],
+            lambda pushes: any(p["delivered"] for p in pushes),
+            timeout=60,
+            what="the first component_verify_ticket push to be accepted",
+        )
         stack.check_alive()
     except BaseException:
         tails = stack.tails()

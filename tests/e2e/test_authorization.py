@@ -42,7 +42,9 @@ def test_pushed_verify_ticket_is_stored_encrypted_and_the_newest_one_derives_the
     assert _pushed("ComponentVerifyTicket", push["plaintext"]) == ticket
     ((ciphertext, received_at),) = db.rows(
         "SELECT verify_ticket_ciphertext, ticket_received_at FROM authorizers_componentcredential "
-        "WHERE component_appid = %s", component_appid)
+        "WHERE component_appid = %s",
+        component_appid,
+    )
     assert ciphertext and received_at is not None
     assert ticket not in ciphertext
     events = db.rows("SELECT state, fields FROM authorizers_componentevent WHERE info_type = 'component_verify_ticket'")
@@ -79,14 +81,21 @@ def test_authorization_flow_keeps_the_granted_sets_and_no_token_in_plaintext(sta
     # Make the platform use its access token (a sync reads getkflist), then refresh it: WeChat
     # expires the token, the next sync gets 42001, refreshes with the refresh token and retries.
     assert merchant.api.post("/api/v1/kf-accounts/sync/").status_code == 202
-    listed = eventually(lambda: merchant.api.get("/api/v1/kf-accounts/").json()["results"],
-                        lambda rows: len(rows) == 2, timeout=30, what="the kf-account mirror")
+    listed = eventually(
+        lambda: merchant.api.get("/api/v1/kf-accounts/").json()["results"],
+        lambda rows: len(rows) == 2,
+        timeout=30,
+        what="the kf-account mirror",
+    )
     assert sorted(row["kf_account"] for row in listed) == sorted(merchant.kf)
     sandbox.control("POST", "/expire", {"what": "authorizer", "appid": merchant.appid})
     assert merchant.api.post("/api/v1/kf-accounts/sync/").status_code == 202
-    reads = eventually(lambda: sandbox.calls(path=GETKFLIST, appid=merchant.appid, since=mark),
-                       lambda calls: [c["errcode"] for c in calls] == [0, 42001, 0], timeout=30,
-                       what="a sync, a rejected sync and its retry")
+    reads = eventually(
+        lambda: sandbox.calls(path=GETKFLIST, appid=merchant.appid, since=mark),
+        lambda calls: [c["errcode"] for c in calls] == [0, 42001, 0],
+        timeout=30,
+        what="a sync, a rejected sync and its retry",
+    )
     (refresh,) = sandbox.calls(path=AUTHORIZER_TOKEN, appid=merchant.appid, since=mark)
     assert refresh["errcode"] == 0
 
@@ -112,11 +121,18 @@ def test_authorization_flow_keeps_the_granted_sets_and_no_token_in_plaintext(sta
 
     ((refresh_ct, access_ct),) = db.rows(
         "SELECT refresh_token_ciphertext, access_token_ciphertext FROM authorizers_authorizer WHERE appid = %s",
-        merchant.appid)
+        merchant.appid,
+    )
     assert refresh_ct and access_ct  # stored, as ciphertext
     assert db.table_count() >= 10
-    found = sorted({(table, column, name) for table, column, value in db.text_cells()
-                    for name, secret in secrets.items() if secret in value})
+    found = sorted(
+        {
+            (table, column, name)
+            for table, column, value in db.text_cells()
+            for name, secret in secrets.items()
+            if secret in value
+        }
+    )
     assert found == [], f"plaintext secrets in the database: {found}"
 
 
@@ -131,9 +147,11 @@ def test_unauthorized_push_revokes_the_merchant_and_authorizing_again_restores_i
     account = merchant.api.authorizer()
     assert account["status"] == "revoked" and account["eligible"] is False
     assert "authorization_revoked" in [reason["code"] for reason in account["reasons"]]
-    for response in (merchant.api.post("/api/v1/deletions/", {"kf_account": merchant.kf[0]}),
-                     merchant.api.delete(f"/api/v1/kf-accounts/{merchant.kf[0]}/"),
-                     merchant.api.post("/api/v1/deletions/", {"kf_accounts": merchant.kf})):
+    for response in (
+        merchant.api.post("/api/v1/deletions/", {"kf_account": merchant.kf[0]}),
+        merchant.api.delete(f"/api/v1/kf-accounts/{merchant.kf[0]}/"),
+        merchant.api.post("/api/v1/deletions/", {"kf_accounts": merchant.kf}),
+    ):
         assert response.status_code == 403, response.text
         assert response.json()["error"]["code"] == "not_eligible"
     assert merchant.api.all_deletions() == []
@@ -145,8 +163,12 @@ def test_unauthorized_push_revokes_the_merchant_and_authorizing_again_restores_i
     assert account["granted_permission_sets"] == [1, 6]
     # ... then changes its grants; only the `updateauthorized` push tells the platform.
     assert stack.authorize(merchant.appid, [1, 2, 6], follow_redirect=False)["info_type"] == "updateauthorized"
-    eventually(merchant.api.authorizer, lambda a: a["granted_permission_sets"] == [1, 2, 6], timeout=30,
-               what="the updateauthorized push to be applied")
+    eventually(
+        merchant.api.authorizer,
+        lambda a: a["granted_permission_sets"] == [1, 2, 6],
+        timeout=30,
+        what="the updateauthorized push to be applied",
+    )
 
     # Deleting works again, with a token from the new authorization.
     deletion = merchant.api.request_deletion(merchant.kf[0])
@@ -157,8 +179,12 @@ def test_unauthorized_push_revokes_the_merchant_and_authorizing_again_restores_i
 
     # An update can also take the kf permission sets away: then the platform refuses, WeChat hears nothing.
     stack.authorize(merchant.appid, [2, 15], follow_redirect=False)
-    account = eventually(merchant.api.authorizer, lambda a: a["granted_permission_sets"] == [2, 15], timeout=30,
-                         what="the second updateauthorized push to be applied")
+    account = eventually(
+        merchant.api.authorizer,
+        lambda a: a["granted_permission_sets"] == [2, 15],
+        timeout=30,
+        what="the second updateauthorized push to be applied",
+    )
     assert account["eligible"] is False and [r["code"] for r in account["reasons"]] == ["missing_permission"]
     refused = merchant.api.post("/api/v1/deletions/", {"kf_account": merchant.kf[1]})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_eligible"

@@ -27,10 +27,13 @@ def test_bulk_request_of_200_accounts_deletes_them_all(stack: Stack) -> None:
     assert response.status_code == 202, response.text
     deletions = response.json()["deletions"]
     assert [d["kf_account"] for d in deletions] == accounts
-    done = eventually(lambda: merchant.api.all_deletions(page_size=500),
-                      lambda rows: len(rows) == COUNT and all(d["status"] in ("succeeded", "failed", "rejected")
-                                                              for d in rows),
-                      timeout=120, interval=0.25, what=f"{COUNT} deletions to end")
+    done = eventually(
+        lambda: merchant.api.all_deletions(page_size=500),
+        lambda rows: len(rows) == COUNT and all(d["status"] in ("succeeded", "failed", "rejected") for d in rows),
+        timeout=120,
+        interval=0.25,
+        what=f"{COUNT} deletions to end",
+    )
     drained = time.monotonic() - started
 
     assert {d["status"] for d in done} == {"succeeded"}
@@ -38,6 +41,8 @@ def test_bulk_request_of_200_accounts_deletes_them_all(stack: Stack) -> None:
     calls = del_calls(sandbox, merchant.appid, since=mark)
     assert {c["errcode"] for c in calls} == {0}
     assert sorted(c["body"]["kf_account"] for c in calls) == sorted(accounts)  # each exactly once
-    print(f"\nbulk: {COUNT} deletions answered in {answered * 1000:.0f} ms, drained in {drained:.1f} s "
-          f"({COUNT / drained:.0f}/s, {stack.broker_url.split(':')[0]} broker, "
-          f"{'PostgreSQL' if stack.db.is_postgres else 'SQLite'})")
+    print(
+        f"\nbulk: {COUNT} deletions answered in {answered * 1000:.0f} ms, drained in {drained:.1f} s "
+        f"({COUNT / drained:.0f}/s, {stack.broker_url.split(':')[0]} broker, "
+        f"{'PostgreSQL' if stack.db.is_postgres else 'SQLite'})"
+    )

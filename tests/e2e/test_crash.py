@@ -24,8 +24,13 @@ def test_worker_killed_during_a_deletion_still_ends_it_exactly_once(stack: Stack
 
     deletion = merchant.api.request_deletion(target)
     merchant.api.wait_deletion(deletion["id"], lambda d: d["status"] == "running", what="the deletion to run")
-    eventually(sandbox.stats, lambda s: s["in_flight"].get(merchant.appid, 0) >= 1, timeout=30, interval=0.05,
-               what="the delete call to reach WeChat")
+    eventually(
+        sandbox.stats,
+        lambda s: s["in_flight"].get(merchant.appid, 0) >= 1,
+        timeout=30,
+        interval=0.05,
+        what="the delete call to reach WeChat",
+    )
     stack.kill_worker()
     assert merchant.api.deletion(deletion["id"])["status"] == "running"  # the crash left it claimed
     stack.start_worker()
@@ -42,11 +47,20 @@ def test_worker_killed_during_a_deletion_still_ends_it_exactly_once(stack: Stack
     stack.wait_for_sweeps(2)
     assert merchant.api.deletion(deletion["id"]) == done
     assert len(del_calls(sandbox, merchant.appid, since=mark)) == len(calls)
-    assert db.value("SELECT count(*) FROM kfaccounts_deletionrequest WHERE authorizer_id = %s AND kf_account = %s",
-                    merchant.authorizer_id, target) == 1
-    terminal = db.rows("SELECT action FROM audit_auditevent WHERE authorizer_appid = %s AND subject = %s "
-                       "AND action IN ('deletion.succeeded', 'deletion.failed', 'deletion.rejected')",
-                       merchant.appid, target)
+    assert (
+        db.value(
+            "SELECT count(*) FROM kfaccounts_deletionrequest WHERE authorizer_id = %s AND kf_account = %s",
+            merchant.authorizer_id,
+            target,
+        )
+        == 1
+    )
+    terminal = db.rows(
+        "SELECT action FROM audit_auditevent WHERE authorizer_appid = %s AND subject = %s "
+        "AND action IN ('deletion.succeeded', 'deletion.failed', 'deletion.rejected')",
+        merchant.appid,
+        target,
+    )
     assert terminal == [("deletion.succeeded",)]
 
     # The new worker carries on with the next deletion as usual.

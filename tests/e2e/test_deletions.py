@@ -66,30 +66,57 @@ class Case:
 
 CASES = {
     "65401-on-a-first-attempt-fails-invalid_kf_account-and-is-not-retried": Case(
-        target="nobody", status="failed", reason="invalid_kf_account", errcode=65401, del_errcodes=(65401,)),
+        target="nobody", status="failed", reason="invalid_kf_account", errcode=65401, del_errcodes=(65401,)
+    ),
     "65400-fails-kf_not_enabled": Case(
-        faults=({"errcode": 65400},), status="failed", reason="kf_not_enabled", errcode=65400, del_errcodes=(65400,),
-        account_remains=True),
+        faults=({"errcode": 65400},),
+        status="failed",
+        reason="kf_not_enabled",
+        errcode=65400,
+        del_errcodes=(65400,),
+        account_remains=True,
+    ),
     "an-account-without-new-kf-fails-kf_not_enabled": Case(
-        kf_enabled=False, status="failed", reason="kf_not_enabled", errcode=65400, del_errcodes=(65400,),
-        account_remains=True),
+        kf_enabled=False,
+        status="failed",
+        reason="kf_not_enabled",
+        errcode=65400,
+        del_errcodes=(65400,),
+        account_remains=True,
+    ),
     "minus-1-once-then-success-succeeds-on-attempt-2": Case(
-        faults=({"errcode": -1},), attempts=2, del_errcodes=(-1, 0)),
+        faults=({"errcode": -1},), attempts=2, del_errcodes=(-1, 0)
+    ),
     "45011-once-then-success-succeeds-on-attempt-2": Case(
-        faults=({"errcode": 45011},), attempts=2, del_errcodes=(45011, 0)),
+        faults=({"errcode": 45011},), attempts=2, del_errcodes=(45011, 0)
+    ),
     "http-502-once-then-success-succeeds-on-attempt-2": Case(
-        faults=({"http_status": 502},), attempts=2, del_errcodes=(None, 0)),
+        faults=({"http_status": 502},), attempts=2, del_errcodes=(None, 0)
+    ),
     "42001-refreshes-the-token-once-and-succeeds": Case(
-        faults=({"errcode": 42001},), attempts=None, del_errcodes=(42001, 0), token_refreshes=1),
+        faults=({"errcode": 42001},), attempts=None, del_errcodes=(42001, 0), token_refreshes=1
+    ),
     "an-answer-lost-after-the-delete-then-65401-succeeds-as-already-gone": Case(
-        faults=({"garbage": "truncated"},), reason="already_gone", errcode=65401, attempts=2,
-        del_errcodes=(None, 65401)),
+        faults=({"garbage": "truncated"},), reason="already_gone", errcode=65401, attempts=2, del_errcodes=(None, 65401)
+    ),
     "61007-fails-permission_denied-and-permissions-are-re-read": Case(
-        faults=({"errcode": 61007},), status="failed", reason="permission_denied", errcode=61007,
-        del_errcodes=(61007,), account_remains=True, re_reads_permissions=True),
+        faults=({"errcode": 61007},),
+        status="failed",
+        reason="permission_denied",
+        errcode=61007,
+        del_errcodes=(61007,),
+        account_remains=True,
+        re_reads_permissions=True,
+    ),
     "minus-1-every-time-fails-upstream_unavailable-after-5-attempts": Case(
-        faults=({"errcode": -1, "times": 5},), status="failed", reason="upstream_unavailable", errcode=-1, attempts=5,
-        del_errcodes=(-1,) * 5, account_remains=True),
+        faults=({"errcode": -1, "times": 5},),
+        status="failed",
+        reason="upstream_unavailable",
+        errcode=-1,
+        attempts=5,
+        del_errcodes=(-1,) * 5,
+        account_remains=True,
+    ),
 }
 
 
@@ -112,8 +139,12 @@ def test_deletion_ends_in_the_documented_state(stack: Stack, case: Case) -> None
     assert len(sandbox.calls(path=AUTHORIZER_TOKEN, appid=merchant.appid, since=mark)) == case.token_refreshes
     assert (target in sandbox.kf_accounts(merchant.appid)) is case.account_remains
     if case.re_reads_permissions:
-        eventually(lambda: sandbox.calls(path=AUTHORIZER_INFO, appid=merchant.appid, since=mark),
-                   lambda calls: len(calls) == 1, timeout=30, what="the merchant's permissions to be re-read")
+        eventually(
+            lambda: sandbox.calls(path=AUTHORIZER_INFO, appid=merchant.appid, since=mark),
+            lambda calls: len(calls) == 1,
+            timeout=30,
+            what="the merchant's permissions to be re-read",
+        )
 
 
 def test_45009_pauses_the_merchant_until_its_quota_resets_without_further_calls(stack: Stack) -> None:
@@ -123,11 +154,13 @@ def test_45009_pauses_the_merchant_until_its_quota_resets_without_further_calls(
     mark = sandbox.mark()
 
     first = merchant.api.request_deletion(merchant.kf[0])
-    first = merchant.api.wait_deletion(first["id"], lambda d: d["reason"] == "quota_exhausted",
-                                       what="the deletion to wait for the quota")
+    first = merchant.api.wait_deletion(
+        first["id"], lambda d: d["reason"] == "quota_exhausted", what="the deletion to wait for the quota"
+    )
     second = merchant.api.request_deletion(merchant.kf[1])
-    second = merchant.api.wait_deletion(second["id"], lambda d: d["reason"] == "quota_exhausted",
-                                        what="the second deletion to wait for the quota too")
+    second = merchant.api.wait_deletion(
+        second["id"], lambda d: d["reason"] == "quota_exhausted", what="the second deletion to wait for the quota too"
+    )
 
     assert (first["status"], first["errcode"], first["attempts"]) == ("pending", 45009, 1), first
     assert (second["status"], second["attempts"]) == ("pending", 0), second  # never sent
@@ -162,8 +195,13 @@ def test_unauthorized_during_the_delete_call_fails_authorization_revoked(stack: 
     mark = sandbox.mark()
 
     deletion = merchant.api.request_deletion(merchant.kf[0])
-    eventually(sandbox.stats, lambda s: s["in_flight"].get(merchant.appid, 0) >= 1, timeout=30, interval=0.05,
-               what="the delete call to reach WeChat")
+    eventually(
+        sandbox.stats,
+        lambda s: s["in_flight"].get(merchant.appid, 0) >= 1,
+        timeout=30,
+        interval=0.05,
+        what="the delete call to reach WeChat",
+    )
     sandbox.control("POST", "/unauthorize", {"appid": merchant.appid, "wait_push": True})
     done = merchant.api.wait_deletion(deletion["id"])
 
@@ -175,7 +213,8 @@ def test_unauthorized_during_the_delete_call_fails_authorization_revoked(stack: 
 
 
 def test_unauthorized_while_a_deletion_waits_for_a_worker_fails_it_authorization_revoked_without_a_call(
-        stack: Stack) -> None:
+    stack: Stack,
+) -> None:
     sandbox = stack.sandbox
     merchant = stack.new_merchant(kf=("alice",))
     mark = sandbox.mark()

@@ -13,12 +13,21 @@ from tests.e2e.harness import DEL, MerchantApi, Stack, del_calls
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize(("account", "reason"), [
-    pytest.param({"kind": "subscription", "certified": False, "func": (1, 6)}, "not_certified",
-                 id="uncertified-official-account"),
-    pytest.param({"kind": "service", "certified": True, "func": (2, 15)}, "missing_permission",
-                 id="no-kf-permission-set-granted"),
-])
+@pytest.mark.parametrize(
+    ("account", "reason"),
+    [
+        pytest.param(
+            {"kind": "subscription", "certified": False, "func": (1, 6)},
+            "not_certified",
+            id="uncertified-official-account",
+        ),
+        pytest.param(
+            {"kind": "service", "certified": True, "func": (2, 15)},
+            "missing_permission",
+            id="no-kf-permission-set-granted",
+        ),
+    ],
+)
 def test_ineligible_merchant_is_refused_before_any_call_to_wechat(stack: Stack, account: dict, reason: str) -> None:
     sandbox = stack.sandbox
     merchant = stack.new_merchant(kf=("alice", "bob"), **account)
@@ -27,9 +36,11 @@ def test_ineligible_merchant_is_refused_before_any_call_to_wechat(stack: Stack, 
     shown = merchant.api.authorizer()
     assert shown["eligible"] is False
     assert [r["code"] for r in shown["reasons"]] == [reason]
-    for response in (merchant.api.delete(f"/api/v1/kf-accounts/{merchant.kf[0]}/"),
-                     merchant.api.post("/api/v1/deletions/", {"kf_account": merchant.kf[0]}),
-                     merchant.api.post("/api/v1/deletions/", {"kf_accounts": merchant.kf})):
+    for response in (
+        merchant.api.delete(f"/api/v1/kf-accounts/{merchant.kf[0]}/"),
+        merchant.api.post("/api/v1/deletions/", {"kf_account": merchant.kf[0]}),
+        merchant.api.post("/api/v1/deletions/", {"kf_accounts": merchant.kf}),
+    ):
         assert response.status_code == 403, response.text
         error = response.json()["error"]
         assert error["code"] == "not_eligible" and error["message"]

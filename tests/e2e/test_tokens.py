@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from platform_app import procs
+from devtools import procs
 from tests.e2e.harness import AUTHORIZER_TOKEN, Stack, del_calls, eventually
 
 pytestmark = pytest.mark.e2e
@@ -74,22 +74,39 @@ def test_expired_authorizer_token_is_refreshed_once_for_many_threads_in_many_pro
     threads = _threads_per_process(stack)
     sandbox.control("POST", "/expire", {"what": "authorizer", "appid": merchant.appid})
     db.make_access_token_stale(merchant.authorizer_id)
-    refreshes_before = db.value("SELECT token_refresh_count FROM authorizers_authorizer WHERE id = %s",
-                                merchant.authorizer_id)
+    refreshes_before = db.value(
+        "SELECT token_refresh_count FROM authorizers_authorizer WHERE id = %s", merchant.authorizer_id
+    )
     mark = sandbox.mark()
     run_dir = stack.tmp / f"tokens-{merchant.appid}"
     run_dir.mkdir()
     go_file = run_dir / "go"
     askers = []
     for n in range(PROCESSES):
-        code = ASK.format(threads=threads, authorizer_id=merchant.authorizer_id,
-                          ready_file=str(run_dir / f"ready-{n}"), go_file=str(go_file))
-        askers.append(subprocess.Popen(procs.manage("shell", "-c", code), env=stack.env, cwd=stack.tmp,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                       stdin=subprocess.DEVNULL))
+        code = ASK.format(
+            threads=threads,
+            authorizer_id=merchant.authorizer_id,
+            ready_file=str(run_dir / f"ready-{n}"),
+            go_file=str(go_file),
+        )
+        askers.append(
+            subprocess.Popen(
+                procs.manage("shell", "-c", code),
+                env=stack.env,
+                cwd=stack.tmp,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
+        )
     try:
-        eventually(lambda: sorted(p.name for p in run_dir.glob("ready-*")), lambda ready: len(ready) == PROCESSES,
-                   timeout=90, what="every process to have its threads connected and waiting")
+        eventually(
+            lambda: sorted(p.name for p in run_dir.glob("ready-*")),
+            lambda ready: len(ready) == PROCESSES,
+            timeout=90,
+            what="every process to have its threads connected and waiting",
+        )
         go_file.touch()
         outputs = [asker.communicate(timeout=120) for asker in askers]
     finally:
@@ -98,7 +115,7 @@ def test_expired_authorizer_token_is_refreshed_once_for_many_threads_in_many_pro
                 asker.kill()
 
     results = []
-    for asker, (out, err) in zip(askers, outputs):
+    for asker, (out, err) in zip(askers, outputs, strict=True):
         assert asker.returncode == 0, err[-3000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
     assert [r["errors"] for r in results] == [[]] * PROCESSES
@@ -108,8 +125,10 @@ def test_expired_authorizer_token_is_refreshed_once_for_many_threads_in_many_pro
     refreshes = sandbox.calls(path=AUTHORIZER_TOKEN, appid=merchant.appid, since=mark)
     assert len(refreshes) == 1, [(c["seq"], c["errcode"]) for c in refreshes]
     assert refreshes[0]["errcode"] == 0
-    assert db.value("SELECT token_refresh_count FROM authorizers_authorizer WHERE id = %s",
-                    merchant.authorizer_id) == refreshes_before + 1
+    assert (
+        db.value("SELECT token_refresh_count FROM authorizers_authorizer WHERE id = %s", merchant.authorizer_id)
+        == refreshes_before + 1
+    )
 
     # What every caller got is the live token WeChat issued: a deletion goes through with it.
     deletion = merchant.api.request_deletion(merchant.kf[0])

@@ -24,12 +24,15 @@ def _trail(deletion_id: int) -> list[tuple]:
 
 
 def test_a_deletion_leaves_an_event_for_the_request_every_call_and_every_state_change(
-        wechat, merchant, client, request_deletion):
+    wechat, merchant, client, request_deletion
+):
     wechat.post(DEL_URL, json={"errcode": 42001, "errmsg": "access_token expired rid: 6643a1f2-0001-aaaa"})
     wechat.post(DEL_URL, json={"errcode": -1, "errmsg": "system error rid: 6643a1f2-0002-bbbb"})
     wechat.post(DEL_URL, json=OK)
-    wechat.post(TOKEN_URL, json={"authorizer_access_token": "NEWTOKEN1", "expires_in": 7200,
-                                 "authorizer_refresh_token": "REFRESH_NEXT"})
+    wechat.post(
+        TOKEN_URL,
+        json={"authorizer_access_token": "NEWTOKEN1", "expires_in": 7200, "authorizer_refresh_token": "REFRESH_NEXT"},
+    )
     body = request_deletion(client)
     assert _trail(body["id"]) == [
         ("deletion.requested", "pending", None, ""),
@@ -51,8 +54,9 @@ def test_a_deletion_leaves_an_event_for_the_request_every_call_and_every_state_c
     assert (deletion.requested_by_kind, deletion.requested_by_id) == ("api_key", str(api_key.pk))
 
 
-def test_a_failure_records_wechats_errcode_and_rid_on_the_deletion_and_its_events(wechat, merchant, client,
-                                                                                  request_deletion):
+def test_a_failure_records_wechats_errcode_and_rid_on_the_deletion_and_its_events(
+    wechat, merchant, client, request_deletion
+):
     wechat.post(DEL_URL, json={"errcode": 65400, "errmsg": "please enable new custom service rid: 5f8e-77aa-01"})
     body = request_deletion(client)
     deletion = DeletionRequest.objects.get(pk=body["id"])
@@ -63,9 +67,15 @@ def test_a_failure_records_wechats_errcode_and_rid_on_the_deletion_and_its_event
     ]
     shown = client.get(f"/api/v1/deletions/{deletion.pk}/").json()
     assert shown == {
-        "id": deletion.pk, "kf_account": "kf1@shop", "status": "failed", "reason": "kf_not_enabled",
-        "errcode": 65400, "errmsg": "please enable new custom service rid: 5f8e-77aa-01", "attempts": 1,
-        "created_at": shown["created_at"], "finished_at": shown["finished_at"],
+        "id": deletion.pk,
+        "kf_account": "kf1@shop",
+        "status": "failed",
+        "reason": "kf_not_enabled",
+        "errcode": 65400,
+        "errmsg": "please enable new custom service rid: 5f8e-77aa-01",
+        "attempts": 1,
+        "created_at": shown["created_at"],
+        "finished_at": shown["finished_at"],
     }
     assert shown["finished_at"] is not None
 
@@ -81,7 +91,11 @@ def test_a_token_fetch_that_fails_is_audited_as_such(wechat, merchant, client, r
     ]
     refresh = AuditEvent.objects.get(action="wechat.api_authorizer_token")
     assert (refresh.authorizer_appid, refresh.outcome, refresh.errcode, refresh.rid) == (
-        merchant.appid, "upstream_unavailable", -1, "77-88")
+        merchant.appid,
+        "upstream_unavailable",
+        -1,
+        "77-88",
+    )
     assert refresh.detail["path"] == "/cgi-bin/component/api_authorizer_token"
 
 
@@ -98,8 +112,11 @@ def test_a_quota_pause_is_audited_for_the_merchant_and_the_deletion(wechat, merc
 def _text_values() -> list[tuple[str, str]]:
     found = []
     for model in apps.get_models():
-        text = [f.attname for f in model._meta.concrete_fields
-                if isinstance(f, (models.CharField, models.TextField, models.JSONField))]
+        text = [
+            f.attname
+            for f in model._meta.concrete_fields
+            if isinstance(f, (models.CharField, models.TextField, models.JSONField))
+        ]
         if not text:
             continue
         for row in model.objects.values_list(*text):
@@ -107,16 +124,23 @@ def _text_values() -> list[tuple[str, str]]:
     return found
 
 
-def test_no_token_reaches_the_database_or_the_logs(wechat, merchant, client, request_deletion, caplog,
-                                                   django_capture_on_commit_callbacks):
+def test_no_token_reaches_the_database_or_the_logs(
+    wechat, merchant, client, request_deletion, caplog, django_capture_on_commit_callbacks
+):
     caplog.set_level(logging.DEBUG)
     old, new = f"ACCESS_{merchant.appid}", "ACCESS_REFRESHED_TOKEN_1"
     wechat.post(DEL_URL, json={"errcode": 42001, "errmsg": f"access_token expired: {old} rid: 1-2"})
     wechat.post(DEL_URL, body=requests.exceptions.ReadTimeout(f"read timed out: {DEL_URL}?access_token={new}"))
     wechat.post(DEL_URL, json={"errcode": -1, "errmsg": f"system error for {new}"})
     wechat.post(DEL_URL, json=OK)
-    wechat.post(TOKEN_URL, json={"authorizer_access_token": new, "expires_in": 7200,
-                                 "authorizer_refresh_token": f"REFRESH_NEXT_{merchant.appid}"})
+    wechat.post(
+        TOKEN_URL,
+        json={
+            "authorizer_access_token": new,
+            "expires_in": 7200,
+            "authorizer_refresh_token": f"REFRESH_NEXT_{merchant.appid}",
+        },
+    )
     body = request_deletion(client)
     assert DeletionRequest.objects.get(pk=body["id"]).status == "succeeded"
     with django_capture_on_commit_callbacks(execute=True):

@@ -46,9 +46,11 @@ def test_issue_api_key_for_an_unknown_appid_is_an_error():
 # The command commits and --wait polls the database while eager Celery runs each task as the
 # transaction commits: these tests need real commits.
 
+
 @pytest.mark.django_db(transaction=True)
 def test_delete_command_records_a_rejection_for_bad_input_prints_a_summary_and_exits_non_zero(
-        wechat, make_authorizer, component_ready):
+    wechat, make_authorizer, component_ready
+):
     merchant = make_authorizer()
     wechat.post(DEL_URL, json=OK)
     code, out, err = _run("delete_kf_accounts", merchant.appid, "a@b", "bad!", "--wait")
@@ -100,8 +102,9 @@ def test_delete_command_reads_accounts_from_a_file(wechat, make_authorizer, comp
 
 
 @pytest.mark.django_db  # the test's transaction never commits: the requests stay pending, nothing is sent
-def test_delete_command_handles_more_accounts_than_one_api_request_takes(wechat, make_authorizer, component_ready,
-                                                                         tmp_path, django_capture_on_commit_callbacks):
+def test_delete_command_handles_more_accounts_than_one_api_request_takes(
+    wechat, make_authorizer, component_ready, tmp_path, django_capture_on_commit_callbacks
+):
     merchant = make_authorizer()
     accounts = tmp_path / "many.txt"
     accounts.write_text("\n".join(f"k{i}@shop" for i in range(1200)), encoding="utf-8")
@@ -115,8 +118,9 @@ def test_delete_command_handles_more_accounts_than_one_api_request_takes(wechat,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_delete_command_for_an_ineligible_merchant_records_rejections_and_calls_nothing(wechat, make_authorizer,
-                                                                                       component_ready):
+def test_delete_command_for_an_ineligible_merchant_records_rejections_and_calls_nothing(
+    wechat, make_authorizer, component_ready
+):
     merchant = make_authorizer(func_ids=[2])
     code, out, _ = _run("delete_kf_accounts", merchant.appid, "kf1@shop")
     assert code == 1
@@ -130,6 +134,7 @@ def test_delete_command_for_an_ineligible_merchant_records_rejections_and_calls_
 def test_delete_command_usage_errors(make_authorizer, args):
     merchant = make_authorizer()
     with pytest.raises(CommandError):
-        call_command("delete_kf_accounts", *(a.format(appid=merchant.appid) for a in args),
-                     stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "delete_kf_accounts", *(a.format(appid=merchant.appid) for a in args), stdout=StringIO(), stderr=StringIO()
+        )
     assert not DeletionRequest.objects.exists()

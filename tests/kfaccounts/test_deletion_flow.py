@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import responses
 
 from kfaccounts.models import DeletionRequest
 from tests.conftest import WECHAT
@@ -22,7 +21,8 @@ def _request(client, account: str = "kf1@shop") -> dict:
 
 @pytest.mark.django_db
 def test_merchant_deletes_an_account_and_wechat_sees_one_post_with_its_token(
-        wechat, make_authorizer, api_client_for, component_ready, django_capture_on_commit_callbacks):
+    wechat, make_authorizer, api_client_for, component_ready, django_capture_on_commit_callbacks
+):
     merchant = make_authorizer()
     wechat.post(DEL_URL, json={"errcode": 0, "errmsg": "ok"})
     with django_capture_on_commit_callbacks(execute=True):
@@ -37,12 +37,14 @@ def test_merchant_deletes_an_account_and_wechat_sees_one_post_with_its_token(
 
 @pytest.mark.django_db
 def test_expired_token_is_refreshed_once_and_the_call_retried(
-        wechat, make_authorizer, api_client_for, component_ready, django_capture_on_commit_callbacks):
+    wechat, make_authorizer, api_client_for, component_ready, django_capture_on_commit_callbacks
+):
     merchant = make_authorizer()
     wechat.post(DEL_URL, json={"errcode": 42001, "errmsg": "access_token expired rid: 1-2-3"})
     wechat.post(DEL_URL, json={"errcode": 0, "errmsg": "ok"})
-    wechat.post(TOKEN_URL, json={"authorizer_access_token": "NEW", "expires_in": 7200,
-                                 "authorizer_refresh_token": "REFRESH2"})
+    wechat.post(
+        TOKEN_URL, json={"authorizer_access_token": "NEW", "expires_in": 7200, "authorizer_refresh_token": "REFRESH2"}
+    )
     with django_capture_on_commit_callbacks(execute=True):
         body = _request(api_client_for(merchant))
     assert DeletionRequest.objects.get(pk=body["id"]).status == "succeeded"
@@ -53,7 +55,8 @@ def test_expired_token_is_refreshed_once_and_the_call_retried(
 
 @pytest.mark.django_db
 def test_deletion_pending_when_the_merchant_revokes_fails_authorization_revoked_without_a_call(
-        wechat, make_authorizer, api_client_for, component_ready, django_capture_on_commit_callbacks):
+    wechat, make_authorizer, api_client_for, component_ready, django_capture_on_commit_callbacks
+):
     from authorizers.models import Authorizer
     from kfaccounts.tasks import delete_kf_account
 

@@ -18,8 +18,11 @@ INELIGIBLE = [
     pytest.param({"func_ids": []}, ["missing_permission"], id="no-permission-sets"),
     pytest.param({"func_ids": [2, 3, 7]}, ["missing_permission"], id="no-kf-permission-set"),
     pytest.param({"verify_type_id": -1}, ["not_certified"], id="uncertified-subscription"),
-    pytest.param({"kind": AccountKind.SERVICE, "service_type_id": 2, "verify_type_id": -1}, ["not_certified"],
-                 id="uncertified-service-account"),
+    pytest.param(
+        {"kind": AccountKind.SERVICE, "service_type_id": 2, "verify_type_id": -1},
+        ["not_certified"],
+        id="uncertified-service-account",
+    ),
     pytest.param({"status": "revoked"}, ["authorization_revoked"], id="revoked"),
     pytest.param({"account_status": 14}, ["account_abnormal"], id="account-status-14"),
     pytest.param({"kind": AccountKind.UNKNOWN}, ["unsupported_account_type"], id="unknown-kind"),
@@ -29,7 +32,8 @@ INELIGIBLE = [
 
 @pytest.mark.parametrize(("fields", "codes"), INELIGIBLE)
 def test_ineligible_merchant_is_refused_with_403_before_any_call_to_wechat(
-        wechat, make_authorizer, component_ready, api_client_for, django_capture_on_commit_callbacks, fields, codes):
+    wechat, make_authorizer, component_ready, api_client_for, django_capture_on_commit_callbacks, fields, codes
+):
     merchant = make_authorizer(**fields)
     client = api_client_for(merchant)
     wechat.post(DEL_URL, json=OK)
@@ -53,19 +57,29 @@ def test_ineligible_merchant_is_refused_with_403_before_any_call_to_wechat(
     assert all(r["message"] for r in shown["reasons"])
 
 
-@pytest.mark.parametrize("fields", [
-    pytest.param({"kind": AccountKind.MINI_PROGRAM, "service_type_id": 0, "verify_type_id": -1, "func_ids": [19]},
-                 id="uncertified-mini-program-with-set-19"),
-    pytest.param({"kind": AccountKind.MINI_GAME, "service_type_id": 4, "verify_type_id": -1, "func_ids": [19]},
-                 id="mini-game"),
-    pytest.param({"kind": AccountKind.SERVICE, "service_type_id": 2, "verify_type_id": 0, "func_ids": [6]},
-                 id="certified-service-account-with-set-6"),
-    pytest.param({"func_ids": [100]}, id="set-100"),
-    pytest.param({"func_ids": [101]}, id="set-101"),
-    pytest.param({"account_status": None}, id="account-status-unknown"),
-])
-def test_eligible_merchants_reach_wechat(wechat, make_authorizer, component_ready, api_client_for, request_deletion,
-                                         fields):
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param(
+            {"kind": AccountKind.MINI_PROGRAM, "service_type_id": 0, "verify_type_id": -1, "func_ids": [19]},
+            id="uncertified-mini-program-with-set-19",
+        ),
+        pytest.param(
+            {"kind": AccountKind.MINI_GAME, "service_type_id": 4, "verify_type_id": -1, "func_ids": [19]},
+            id="mini-game",
+        ),
+        pytest.param(
+            {"kind": AccountKind.SERVICE, "service_type_id": 2, "verify_type_id": 0, "func_ids": [6]},
+            id="certified-service-account-with-set-6",
+        ),
+        pytest.param({"func_ids": [100]}, id="set-100"),
+        pytest.param({"func_ids": [101]}, id="set-101"),
+        pytest.param({"account_status": None}, id="account-status-unknown"),
+    ],
+)
+def test_eligible_merchants_reach_wechat(
+    wechat, make_authorizer, component_ready, api_client_for, request_deletion, fields
+):
     merchant = make_authorizer(**fields)
     client = api_client_for(merchant)
     wechat.post(DEL_URL, json=OK)
@@ -78,8 +92,9 @@ def test_eligible_merchants_reach_wechat(wechat, make_authorizer, component_read
 
 def test_merchant_that_became_ineligible_before_the_task_ran_is_rejected_without_a_call(wechat, merchant):
     dispatch = Recorder()
-    (deletion,) = services.deletions_request(authorizer=merchant, kf_accounts=["kf1@shop"],
-                                             actor=Actor.system("test"), dispatch=dispatch)
+    (deletion,) = services.deletions_request(
+        authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test"), dispatch=dispatch
+    )
     Authorizer.objects.filter(pk=merchant.pk).update(func_ids=[2])
     delete_kf_account.delay(deletion.pk)
     deletion.refresh_from_db()
@@ -92,9 +107,13 @@ def test_merchant_that_became_ineligible_before_the_task_ran_is_rejected_without
 def test_batch_callers_get_rejected_rows_for_an_ineligible_merchant_and_nothing_is_sent(wechat, make_authorizer):
     merchant = make_authorizer(func_ids=[])
     dispatch = Recorder()
-    deletions = services.deletions_request(authorizer=merchant, kf_accounts=["kf1@shop", "kf2@shop"],
-                                           actor=Actor.system("test"), dispatch=dispatch,
-                                           record_rejections=True)
+    deletions = services.deletions_request(
+        authorizer=merchant,
+        kf_accounts=["kf1@shop", "kf2@shop"],
+        actor=Actor.system("test"),
+        dispatch=dispatch,
+        record_rejections=True,
+    )
     assert [(d.status, d.reason) for d in deletions] == [("rejected", "not_eligible")] * 2
     assert all(d.finished_at is not None for d in deletions)
     assert dispatch.sent == []

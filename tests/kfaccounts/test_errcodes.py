@@ -25,6 +25,7 @@ def _deletion(body: dict) -> DeletionRequest:
 
 # --- definitive answers ------------------------------------------------------------------------
 
+
 def test_errcode_0_succeeds_after_one_post_with_the_merchants_token(wechat, merchant, client, request_deletion):
     wechat.post(DEL_URL, json=OK)
     deletion = _deletion(request_deletion(client, "kf1@shop"))
@@ -37,7 +38,9 @@ def test_errcode_0_succeeds_after_one_post_with_the_merchants_token(wechat, merc
 
 
 def test_unknown_account_fails_with_65401_and_is_not_retried(wechat, merchant, client, request_deletion):
-    wechat.post(DEL_URL, json={"errcode": 65401, "errmsg": "invalid custom service account rid: 6643a1f2-1a2b3c4d-5e6f7a8b"})
+    wechat.post(
+        DEL_URL, json={"errcode": 65401, "errmsg": "invalid custom service account rid: 6643a1f2-1a2b3c4d-5e6f7a8b"}
+    )
     deletion = _deletion(request_deletion(client))
     assert (deletion.status, deletion.reason, deletion.errcode) == ("failed", "invalid_kf_account", 65401)
     assert deletion.rid == "6643a1f2-1a2b3c4d-5e6f7a8b"
@@ -45,14 +48,20 @@ def test_unknown_account_fails_with_65401_and_is_not_retried(wechat, merchant, c
     assert len(wechat.calls) == 1
 
 
-@pytest.mark.parametrize("unknown", [
-    pytest.param({"body": requests.exceptions.ReadTimeout("read timed out")}, id="read-timeout"),
-    pytest.param({"json": {"errcode": -1, "errmsg": "system error"}}, id="errcode--1"),
-    pytest.param({"status": 500, "body": "oops"}, id="http-500"),
-    pytest.param({"status": 200, "body": '{"errcode": 0, "errm', "content_type": "application/json"}, id="truncated"),
-])
+@pytest.mark.parametrize(
+    "unknown",
+    [
+        pytest.param({"body": requests.exceptions.ReadTimeout("read timed out")}, id="read-timeout"),
+        pytest.param({"json": {"errcode": -1, "errmsg": "system error"}}, id="errcode--1"),
+        pytest.param({"status": 500, "body": "oops"}, id="http-500"),
+        pytest.param(
+            {"status": 200, "body": '{"errcode": 0, "errm', "content_type": "application/json"}, id="truncated"
+        ),
+    ],
+)
 def test_65401_after_an_attempt_whose_outcome_was_unknown_means_already_gone(
-        wechat, merchant, client, request_deletion, unknown):
+    wechat, merchant, client, request_deletion, unknown
+):
     wechat.post(DEL_URL, **unknown)
     wechat.post(DEL_URL, json={"errcode": 65401, "errmsg": "invalid custom service account"})
     deletion = _deletion(request_deletion(client))
@@ -62,12 +71,16 @@ def test_65401_after_an_attempt_whose_outcome_was_unknown_means_already_gone(
     assert len(del_calls(wechat)) == 2
 
 
-@pytest.mark.parametrize("definitive", [
-    pytest.param({"body": requests.exceptions.ConnectTimeout("connect timed out")}, id="connect-timeout"),
-    pytest.param({"json": {"errcode": 45011, "errmsg": "api minute-quota reach limit"}}, id="errcode-45011"),
-])
+@pytest.mark.parametrize(
+    "definitive",
+    [
+        pytest.param({"body": requests.exceptions.ConnectTimeout("connect timed out")}, id="connect-timeout"),
+        pytest.param({"json": {"errcode": 45011, "errmsg": "api minute-quota reach limit"}}, id="errcode-45011"),
+    ],
+)
 def test_65401_after_an_attempt_that_never_reached_wechat_is_still_invalid(
-        wechat, merchant, client, request_deletion, definitive):
+    wechat, merchant, client, request_deletion, definitive
+):
     wechat.post(DEL_URL, **definitive)
     wechat.post(DEL_URL, json={"errcode": 65401, "errmsg": "invalid custom service account"})
     deletion = _deletion(request_deletion(client))
@@ -79,7 +92,12 @@ def test_65401_after_an_attempt_that_never_reached_wechat_is_still_invalid(
 def test_65400_fails_with_kf_not_enabled_and_is_not_retried(wechat, merchant, client, request_deletion):
     wechat.post(DEL_URL, json={"errcode": 65400, "errmsg": "please enable new custom service"})
     deletion = _deletion(request_deletion(client))
-    assert (deletion.status, deletion.reason, deletion.errcode, deletion.attempts) == ("failed", "kf_not_enabled", 65400, 1)
+    assert (deletion.status, deletion.reason, deletion.errcode, deletion.attempts) == (
+        "failed",
+        "kf_not_enabled",
+        65400,
+        1,
+    )
     assert len(wechat.calls) == 1
 
 
@@ -92,16 +110,25 @@ def test_an_errcode_outside_the_table_fails_without_retrying(wechat, merchant, c
 
 def _authorizer_info(appid: str, func_ids: list[int]) -> dict:
     return {
-        "authorizer_info": {"nick_name": "Shop", "service_type_info": {"id": 2}, "verify_type_info": {"id": 0},
-                            "user_name": "gh_1", "alias": "shop", "account_status": 1},
-        "authorization_info": {"authorizer_appid": appid,
-                               "func_info": [{"funcscope_category": {"id": i}} for i in func_ids]},
+        "authorizer_info": {
+            "nick_name": "Shop",
+            "service_type_info": {"id": 2},
+            "verify_type_info": {"id": 0},
+            "user_name": "gh_1",
+            "alias": "shop",
+            "account_status": 1,
+        },
+        "authorization_info": {
+            "authorizer_appid": appid,
+            "func_info": [{"funcscope_category": {"id": i}} for i in func_ids],
+        },
     }
 
 
 @pytest.mark.parametrize("errcode", [48001, 61007])
 def test_permission_errors_fail_and_reread_the_merchants_permissions(
-        wechat, merchant, client, request_deletion, errcode):
+    wechat, merchant, client, request_deletion, errcode
+):
     wechat.post(DEL_URL, json={"errcode": errcode, "errmsg": "api unauthorized"})
     wechat.post(INFO_URL, json=_authorizer_info(merchant.appid, [2, 3]))
     deletion = _deletion(request_deletion(client))
@@ -120,7 +147,8 @@ def test_permission_errors_fail_and_reread_the_merchants_permissions(
 
 @pytest.mark.parametrize("errcode", [61003, 61023])
 def test_revocation_seen_on_the_delete_fails_and_marks_the_merchant_revoked(
-        wechat, merchant, client, request_deletion, errcode):
+    wechat, merchant, client, request_deletion, errcode
+):
     wechat.post(DEL_URL, json={"errcode": errcode, "errmsg": "component is not authorized by this account"})
     deletion = _deletion(request_deletion(client))
     assert (deletion.status, deletion.reason, deletion.errcode) == ("failed", "authorization_revoked", errcode)
@@ -167,7 +195,8 @@ def test_transient_failure_then_success_succeeds_after_one_retry(wechat, merchan
 
 @pytest.mark.parametrize("transient", TRANSIENT)
 def test_transient_failures_beyond_the_bound_fail_as_upstream_unavailable(
-        wechat, merchant, client, request_deletion, settings, transient):
+    wechat, merchant, client, request_deletion, settings, transient
+):
     settings.DELETION_MAX_TRANSIENT_FAILURES = 3
     wechat.post(DEL_URL, **transient)  # the last registered answer repeats
     deletion = _deletion(request_deletion(client))
@@ -176,8 +205,9 @@ def test_transient_failures_beyond_the_bound_fail_as_upstream_unavailable(
     assert len(del_calls(wechat)) == 3
 
 
-def test_retry_is_not_sent_before_it_is_due_and_runs_once_due(wechat, merchant, client, request_deletion, settings,
-                                                              make_due):
+def test_retry_is_not_sent_before_it_is_due_and_runs_once_due(
+    wechat, merchant, client, request_deletion, settings, make_due
+):
     settings.DELETION_RETRY_BASE_SECONDS = 60.0
     settings.DELETION_RETRY_CAP_SECONDS = 60.0
     wechat.post(DEL_URL, json={"errcode": -1, "errmsg": "system error"})
@@ -186,7 +216,12 @@ def test_retry_is_not_sent_before_it_is_due_and_runs_once_due(wechat, merchant, 
     body = request_deletion(client)
     # Eager Celery ran the countdown re-send at once: it found the row not yet due and did nothing.
     deletion = _deletion(body)
-    assert (deletion.status, deletion.reason, deletion.errcode, deletion.attempts) == ("pending", "retry_scheduled", -1, 1)
+    assert (deletion.status, deletion.reason, deletion.errcode, deletion.attempts) == (
+        "pending",
+        "retry_scheduled",
+        -1,
+        1,
+    )
     assert before + timedelta(seconds=30) <= deletion.next_attempt_at <= timezone.now() + timedelta(seconds=60)
     assert len(wechat.calls) == 1
     delete_kf_account.delay(deletion.pk)  # an early duplicate send changes nothing
@@ -207,12 +242,16 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped():
 
 # --- tokens ------------------------------------------------------------------------------------
 
+
 def test_expired_token_42001_refreshes_exactly_once_and_succeeds_with_the_new_token(
-        wechat, merchant, client, request_deletion):
+    wechat, merchant, client, request_deletion
+):
     wechat.post(DEL_URL, json={"errcode": 42001, "errmsg": "access_token expired rid: 1-2-3"})
     wechat.post(DEL_URL, json=OK)
-    wechat.post(TOKEN_URL, json={"authorizer_access_token": "NEWTOKEN1", "expires_in": 7200,
-                                 "authorizer_refresh_token": "REFRESH2"})
+    wechat.post(
+        TOKEN_URL,
+        json={"authorizer_access_token": "NEWTOKEN1", "expires_in": 7200, "authorizer_refresh_token": "REFRESH2"},
+    )
     deletion = _deletion(request_deletion(client))
     assert (deletion.status, deletion.errcode, deletion.attempts) == ("succeeded", 0, 1)
     (token_call,) = calls_to(wechat, TOKEN_URL)
@@ -225,7 +264,8 @@ def test_expired_token_42001_refreshes_exactly_once_and_succeeds_with_the_new_to
 
 
 def test_token_still_rejected_after_the_refresh_is_retried_later_not_refreshed_in_a_loop(
-        wechat, merchant, client, request_deletion, settings):
+    wechat, merchant, client, request_deletion, settings
+):
     settings.DELETION_MAX_TRANSIENT_FAILURES = 2
     wechat.post(DEL_URL, json={"errcode": 40001, "errmsg": "invalid credential"})
     wechat.post(TOKEN_URL, json={"authorizer_access_token": "NEWTOKEN1", "expires_in": 7200})
@@ -251,13 +291,15 @@ def test_a_failed_token_refresh_does_not_make_the_deletion_outcome_unknown(wecha
 
 # --- the daily quota ---------------------------------------------------------------------------
 
+
 def _next_midnight_shanghai(now: datetime) -> datetime:
     local = now.astimezone(SHANGHAI)
     return (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def test_daily_quota_45009_pauses_the_merchant_until_midnight_shanghai_and_defers_the_rest(
-        wechat, merchant, client, request_deletion, make_authorizer, api_client_for):
+    wechat, merchant, client, request_deletion, make_authorizer, api_client_for
+):
     wechat.post(DEL_URL, json={"errcode": 45009, "errmsg": "reach max api daily quota limit"})
     first = _deletion(request_deletion(client, "kf1@shop"))
     assert (first.status, first.reason, first.errcode, first.attempts) == ("pending", "quota_exhausted", 45009, 1)
@@ -297,12 +339,15 @@ def test_deferred_deletions_run_once_the_quota_has_reset(wechat, merchant, clien
     assert len(del_calls(wechat)) == 2
 
 
-@pytest.mark.parametrize(("now_utc", "reset_day"), [
-    ("2025-03-01T15:59:00+00:00", "2025-03-02"),  # 23:59 in Shanghai
-    ("2025-03-01T16:00:01+00:00", "2025-03-03"),  # 00:00:01 in Shanghai, already the 2nd
-    ("2025-03-01T03:00:00+00:00", "2025-03-02"),
-    ("2025-12-31T20:00:00+00:00", "2026-01-02"),
-])
+@pytest.mark.parametrize(
+    ("now_utc", "reset_day"),
+    [
+        ("2025-03-01T15:59:00+00:00", "2025-03-02"),  # 23:59 in Shanghai
+        ("2025-03-01T16:00:01+00:00", "2025-03-03"),  # 00:00:01 in Shanghai, already the 2nd
+        ("2025-03-01T03:00:00+00:00", "2025-03-02"),
+        ("2025-12-31T20:00:00+00:00", "2026-01-02"),
+    ],
+)
 def test_next_quota_reset_is_the_next_midnight_in_china_whatever_the_utc_time(now_utc, reset_day):
     reset = services.next_quota_reset(datetime.fromisoformat(now_utc)).astimezone(SHANGHAI)
     assert reset.date().isoformat() == reset_day
@@ -314,8 +359,9 @@ def test_a_retry_arriving_a_moment_early_runs_rather_than_waiting_for_the_sweepe
     from tests.kfaccounts.conftest import Recorder
 
     wechat.post(DEL_URL, json=OK)
-    (deletion,) = services.deletions_request(authorizer=merchant, kf_accounts=["kf1@shop"],
-                                             actor=Actor.system("test"), dispatch=Recorder())
+    (deletion,) = services.deletions_request(
+        authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test"), dispatch=Recorder()
+    )
     DeletionRequest.objects.filter(pk=deletion.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=1))
     delete_kf_account.delay(deletion.pk)
     deletion.refresh_from_db()

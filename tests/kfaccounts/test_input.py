@@ -51,8 +51,9 @@ VALID = [
 
 
 @pytest.mark.parametrize("value", INVALID)
-def test_invalid_kf_account_is_refused_with_400_and_nothing_is_stored_or_sent(wechat, merchant, client,
-                                                                             request_deletion, value):
+def test_invalid_kf_account_is_refused_with_400_and_nothing_is_stored_or_sent(
+    wechat, merchant, client, request_deletion, value
+):
     wechat.post(DEL_URL, json=OK)
     error = request_deletion(client, value, expect=400)["error"]
     assert error["code"] == "invalid_input"
@@ -62,8 +63,9 @@ def test_invalid_kf_account_is_refused_with_400_and_nothing_is_stored_or_sent(we
 
 
 @pytest.mark.parametrize("value", INVALID)
-def test_one_invalid_kf_account_refuses_the_whole_bulk_request(wechat, merchant, client,
-                                                               django_capture_on_commit_callbacks, value):
+def test_one_invalid_kf_account_refuses_the_whole_bulk_request(
+    wechat, merchant, client, django_capture_on_commit_callbacks, value
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/api/v1/deletions/", {"kf_accounts": ["kf1@shop", value]}, format="json")
     assert response.status_code == 400, response.content
@@ -82,8 +84,14 @@ def test_valid_edge_kf_accounts_are_accepted_and_sent_verbatim(wechat, merchant,
     assert body_of(call) == {"kf_account": value}
 
 
-@pytest.mark.parametrize("value", [v for v in INVALID if isinstance(v.values[0], str) and "/" not in v.values[0]
-                                   and v.values[0] and "\x00" not in v.values[0]])
+@pytest.mark.parametrize(
+    "value",
+    [
+        v
+        for v in INVALID
+        if isinstance(v.values[0], str) and "/" not in v.values[0] and v.values[0] and "\x00" not in v.values[0]
+    ],
+)
 def test_delete_by_url_refuses_invalid_names(wechat, merchant, client, value):
     from urllib.parse import quote
 
@@ -112,20 +120,23 @@ def test_bulk_of_1001_accounts_is_refused(wechat, merchant, client):
     assert len(wechat.calls) == 0
 
 
-@pytest.mark.parametrize("payload", [
-    pytest.param({"kf_account": "kf1@shop", "kf_accounts": ["kf2@shop"]}, id="both"),
-    pytest.param({}, id="neither"),
-    pytest.param({"kf_accounts": []}, id="empty-list"),
-    pytest.param({"kf_accounts": "kf1@shop"}, id="list-is-a-string"),
-    pytest.param({"kf_accounts": {"a": "kf1@shop"}}, id="list-is-an-object"),
-    pytest.param({"kf_accounts": None}, id="list-is-null"),
-    pytest.param({"kf_accounts": [["kf1@shop"]]}, id="nested-list"),
-    pytest.param({"kf_accounts": [{"kf_account": "kf1@shop"}]}, id="list-of-objects"),
-    pytest.param(["kf1@shop"], id="body-is-a-list"),
-    pytest.param("kf1@shop", id="body-is-a-string"),
-    pytest.param(42, id="body-is-a-number"),
-    pytest.param(None, id="body-is-null"),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({"kf_account": "kf1@shop", "kf_accounts": ["kf2@shop"]}, id="both"),
+        pytest.param({}, id="neither"),
+        pytest.param({"kf_accounts": []}, id="empty-list"),
+        pytest.param({"kf_accounts": "kf1@shop"}, id="list-is-a-string"),
+        pytest.param({"kf_accounts": {"a": "kf1@shop"}}, id="list-is-an-object"),
+        pytest.param({"kf_accounts": None}, id="list-is-null"),
+        pytest.param({"kf_accounts": [["kf1@shop"]]}, id="nested-list"),
+        pytest.param({"kf_accounts": [{"kf_account": "kf1@shop"}]}, id="list-of-objects"),
+        pytest.param(["kf1@shop"], id="body-is-a-list"),
+        pytest.param("kf1@shop", id="body-is-a-string"),
+        pytest.param(42, id="body-is-a-number"),
+        pytest.param(None, id="body-is-null"),
+    ],
+)
 def test_malformed_bodies_are_refused_with_400(wechat, merchant, client, payload):
     response = client.post("/api/v1/deletions/", payload, format="json")
     assert response.status_code == 400, response.content
@@ -156,8 +167,10 @@ def test_idempotency_key_out_of_bounds_is_refused(merchant, client, key):
     assert not DeletionRequest.objects.exists()
 
 
-@pytest.mark.parametrize("query", ["status=bogus", "cursor=garbage", "page_size=abc", "page_size=-1", "page_size=0",
-                                   "status=", "include_gone=maybe"])
+@pytest.mark.parametrize(
+    "query",
+    ["status=bogus", "cursor=garbage", "page_size=abc", "page_size=-1", "page_size=0", "status=", "include_gone=maybe"],
+)
 def test_odd_list_parameters_never_cause_a_500(merchant, client, query):
     for url in ("/api/v1/deletions/", "/api/v1/kf-accounts/"):
         response = client.get(f"{url}?{query}")

@@ -28,7 +28,9 @@ def busy_merchant(make_authorizer, api_client_for):
         KfAccount(authorizer=merchant, kf_account=f"kf{i:03d}@shop", kf_id=str(i), last_seen_at=now) for i in range(210)
     )
     DeletionRequest.objects.bulk_create(
-        DeletionRequest(authorizer=merchant, kf_account=f"kf{i:03d}@shop", status="succeeded", requested_by_kind="system")
+        DeletionRequest(
+            authorizer=merchant, kf_account=f"kf{i:03d}@shop", status="succeeded", requested_by_kind="system"
+        )
         for i in range(210)
     )
     client = api_client_for(merchant)
@@ -79,14 +81,17 @@ def _bulk(client, count: int, capture) -> tuple[list[str], float, dict]:
 
 
 def test_bulk_request_of_1000_accounts_answers_202_with_a_constant_number_of_queries(
-        make_authorizer, api_client_for, django_capture_on_commit_callbacks):
+    make_authorizer, api_client_for, django_capture_on_commit_callbacks
+):
     merchant = make_authorizer()
     client = api_client_for(merchant)
     client.get("/api/v1/deletions/")  # record last_used_at now, so it is not counted below
     small, small_time, _ = _bulk(client, 10, django_capture_on_commit_callbacks)
     big, big_time, body = _bulk(client, 1000, django_capture_on_commit_callbacks)
-    print(f"\nbulk POST on {connection.vendor}: 10 accounts {small_time * 1000:.1f} ms / {len(small)} queries; "
-          f"1000 accounts {big_time * 1000:.1f} ms / {len(big)} queries")
+    print(
+        f"\nbulk POST on {connection.vendor}: 10 accounts {small_time * 1000:.1f} ms / {len(small)} queries; "
+        f"1000 accounts {big_time * 1000:.1f} ms / {len(big)} queries"
+    )
     assert len(body["deletions"]) == 1000
     assert {d["status"] for d in body["deletions"]} == {"pending"}
     assert len({d["id"] for d in body["deletions"]}) == 1000

@@ -24,8 +24,9 @@ def test_a_pending_request_is_returned_again_instead_of_a_second_one(wechat, mer
     first = client.post("/api/v1/deletions/", {"kf_account": "kf1@shop"}, format="json").json()
     again = client.post("/api/v1/deletions/", {"kf_account": "kf1@shop"}, format="json").json()
     by_name = client.delete("/api/v1/kf-accounts/kf1@shop/").json()
-    bulk = client.post("/api/v1/deletions/", {"kf_accounts": ["kf2@shop", "kf1@shop", "kf2@shop"]},
-                       format="json").json()["deletions"]
+    bulk = client.post(
+        "/api/v1/deletions/", {"kf_accounts": ["kf2@shop", "kf1@shop", "kf2@shop"]}, format="json"
+    ).json()["deletions"]
     assert first["status"] == "pending"
     assert again["id"] == by_name["id"] == bulk[1]["id"] == first["id"]
     assert bulk[0]["kf_account"] == "kf2@shop" and len(bulk) == 2  # repeats are folded, order kept
@@ -51,8 +52,9 @@ def test_after_a_terminal_state_asking_again_creates_a_new_request(wechat, merch
     assert len(del_calls(wechat)) == 2
 
 
-def test_the_same_account_for_two_merchants_gives_two_requests(wechat, make_authorizer, component_ready,
-                                                               api_client_for):
+def test_the_same_account_for_two_merchants_gives_two_requests(
+    wechat, make_authorizer, component_ready, api_client_for
+):
     a, b = make_authorizer(), make_authorizer()
     one = api_client_for(a).post("/api/v1/deletions/", {"kf_account": "kf1@shop"}, format="json").json()
     two = api_client_for(b).post("/api/v1/deletions/", {"kf_account": "kf1@shop"}, format="json").json()
@@ -61,8 +63,10 @@ def test_the_same_account_for_two_merchants_gives_two_requests(wechat, make_auth
 
 # --- Idempotency-Key ---------------------------------------------------------------------------
 
+
 def test_same_idempotency_key_and_body_returns_the_same_deletions_and_dispatches_nothing_new(
-        wechat, merchant, client, django_capture_on_commit_callbacks):
+    wechat, merchant, client, django_capture_on_commit_callbacks
+):
     wechat.post(DEL_URL, json=OK)
     payload = {"kf_accounts": ["kf1@shop", "kf2@shop"]}
     first, sent_first = _post(client, payload, django_capture_on_commit_callbacks, key="abc-1")
@@ -78,8 +82,9 @@ def test_same_idempotency_key_and_body_returns_the_same_deletions_and_dispatches
     assert DeletionRequest.objects.count() == 2 and IdempotencyRecord.objects.count() == 1
 
 
-def test_idempotency_key_replay_after_terminal_state_does_not_delete_again(wechat, merchant, client,
-                                                                           django_capture_on_commit_callbacks):
+def test_idempotency_key_replay_after_terminal_state_does_not_delete_again(
+    wechat, merchant, client, django_capture_on_commit_callbacks
+):
     wechat.post(DEL_URL, json=OK)
     first, _ = _post(client, {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="k")
     replay, sent = _post(client, {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="k")
@@ -90,8 +95,9 @@ def test_idempotency_key_replay_after_terminal_state_does_not_delete_again(wecha
     assert fresh.json()["id"] != first.json()["id"]
 
 
-def test_same_idempotency_key_with_a_different_body_is_a_422_conflict(wechat, merchant, client,
-                                                                      django_capture_on_commit_callbacks):
+def test_same_idempotency_key_with_a_different_body_is_a_422_conflict(
+    wechat, merchant, client, django_capture_on_commit_callbacks
+):
     first, _ = _post(client, {"kf_accounts": ["kf1@shop"]}, django_capture_on_commit_callbacks, key="k1")
     conflict, sent = _post(client, {"kf_accounts": ["kf2@shop"]}, django_capture_on_commit_callbacks, key="k1")
     assert conflict.status_code == 422
@@ -100,8 +106,9 @@ def test_same_idempotency_key_with_a_different_body_is_a_422_conflict(wechat, me
     assert list(DeletionRequest.objects.values_list("kf_account", flat=True)) == ["kf1@shop"]
 
 
-def test_idempotency_keys_are_per_merchant(wechat, make_authorizer, component_ready, api_client_for,
-                                           django_capture_on_commit_callbacks):
+def test_idempotency_keys_are_per_merchant(
+    wechat, make_authorizer, component_ready, api_client_for, django_capture_on_commit_callbacks
+):
     wechat.post(DEL_URL, json=OK)
     a, b = make_authorizer(), make_authorizer()
     one, _ = _post(api_client_for(a), {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="same")
@@ -112,8 +119,9 @@ def test_idempotency_keys_are_per_merchant(wechat, make_authorizer, component_re
     assert len(del_calls(wechat)) == 2
 
 
-def test_a_refused_request_does_not_use_up_its_idempotency_key(wechat, merchant, client,
-                                                               django_capture_on_commit_callbacks):
+def test_a_refused_request_does_not_use_up_its_idempotency_key(
+    wechat, merchant, client, django_capture_on_commit_callbacks
+):
     bad, _ = _post(client, {"kf_account": "bad!"}, django_capture_on_commit_callbacks, key="k")
     assert bad.status_code == 400
     good, _ = _post(client, {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="k")
@@ -121,7 +129,8 @@ def test_a_refused_request_does_not_use_up_its_idempotency_key(wechat, merchant,
 
 
 def test_a_bulk_request_is_sent_through_one_fan_out_task_and_every_deletion_runs(
-        wechat, merchant, client, django_capture_on_commit_callbacks):
+    wechat, merchant, client, django_capture_on_commit_callbacks
+):
     from kfaccounts.tasks import FAN_OUT_FROM
 
     wechat.post(DEL_URL, json=OK)
@@ -135,7 +144,8 @@ def test_a_bulk_request_is_sent_through_one_fan_out_task_and_every_deletion_runs
 
 
 def test_an_idempotent_replay_answers_as_before_even_if_the_merchant_became_ineligible(
-        wechat, merchant, client, django_capture_on_commit_callbacks):
+    wechat, merchant, client, django_capture_on_commit_callbacks
+):
     wechat.post(DEL_URL, json=OK)
     first, _ = _post(client, {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="k")
     type(merchant).objects.filter(pk=merchant.pk).update(func_ids=[2])

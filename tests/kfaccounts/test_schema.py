@@ -32,8 +32,17 @@ def test_schema_is_valid_openapi_3_with_every_endpoint_of_the_contract():
         assert methods <= set(schema["paths"][path]), path
     assert schema["components"]["securitySchemes"]["ApiKey"]["in"] == "header"
     deletion = schema["components"]["schemas"]["Deletion"]["properties"]
-    assert set(deletion) == {"id", "kf_account", "status", "reason", "errcode", "errmsg", "attempts", "created_at",
-                             "finished_at"}
+    assert set(deletion) == {
+        "id",
+        "kf_account",
+        "status",
+        "reason",
+        "errcode",
+        "errmsg",
+        "attempts",
+        "created_at",
+        "finished_at",
+    }
     post = schema["paths"]["/api/v1/deletions/"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in post["parameters"]}
     assert "202" in post["responses"]
@@ -52,17 +61,20 @@ def test_docs_page_renders():
     assert b"/api/schema/" in response.content
 
 
-@pytest.mark.parametrize(("method", "url"), [
-    ("put", "/api/v1/deletions/"),
-    ("patch", "/api/v1/deletions/"),
-    ("delete", "/api/v1/deletions/"),
-    ("post", "/api/v1/deletions/1/"),
-    ("delete", "/api/v1/deletions/1/"),
-    ("get", "/api/v1/kf-accounts/sync/"),
-    ("post", "/api/v1/kf-accounts/"),
-    ("get", "/api/v1/kf-accounts/kf1@shop/"),
-    ("post", "/api/v1/authorizer/"),
-])
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("put", "/api/v1/deletions/"),
+        ("patch", "/api/v1/deletions/"),
+        ("delete", "/api/v1/deletions/"),
+        ("post", "/api/v1/deletions/1/"),
+        ("delete", "/api/v1/deletions/1/"),
+        ("get", "/api/v1/kf-accounts/sync/"),
+        ("post", "/api/v1/kf-accounts/"),
+        ("get", "/api/v1/kf-accounts/kf1@shop/"),
+        ("post", "/api/v1/authorizer/"),
+    ],
+)
 def test_wrong_methods_are_405_with_the_error_envelope(make_authorizer, api_client_for, method, url):
     client = api_client_for(make_authorizer())
     response = getattr(client, method)(url)

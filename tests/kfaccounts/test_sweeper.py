@@ -27,8 +27,15 @@ def _row(merchant, **fields) -> DeletionRequest:
 def _crashed_mid_call(merchant, **fields) -> DeletionRequest:
     """A row a worker claimed and then died with: running, lease expired."""
     ago = timezone.now() - timedelta(minutes=5)
-    return _row(merchant, status="running", attempts=1, started_at=ago, dispatched_at=ago,
-                lease_expires_at=timezone.now() - timedelta(seconds=1), **fields)
+    return _row(
+        merchant,
+        status="running",
+        attempts=1,
+        started_at=ago,
+        dispatched_at=ago,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+        **fields,
+    )
 
 
 def test_an_expired_lease_goes_back_to_pending_with_outcome_unknown_and_is_resent(wechat, merchant):
@@ -37,8 +44,12 @@ def test_an_expired_lease_goes_back_to_pending_with_outcome_unknown_and_is_resen
     result = services.deletions_sweep(policy=POLICY, dispatch=dispatch)
     assert (result.leases_expired, result.resent) == (1, 1)
     row.refresh_from_db()
-    assert (row.status, row.reason, row.outcome_unknown, row.transient_failures) == \
-        ("pending", "retry_scheduled", True, 1)
+    assert (row.status, row.reason, row.outcome_unknown, row.transient_failures) == (
+        "pending",
+        "retry_scheduled",
+        True,
+        1,
+    )
     assert row.lease_expires_at is None and row.dispatched_at is not None
     assert dispatch.ids == [row.pk]
     assert len(wechat.calls) == 0
@@ -59,8 +70,13 @@ def test_a_worker_killed_mid_call_ends_in_exactly_one_terminal_state(wechat, mer
 
 
 def test_a_lease_that_has_not_expired_is_left_alone(wechat, merchant):
-    row = _row(merchant, status="running", attempts=1, lease_expires_at=timezone.now() + timedelta(seconds=30),
-               dispatched_at=timezone.now() - timedelta(minutes=10))
+    row = _row(
+        merchant,
+        status="running",
+        attempts=1,
+        lease_expires_at=timezone.now() + timedelta(seconds=30),
+        dispatched_at=timezone.now() - timedelta(minutes=10),
+    )
     dispatch = Recorder()
     assert services.deletions_sweep(policy=POLICY, dispatch=dispatch) == services.SweepResult(0, 0)
     row.refresh_from_db()
@@ -90,8 +106,13 @@ def test_a_pending_row_whose_task_never_ran_is_resent_and_runs(wechat, merchant,
 
 def test_rows_sent_recently_or_not_yet_due_are_not_resent(wechat, merchant):
     _row(merchant, kf_account="kf1@shop", dispatched_at=timezone.now())
-    _row(merchant, kf_account="kf2@shop", dispatched_at=None, next_attempt_at=timezone.now() + timedelta(hours=3),
-         reason="quota_exhausted")
+    _row(
+        merchant,
+        kf_account="kf2@shop",
+        dispatched_at=None,
+        next_attempt_at=timezone.now() + timedelta(hours=3),
+        reason="quota_exhausted",
+    )
     dispatch = Recorder()
     assert services.deletions_sweep(policy=POLICY, dispatch=dispatch) == services.SweepResult(0, 0)
     assert dispatch.sent == []
@@ -150,5 +171,9 @@ def test_a_worker_whose_lease_was_taken_cannot_overwrite_the_new_attempt(wechat,
     row.refresh_from_db()
     assert (row.status, row.reason, row.attempts) == ("succeeded", "already_gone", 2)
     assert len(del_calls(wechat)) == 2
-    assert AuditEvent.objects.filter(action__in=["deletion.succeeded", "deletion.failed"],
-                                     detail__deletion_id=row.pk).count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            action__in=["deletion.succeeded", "deletion.failed"], detail__deletion_id=row.pk
+        ).count()
+        == 1
+    )

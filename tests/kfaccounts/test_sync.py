@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,24 +26,48 @@ def _mirror(merchant) -> dict[str, KfAccount]:
 
 
 def test_getkflist_with_string_and_int_fields_is_read_leniently(wechat, merchant):
-    wechat.get(LIST_URL, json={"kf_list": [
-        {"kf_account": "test1@test", "kf_headimgurl": "http://mmbiz.qpic.cn/x/0", "kf_id": "1001", "kf_nick": "ntest1",
-         "kf_wx": "kfwx1"},
-        {"kf_account": "test3@test", "kf_id": 1003, "kf_nick": "ntest3", "invite_wx": "kfwx3",
-         "invite_expire_time": 123456789, "invite_status": "waiting"},
-        {"kf_account": "test4@test", "kf_id": "1004", "invite_expire_time": "1700000000", "invite_status": "expired"},
-        {"kf_nick": "no account: skipped"},
-        "not an object",
-    ]})
+    wechat.get(
+        LIST_URL,
+        json={
+            "kf_list": [
+                {
+                    "kf_account": "test1@test",
+                    "kf_headimgurl": "http://mmbiz.qpic.cn/x/0",
+                    "kf_id": "1001",
+                    "kf_nick": "ntest1",
+                    "kf_wx": "kfwx1",
+                },
+                {
+                    "kf_account": "test3@test",
+                    "kf_id": 1003,
+                    "kf_nick": "ntest3",
+                    "invite_wx": "kfwx3",
+                    "invite_expire_time": 123456789,
+                    "invite_status": "waiting",
+                },
+                {
+                    "kf_account": "test4@test",
+                    "kf_id": "1004",
+                    "invite_expire_time": "1700000000",
+                    "invite_status": "expired",
+                },
+                {"kf_nick": "no account: skipped"},
+                "not an object",
+            ]
+        },
+    )
     result = _sync(merchant)
     assert result == services.SyncResult(present=3, added=3, gone=0)
     rows = _mirror(merchant)
     assert set(rows) == {"test1@test", "test3@test", "test4@test"}
-    assert (rows["test1@test"].kf_id, rows["test1@test"].kf_wx, rows["test1@test"].invite_expire_time) == \
-        ("1001", "kfwx1", None)
+    assert (rows["test1@test"].kf_id, rows["test1@test"].kf_wx, rows["test1@test"].invite_expire_time) == (
+        "1001",
+        "kfwx1",
+        None,
+    )
     assert rows["test3@test"].kf_id == "1003"
-    assert rows["test3@test"].invite_expire_time == datetime.fromtimestamp(123456789, tz=dt_timezone.utc)
-    assert rows["test4@test"].invite_expire_time == datetime.fromtimestamp(1700000000, tz=dt_timezone.utc)
+    assert rows["test3@test"].invite_expire_time == datetime.fromtimestamp(123456789, tz=UTC)
+    assert rows["test4@test"].invite_expire_time == datetime.fromtimestamp(1700000000, tz=UTC)
     (call,) = wechat.calls
     assert call.request.method == "GET"
     assert call.request.url == f"{LIST_URL}?access_token=ACCESS_{merchant.appid}"
@@ -79,8 +103,9 @@ def test_an_answer_without_kf_list_does_not_empty_the_mirror(wechat, merchant):
     assert _mirror(merchant)["a@shop"].gone_at is None
 
 
-@pytest.mark.parametrize("expire", [99_999_999_999_999, -5, "soon", 10**30], ids=["far-future", "negative",
-                                                                                    "text", "huge"])
+@pytest.mark.parametrize(
+    "expire", [99_999_999_999_999, -5, "soon", 10**30], ids=["far-future", "negative", "text", "huge"]
+)
 def test_an_unreadable_invite_expire_time_is_kept_as_unknown(wechat, merchant, expire):
     wechat.get(LIST_URL, json={"kf_list": [{"kf_account": "a@shop", "invite_expire_time": expire}]})
     _sync(merchant)
@@ -106,8 +131,9 @@ def test_a_successful_deletion_marks_the_mirrored_account_gone(wechat, merchant,
     assert [(r["kf_account"], r["present"]) for r in with_gone] == [("kf1@shop", False), ("kf2@shop", True)]
 
 
-def test_sync_endpoint_answers_202_and_syncs_for_an_eligible_merchant(wechat, merchant, client,
-                                                                     django_capture_on_commit_callbacks):
+def test_sync_endpoint_answers_202_and_syncs_for_an_eligible_merchant(
+    wechat, merchant, client, django_capture_on_commit_callbacks
+):
     wechat.get(LIST_URL, json={"kf_list": [{"kf_account": "a@shop", "kf_id": 1}]})
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/api/v1/kf-accounts/sync/")
@@ -119,8 +145,9 @@ def test_sync_endpoint_answers_202_and_syncs_for_an_eligible_merchant(wechat, me
     assert (synced.actor_kind, synced.actor_id) == ("api_key", str(merchant.api_keys.get().pk))
 
 
-def test_sync_endpoint_refuses_an_ineligible_merchant_with_403(wechat, make_authorizer, component_ready,
-                                                               api_client_for, django_capture_on_commit_callbacks):
+def test_sync_endpoint_refuses_an_ineligible_merchant_with_403(
+    wechat, make_authorizer, component_ready, api_client_for, django_capture_on_commit_callbacks
+):
     merchant = make_authorizer(verify_type_id=-1)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = api_client_for(merchant).post("/api/v1/kf-accounts/sync/")
@@ -152,5 +179,9 @@ def test_a_getkflist_failure_is_audited_with_errcode_and_rid(wechat, merchant):
     with pytest.raises(services.errors.PermissionDenied):
         _sync(merchant)
     event = AuditEvent.objects.get(action="wechat.getkflist")
-    assert (event.outcome, event.errcode, event.rid, event.authorizer_appid) == \
-        ("permission_denied", 48001, "99-aa", merchant.appid)
+    assert (event.outcome, event.errcode, event.rid, event.authorizer_appid) == (
+        "permission_denied",
+        48001,
+        "99-aa",
+        merchant.appid,
+    )

@@ -36,13 +36,15 @@ def test_a_merchant_lists_only_its_own_deletions_and_accounts(two_merchants):
     a, b, client_a, client_b, b_deletion = two_merchants
     assert client_a.get("/api/v1/deletions/").json()["results"] == []
     assert [d["id"] for d in client_b.get("/api/v1/deletions/").json()["results"]] == [b_deletion.pk]
-    assert [k["kf_account"] for k in client_a.get("/api/v1/kf-accounts/?include_gone=true").json()["results"]] == \
-        ["kfa@shopa"]
+    assert [k["kf_account"] for k in client_a.get("/api/v1/kf-accounts/?include_gone=true").json()["results"]] == [
+        "kfa@shopa"
+    ]
     assert [k["kf_account"] for k in client_b.get("/api/v1/kf-accounts/").json()["results"]] == ["kfb@shopb"]
 
 
 def test_deleting_another_merchants_account_name_only_ever_acts_for_the_caller(
-        wechat, two_merchants, django_capture_on_commit_callbacks):
+    wechat, two_merchants, django_capture_on_commit_callbacks
+):
     a, b, client_a, client_b, b_deletion = two_merchants
     wechat.post(DEL_URL, json=OK)
     with django_capture_on_commit_callbacks(execute=True):
@@ -65,8 +67,10 @@ def test_the_authorizer_endpoint_shows_only_the_callers_account(two_merchants):
 
 def test_a_sync_request_only_syncs_the_callers_account(wechat, two_merchants, django_capture_on_commit_callbacks):
     a, b, client_a, client_b, _ = two_merchants
-    wechat.get(f"{DEL_URL.rsplit('/customservice', 1)[0]}/cgi-bin/customservice/getkflist",
-               json={"kf_list": [{"kf_account": "new@shopa", "kf_id": 1}]})
+    wechat.get(
+        f"{DEL_URL.rsplit('/customservice', 1)[0]}/cgi-bin/customservice/getkflist",
+        json={"kf_list": [{"kf_account": "new@shopa", "kf_id": 1}]},
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert client_a.post("/api/v1/kf-accounts/sync/").status_code == 202
     (call,) = wechat.calls
@@ -93,16 +97,19 @@ def _assert_401(response) -> None:
 
 
 @pytest.mark.parametrize(("method", "url"), URLS)
-@pytest.mark.parametrize("header", [
-    None,
-    "Api-Key ",
-    "Api-Key garbage",
-    "Api-Key kfp_nothere_secret",
-    "Api-Key kfp__",
-    "Api-Key kfp_\u00e9\u00e9_x",
-    "Bearer kfp_abc_def",
-    "Api-Key kfp_" + "x" * 5000,
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Api-Key ",
+        "Api-Key garbage",
+        "Api-Key kfp_nothere_secret",
+        "Api-Key kfp__",
+        "Api-Key kfp_\u00e9\u00e9_x",
+        "Bearer kfp_abc_def",
+        "Api-Key kfp_" + "x" * 5000,
+    ],
+)
 def test_missing_or_garbage_api_key_is_401_with_the_error_envelope(wechat, make_authorizer, method, url, header):
     make_authorizer()
     client = APIClient()

@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from platform_app.sandbox.app import Sandbox, SandboxConfig
-from platform_app.sandbox.seed import DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_TOKEN
+from sandbox.app import Sandbox, SandboxConfig
+from sandbox.seed import DEMO_COMPONENT_AES_KEY, DEMO_COMPONENT_APPID, DEMO_COMPONENT_TOKEN
 
 START = 1_700_000_000.0  # 2023-11-15 06:13:20 Beijing time
 
@@ -138,9 +138,14 @@ class Push:
 class PushReceiver:
     """A loopback HTTP endpoint that checks and decrypts pushes the way the platform must."""
 
-    def __init__(self, *, token: str = DEMO_COMPONENT_TOKEN, aes_key: str = DEMO_COMPONENT_AES_KEY,
-                 appid: str = DEMO_COMPONENT_APPID) -> None:
-        from platform_app.wechat.crypto import WXBizMsgCrypt
+    def __init__(
+        self,
+        *,
+        token: str = DEMO_COMPONENT_TOKEN,
+        aes_key: str = DEMO_COMPONENT_AES_KEY,
+        appid: str = DEMO_COMPONENT_APPID,
+    ) -> None:
+        from wechat.crypto import WXBizMsgCrypt
 
         self.crypt = WXBizMsgCrypt(token=token, encoding_aes_key=aes_key, appid=appid)
         self.token = token
@@ -192,7 +197,7 @@ class PushReceiver:
                 nonce=params["nonce"],
             )
             push.fields = {child.tag: child.text or "" for child in ET.fromstring(plaintext)}
-        except Exception as exc:  # noqa: BLE001 - any failure is a finding
+        except Exception as exc:
             self.problems.append(f"{type(exc).__name__}: {exc}")
         with self.arrived:
             self.pushes.append(push)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from platform_app.sandbox import seed
-from platform_app.sandbox.state import AUTH_CODE_TTL, PRE_AUTH_CODE_TTL, TOKEN_OVERLAP
+from sandbox import seed
+from sandbox.state import AUTH_CODE_TTL, PRE_AUTH_CODE_TTL, TOKEN_OVERLAP
 
 from .conftest import Client, FakeClock
 
@@ -55,8 +55,11 @@ def test_the_authorization_page_lists_accounts_and_permission_sets(client: Clien
 def test_auth_type_and_biz_appid_narrow_the_accounts_shown(client: Client) -> None:
     token = client.component_token()
     official_only = client.get(
-        PAGE, component_appid=client.config.component_appid, pre_auth_code=client.pre_auth_code(token),
-        redirect_uri=REDIRECT, auth_type="1",
+        PAGE,
+        component_appid=client.config.component_appid,
+        pre_auth_code=client.pre_auth_code(token),
+        redirect_uri=REDIRECT,
+        auth_type="1",
     ).text
     assert seed.LOTUS_TEA in official_only and seed.PANDA_PANTRY not in official_only
     one = _page(client, client.pre_auth_code(token), biz_appid=seed.HARBOR_LOGISTICS).text
@@ -125,7 +128,9 @@ def test_query_auth_refuses_invalid_and_expired_codes(client: Client, clock: Fak
     assert client.component("api_query_auth", {"authorization_code": auth["auth_code"]}, token)["errcode"] == 61010
 
 
-def test_authorizer_token_refresh_gives_a_new_token_and_the_same_refresh_token(client: Client, clock: FakeClock) -> None:
+def test_authorizer_token_refresh_gives_a_new_token_and_the_same_refresh_token(
+    client: Client, clock: FakeClock
+) -> None:
     info = client.authorize(seed.LOTUS_TEA)
     token = client.component_token()
     refreshed = client.component(
@@ -206,7 +211,10 @@ def test_authorizer_info_describes_the_account(client: Client) -> None:
     assert lotus["authorizer_info"]["user_name"].startswith("gh_")
     assert "MiniProgramInfo" not in lotus["authorizer_info"]
     assert lotus["authorization_info"]["authorizer_appid"] == seed.LOTUS_TEA
-    assert lotus["authorization_info"]["func_info"] == [{"funcscope_category": {"id": 1}}, {"funcscope_category": {"id": 6}}]
+    assert lotus["authorization_info"]["func_info"] == [
+        {"funcscope_category": {"id": 1}},
+        {"funcscope_category": {"id": 6}},
+    ]
     assert "MiniProgramInfo" in info(seed.PANDA_PANTRY)["authorizer_info"]
     assert info(seed.CORNER_BAKERY)["authorizer_info"]["verify_type_info"] == {"id": -1}
     assert info(seed.HARBOR_LOGISTICS)["errcode"] == 61003

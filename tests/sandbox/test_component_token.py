@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 
-from platform_app.sandbox.state import TICKET_VALIDITY, TOKEN_OVERLAP
+from sandbox.state import TICKET_VALIDITY, TOKEN_OVERLAP
 
 from .conftest import Client, FakeClock
 

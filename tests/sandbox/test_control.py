@@ -3,7 +3,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from platform_app.sandbox import seed
+from sandbox import seed
 
 from .conftest import Client
 
@@ -81,7 +81,13 @@ def test_create_update_and_seed_accounts(client: Client) -> None:
     client.control("POST", f"/accounts/{appid}/kf", {"kf_accounts": [{"kf_account": "two@testshop"}]})
     client.control("POST", f"/accounts/{appid}/kf", {"generate": 3, "prefix": "b"})
     kf = client.control("GET", f"/accounts/{appid}/kf")["kf_list"]
-    assert [k["kf_account"] for k in kf] == ["one@testshop", "two@testshop", "b1@testshop", "b2@testshop", "b3@testshop"]
+    assert [k["kf_account"] for k in kf] == [
+        "one@testshop",
+        "two@testshop",
+        "b1@testshop",
+        "b2@testshop",
+        "b3@testshop",
+    ]
     assert len({k["kf_id"] for k in kf}) == 5
     assert kf[0]["kf_headimgurl"].startswith(client.url + "/sandbox/avatar/")
     assert client.http.get(kf[0]["kf_headimgurl"], timeout=5).headers["Content-Type"] == "image/svg+xml"

@@ -5,7 +5,7 @@ import time
 import pytest
 import requests
 
-from platform_app.sandbox import seed
+from sandbox import seed
 
 from .conftest import Client
 
@@ -76,7 +76,9 @@ def test_a_timeout_applies_the_call_and_answers_too_late(client: Client) -> None
     token = client.authorizer_token(seed.LOTUS_TEA)
     _fault(client, timeout=True, seconds=1.5)
     with pytest.raises(requests.Timeout):
-        client.http.post(f"{client.url}{DEL}", params={"access_token": token}, json={"kf_account": "alice@lotustea"}, timeout=0.3)
+        client.http.post(
+            f"{client.url}{DEL}", params={"access_token": token}, json={"kf_account": "alice@lotustea"}, timeout=0.3
+        )
     # The retry finds the account gone: the platform must read 65401 after an unknown outcome as done.
     assert client.kf_del(token, "alice@lotustea")["errcode"] == 65401
 

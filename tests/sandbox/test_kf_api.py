@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from platform_app.sandbox import seed
-from platform_app.sandbox.state import MAX_KF_ACCOUNTS
+from sandbox import seed
+from sandbox.state import MAX_KF_ACCOUNTS
 
 from .conftest import START, Client, FakeClock
 

@@ -12,15 +12,15 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from platform_app.management.commands.wechat_sandbox import settings_fallbacks
-from platform_app.sandbox import cli, seed
+from sandbox import cli, seed
+from sandbox.management.commands.wechat_sandbox import settings_fallbacks
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "platform_app.sandbox", "--port", "0", *args],
+        [sys.executable, "-m", "sandbox", "--port", "0", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -101,7 +101,9 @@ def test_management_command_takes_the_platforms_credentials_from_settings() -> N
     options = {"platform_url": "http://127.0.0.1:8000/", "port": 9001}
     config = cli.config_from_options(options, fallbacks=settings_fallbacks(options, settings), environ={})
     assert (config.component_appid, config.component_appsecret, config.component_token) == (
-        "wx3333333333333333", "secret", "token",
+        "wx3333333333333333",
+        "secret",
+        "token",
     )
     assert config.component_aes_key == "A" * 43
     assert config.push_url == "http://127.0.0.1:8000/wechat/component/events/"

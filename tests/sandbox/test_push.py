@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from platform_app.sandbox import seed
-from platform_app.sandbox.app import Sandbox
+from sandbox import seed
+from sandbox.app import Sandbox
 
 from .conftest import Client, FakeClock, PushReceiver, start_sandbox
 
@@ -24,7 +24,9 @@ def pushing(clock: FakeClock, receiver: PushReceiver) -> Iterator[Client]:
     sandbox.shutdown()
 
 
-def test_a_ticket_is_pushed_at_start_encrypted_and_signed(pushing: Client, receiver: PushReceiver, clock: FakeClock) -> None:
+def test_a_ticket_is_pushed_at_start_encrypted_and_signed(
+    pushing: Client, receiver: PushReceiver, clock: FakeClock
+) -> None:
     push = receiver.wait_for(1)[0]
     assert receiver.problems == []
     assert push.content_type == "text/xml"
@@ -84,8 +86,13 @@ def test_confirming_the_page_pushes_authorized_with_the_same_code(
     assert parse_qs(urlsplit(redirect).query)["auth_code"] == [event["AuthorizationCode"]]
     assert int(event["AuthorizationCodeExpiredTime"]) == int(clock.now) + 600
     assert set(event) == {
-        "AppId", "CreateTime", "InfoType", "AuthorizerAppid", "AuthorizationCode",
-        "AuthorizationCodeExpiredTime", "PreAuthCode",
+        "AppId",
+        "CreateTime",
+        "InfoType",
+        "AuthorizerAppid",
+        "AuthorizationCode",
+        "AuthorizationCodeExpiredTime",
+        "PreAuthCode",
     }
 
 

@@ -9,8 +9,8 @@ import requests
 import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from platform_app.wechat.client import KfAccountInfo, WeChatClient
-from platform_app.wechat.errors import (
+from wechat.client import KfAccountInfo, WeChatClient
+from wechat.errors import (
     AuthorizationRevoked,
     ComponentTicketInvalid,
     InvalidKfAccount,
@@ -68,7 +68,9 @@ def json_body(request: requests.PreparedRequest) -> dict:
 
 
 def test_component_token_posts_credentials_and_ticket_without_a_query_token(wechat_client, mocked):
-    mocked.post(f"{BASE}/cgi-bin/component/api_component_token", json={"component_access_token": "T", "expires_in": 7200})
+    mocked.post(
+        f"{BASE}/cgi-bin/component/api_component_token", json={"component_access_token": "T", "expires_in": 7200}
+    )
     assert wechat_client.component_token(verify_ticket=TICKET) == {"component_access_token": "T", "expires_in": 7200}
     request = only_call(mocked)
     assert request.method == "POST"
@@ -110,7 +112,9 @@ def test_component_token_posts_credentials_and_ticket_without_a_query_token(wech
         ),
     ],
 )
-def test_component_calls_post_json_with_the_component_token_in_the_query(wechat_client, mocked, method_name, kwargs, path, body):
+def test_component_calls_post_json_with_the_component_token_in_the_query(
+    wechat_client, mocked, method_name, kwargs, path, body
+):
     answer = {
         "pre_auth_code": "preauthcode@@@x",
         "expires_in": 600,
@@ -323,7 +327,9 @@ def test_token_answers_missing_their_token_are_malformed(wechat_client, mocked):
     with pytest.raises(MalformedResponse):
         wechat_client.component_token(verify_ticket=TICKET)
     with pytest.raises(MalformedResponse):
-        wechat_client.authorizer_token(component_token=COMPONENT_TOKEN, authorizer_appid="wx1", refresh_token=REFRESH_TOKEN)
+        wechat_client.authorizer_token(
+            component_token=COMPONENT_TOKEN, authorizer_appid="wx1", refresh_token=REFRESH_TOKEN
+        )
 
 
 # --- transport failures ------------------------------------------------------------------------
@@ -341,7 +347,9 @@ def test_token_answers_missing_their_token_are_malformed(wechat_client, mocked):
     ],
     ids=["connect-timeout", "read-timeout", "connection-error", "refused", "aborted", "chunked"],
 )
-def test_transport_failures_are_transient_and_say_whether_wechat_may_have_acted(wechat_client, mocked, raised, outcome_unknown):
+def test_transport_failures_are_transient_and_say_whether_wechat_may_have_acted(
+    wechat_client, mocked, raised, outcome_unknown
+):
     mocked.post(DEL_URL, body=raised)
     with pytest.raises(Transient) as exc:
         wechat_client.kf_delete(access_token=ACCESS_TOKEN, kf_account="test1@test")
@@ -401,7 +409,9 @@ def test_appsecret_and_refresh_token_never_appear_in_errors(wechat_client, mocke
         json={"errcode": 40125, "errmsg": f"invalid appsecret {SECRET}"},
     )
     with pytest.raises(Transient) as exc:
-        wechat_client.authorizer_token(component_token=COMPONENT_TOKEN, authorizer_appid="wx1", refresh_token=REFRESH_TOKEN)
+        wechat_client.authorizer_token(
+            component_token=COMPONENT_TOKEN, authorizer_appid="wx1", refresh_token=REFRESH_TOKEN
+        )
     assert REFRESH_TOKEN not in str(exc.value) and SECRET not in str(exc.value)
     with pytest.raises(Permanent) as exc:
         wechat_client.component_token(verify_ticket=TICKET)
@@ -517,7 +527,9 @@ def test_request_on_the_wire_is_a_post_with_the_json_body():
     def answer(conn):
         seen.append(_read_request(conn))
         body = b'{"errcode":0,"errmsg":"ok"}'
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
 
     base, thread = _serve_once(answer)
     client = WeChatClient(api_base=base, component_appid=APPID, component_appsecret=SECRET)

@@ -5,8 +5,8 @@ import struct
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from platform_app.wechat.crypto import CryptoError, WXBizMsgCrypt, push_envelope
-from platform_app.wechat.xmlparse import parse_xml
+from wechat.crypto import CryptoError, WXBizMsgCrypt, push_envelope
+from wechat.xmlparse import parse_xml
 
 # Vector A: the official open-platform "消息推送" example (wechat-protocol.md §3.4).
 A_TOKEN = "AAAAA"
@@ -305,7 +305,10 @@ def test_malformed_previous_key_is_refused():
 def test_previous_keys_given_as_a_bare_string_are_refused():
     with pytest.raises(TypeError):
         WXBizMsgCrypt(
-            token="t", encoding_aes_key=A_KEY, appid="wx1", previous_encoding_aes_keys=A_KEY  # type: ignore[arg-type]
+            token="t",
+            encoding_aes_key=A_KEY,
+            appid="wx1",
+            previous_encoding_aes_keys=A_KEY,  # type: ignore[arg-type]
         )
 
 

@@ -3,8 +3,8 @@ import pickle
 
 import pytest
 
-from platform_app.wechat import errors
-from platform_app.wechat.errors import (
+from wechat import errors
+from wechat.errors import (
     AuthorizationRevoked,
     ComponentTicketInvalid,
     InvalidKfAccount,

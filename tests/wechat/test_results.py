@@ -1,12 +1,12 @@
 import pytest
 
-from platform_app.wechat.client import (
+from wechat.client import (
     AuthorizationInfo,
     AuthorizerInfo,
     parse_authorization_info,
     parse_authorizer_info,
 )
-from platform_app.wechat.errors import MalformedResponse, Transient
+from wechat.errors import MalformedResponse, Transient
 
 # wechatpy fixture api_query_auth.json (same shape as the doc example, §1.5)
 QUERY_AUTH = {
@@ -88,7 +88,9 @@ def test_missing_func_info_means_no_sets_granted():
     assert parse_authorization_info({"authorization_info": {"authorizer_appid": "wx1"}}).func_ids == frozenset()
 
 
-@pytest.mark.parametrize("data", [{}, {"authorization_info": {}}, {"authorization_info": []}, {"authorization_info": None}])
+@pytest.mark.parametrize(
+    "data", [{}, {"authorization_info": {}}, {"authorization_info": []}, {"authorization_info": None}]
+)
 def test_authorization_info_without_an_appid_is_malformed(data):
     with pytest.raises(MalformedResponse) as exc:
         parse_authorization_info(data)

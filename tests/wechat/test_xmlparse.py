@@ -1,6 +1,6 @@
 import pytest
 
-from platform_app.wechat.xmlparse import XMLError, parse_xml
+from wechat.xmlparse import XMLError, parse_xml
 
 TICKET_PUSH = b"""<xml>
 <AppId>some_appid</AppId>
@@ -88,7 +88,7 @@ def test_undefined_entity_is_refused():
         b"<xml><A>1</A>",  # truncated
         b"<xml><A>1</B></xml>",
         b"not xml at all",
-        b"{\"errcode\": 0}",
+        b'{"errcode": 0}',
         b"<xml></xml><xml></xml>",
         b"",
         b"   \n",

@@ -16,6 +16,8 @@ class Command(BaseCommand):
         authorizer = Authorizer.objects.filter(appid=appid).first()
         if authorizer is None:
             raise CommandError(f"no authorizer with appid {appid!r}")
-        api_key, plaintext = api_key_issue(authorizer=authorizer, name=name, actor=Actor.system("issue_api_key command"))
+        api_key, plaintext = api_key_issue(
+            authorizer=authorizer, name=name, actor=Actor.system("issue_api_key command")
+        )
         self.stderr.write(f"API key {api_key.prefix}… for {authorizer}; it is shown only now:")
         self.stdout.write(plaintext)

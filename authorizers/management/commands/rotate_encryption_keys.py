@@ -4,8 +4,10 @@ from authorizers.rotation import encryption_keys_rotate
 
 
 class Command(BaseCommand):
-    help = ("Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS. "
-            "Put the new key first, keep the old ones listed, run this, then drop the old keys.")
+    help = (
+        "Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS. "
+        "Put the new key first, keep the old ones listed, run this, then drop the old keys."
+    )
 
     def handle(self, *args, **options):
         counts = encryption_keys_rotate()

@@ -28,8 +28,9 @@ def _os_user() -> str:
 
 def _settled(deletion: DeletionRequest) -> bool:
     # Waiting for a daily quota to reset can take hours: report those as deferred instead of waiting.
-    return deletion.is_terminal or (deletion.status == DeletionStatus.PENDING
-                                    and deletion.reason == DeletionReason.QUOTA_EXHAUSTED)
+    return deletion.is_terminal or (
+        deletion.status == DeletionStatus.PENDING and deletion.reason == DeletionReason.QUOTA_EXHAUSTED
+    )
 
 
 class Command(BaseCommand):
@@ -61,8 +62,11 @@ class Command(BaseCommand):
             # The service takes what one API request may (MAX_BULK); a file may name more.
             for start in range(0, len(accounts), MAX_BULK):
                 deletions += services.deletions_request(
-                    authorizer=authorizer, kf_accounts=accounts[start:start + MAX_BULK], actor=actor,
-                    dispatch=dispatch_deletions, record_rejections=True,
+                    authorizer=authorizer,
+                    kf_accounts=accounts[start : start + MAX_BULK],
+                    actor=actor,
+                    dispatch=dispatch_deletions,
+                    record_rejections=True,
                 )
         except InvalidKfAccount as exc:
             raise CommandError(str(exc)) from None
@@ -88,10 +92,19 @@ class Command(BaseCommand):
 
     def _summary(self, deletions: list[DeletionRequest]) -> None:
         rows = [("ID", "ACCOUNT", "STATUS", "REASON", "ERRCODE", "ERRMSG")]
-        rows += [(str(d.pk), d.kf_account, d.status, d.reason or "", "" if d.errcode is None else str(d.errcode),
-                  (d.errmsg or "")[:60]) for d in deletions]
+        rows += [
+            (
+                str(d.pk),
+                d.kf_account,
+                d.status,
+                d.reason or "",
+                "" if d.errcode is None else str(d.errcode),
+                (d.errmsg or "")[:60],
+            )
+            for d in deletions
+        ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
-            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         counts = Counter(d.status for d in deletions)
         self.stdout.write(", ".join(f"{count} {status}" for status, count in sorted(counts.items())))

@@ -60,8 +60,13 @@ class Proc:
         else:
             out = None
         self.popen = subprocess.Popen(
-            list(self.argv), cwd=self.cwd or ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            list(self.argv),
+            cwd=self.cwd or ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         if out is not None:
             out.close()

@@ -12,7 +12,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-__all__ = ["XMLError", "parse_xml", "DEFAULT_MAX_BYTES"]
+__all__ = ["DEFAULT_MAX_BYTES", "XMLError", "parse_xml"]
 
 DEFAULT_MAX_BYTES = 64 * 1024
 

@@ -23,7 +23,7 @@ from audit.services import Actor
 from authorizers.api_keys import api_key_issue
 from authorizers.models import Authorizer, ComponentCredential
 from authorizers.policy import eligibility
-from platform_app import procs
+from devtools import procs
 
 # Which permission sets the demo grants, by sandbox account kind and certification: some merchants
 # are eligible and some are not (uncertified), so the admin has something to show at once.
@@ -56,9 +56,13 @@ class Command(BaseCommand):
         }
         logs = settings.VAR_DIR / "logs"
         children = [
-            procs.Proc("sandbox", procs.manage("wechat_sandbox", "--port", str(sandbox_port)), env, logs / "sandbox.log"),
+            procs.Proc(
+                "sandbox", procs.manage("wechat_sandbox", "--port", str(sandbox_port)), env, logs / "sandbox.log"
+            ),
             procs.Proc("web", procs.manage("runserver", f"127.0.0.1:{port}", "--noreload"), env, logs / "web.log"),
-            procs.Proc("worker", procs.celery("worker", "-P", "threads", "-c", "16", "-l", "info"), env, logs / "worker.log"),
+            procs.Proc(
+                "worker", procs.celery("worker", "-P", "threads", "-c", "16", "-l", "info"), env, logs / "worker.log"
+            ),
             procs.Proc("beat", procs.celery("beat", "-l", "info"), env, logs / "beat.log"),
         ]
         password = self._staff_password()
@@ -111,10 +115,16 @@ class Command(BaseCommand):
                 raise CommandError(f"/wechat/authorize/ answered {start.status_code}")
             query = parse_qs(urlparse(start.headers["Location"]).query)
             grant = DEMO_GRANTS.get((account["kind"], account.get("certified", True)), [1, 6])
-            confirm = requests.post(f"{sandbox}/sandbox/authorize", json={
-                "appid": account["appid"], "func": grant,
-                "pre_auth_code": query["pre_auth_code"][0], "redirect_uri": query["redirect_uri"][0],
-            }, timeout=10)
+            confirm = requests.post(
+                f"{sandbox}/sandbox/authorize",
+                json={
+                    "appid": account["appid"],
+                    "func": grant,
+                    "pre_auth_code": query["pre_auth_code"][0],
+                    "redirect_uri": query["redirect_uri"][0],
+                },
+                timeout=10,
+            )
             confirm.raise_for_status()
             back = requests.get(confirm.json()["redirect"], timeout=30)
             if back.status_code != 200:
@@ -131,7 +141,11 @@ class Command(BaseCommand):
             "",
             "kfplatform is running (embedded: SQLite, filesystem broker, sandbox WeChat)",
             f"  admin       {web}/admin/   user: admin  "
-            + (f"password: {password}  (shown once)" if password else "(existing user; `manage.py changepassword admin`)"),
+            + (
+                f"password: {password}  (shown once)"
+                if password
+                else "(existing user; `manage.py changepassword admin`)"
+            ),
             f"  API docs    {web}/api/docs/",
             f"  authorize   {web}/wechat/authorize/   (opens the sandbox's WeChat authorization page)",
             f"  sandbox     {sandbox}/sandbox/calls   (every call WeChat received)",

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from platform_app.sandbox import cli
+from sandbox import cli
 
 EVENTS_PATH = "/wechat/component/events/"
 

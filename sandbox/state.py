@@ -658,7 +658,9 @@ class State:
                         account,
                         KfAccount(
                             kf_account=item["kf_account"],
-                            kf_nick=str(item.get("kf_nick") or item.get("nickname") or item["kf_account"].split("@")[0]),
+                            kf_nick=str(
+                                item.get("kf_nick") or item.get("nickname") or item["kf_account"].split("@")[0]
+                            ),
                             kf_id="",
                             kf_headimgurl=str(item.get("kf_headimgurl") or ""),
                             kf_wx=item.get("kf_wx"),

@@ -20,7 +20,11 @@ PERMISSION_SETS: list[tuple[int, str]] = [
 ]
 DEFAULT_CHECKED = frozenset({1, 6})
 
-_KIND_LABELS = {"subscription": "订阅号 subscription", "service": "服务号 service", "mini_program": "小程序 Mini Program"}
+_KIND_LABELS = {
+    "subscription": "订阅号 subscription",
+    "service": "服务号 service",
+    "mini_program": "小程序 Mini Program",
+}
 
 _STYLE = """
 body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f2f2f2;margin:0;color:#222}
@@ -38,9 +42,9 @@ button{background:#07c160;color:#fff;border:0;border-radius:4px;padding:10px 28p
 
 def _layout(title: str, body: str) -> str:
     return (
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
-        "<div class=\"banner\">WeChat sandbox · 微信模拟器 — not the real WeChat</div>"
+        '<div class="banner">WeChat sandbox · 微信模拟器 — not the real WeChat</div>'
         f"<main>{body}</main></body></html>"
     )
 
@@ -63,12 +67,12 @@ def authorization_page(
             facts.append("已授权 already authorized: " + ", ".join(str(f) for f in account.func))
         rows.append(
             f'<label><input type="radio" name="appid" value="{escape(account.appid)}" id="account-{escape(account.appid)}"'
-            f'{" checked" if index == 0 else ""}> {escape(account.nick_name)}'
+            f"{' checked' if index == 0 else ''}> {escape(account.nick_name)}"
             f'<span class="meta">{escape(account.appid)} · {escape(" · ".join(facts))}</span></label>'
         )
     checks = [
         f'<label><input type="checkbox" name="func" value="{fid}" id="func-{fid}"'
-        f'{" checked" if fid in DEFAULT_CHECKED else ""}> {fid} · {escape(label)}</label>'
+        f"{' checked' if fid in DEFAULT_CHECKED else ''}> {fid} · {escape(label)}</label>"
         for fid, label in PERMISSION_SETS
     ]
     body = (
@@ -78,8 +82,8 @@ def authorization_page(
         f'<input type="hidden" name="component_appid" value="{escape(component_appid)}">'
         f'<input type="hidden" name="pre_auth_code" value="{escape(pre_auth_code)}">'
         f'<input type="hidden" name="redirect_uri" value="{escape(redirect_uri)}">'
-        f'<fieldset><legend>选择帐号 · choose an account</legend>{"".join(rows)}</fieldset>'
-        f'<fieldset><legend>授权权限集 · permission sets to grant</legend>{"".join(checks)}</fieldset>'
+        f"<fieldset><legend>选择帐号 · choose an account</legend>{''.join(rows)}</fieldset>"
+        f"<fieldset><legend>授权权限集 · permission sets to grant</legend>{''.join(checks)}</fieldset>"
         '<button type="submit" id="confirm">授权 · Authorize</button>'
         "</form>"
     )
@@ -87,7 +91,9 @@ def authorization_page(
 
 
 def error_page(message: str) -> str:
-    return _layout("出错了 · WeChat sandbox", f'<h1 class="error">出错了 · error</h1><p class="error">{escape(message)}</p>')
+    return _layout(
+        "出错了 · WeChat sandbox", f'<h1 class="error">出错了 · error</h1><p class="error">{escape(message)}</p>'
+    )
 
 
 def avatar_svg(seed: str, text: str) -> str:

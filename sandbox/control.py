@@ -160,8 +160,16 @@ def accounts_get(sb: Sandbox, req: Request) -> Any:
 
 
 _ACCOUNT_FIELDS = {
-    "nick_name", "kind", "certified", "kf_enabled", "alias", "appid", "principal_name", "user_name",
-    "verify_type", "service_type",
+    "nick_name",
+    "kind",
+    "certified",
+    "kf_enabled",
+    "alias",
+    "appid",
+    "principal_name",
+    "user_name",
+    "verify_type",
+    "service_type",
 }
 
 
@@ -195,7 +203,9 @@ def account_kf_post(sb: Sandbox, req: Request, appid: str) -> Any:
         summary = sb.state.account_summary(appid)
         suffix = summary["alias"] or appid
         start = int(data.get("start", 1))
-        items = [{"kf_account": f"{prefix}{n}@{suffix}", "kf_nick": f"{prefix} {n}"} for n in range(start, start + count)]
+        items = [
+            {"kf_account": f"{prefix}{n}@{suffix}", "kf_nick": f"{prefix} {n}"} for n in range(start, start + count)
+        ]
     elif "kf_accounts" in data:
         items = data["kf_accounts"]
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):

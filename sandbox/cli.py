@@ -1,4 +1,4 @@
-"""Command-line configuration shared by `python -m platform_app.sandbox` and `manage.py wechat_sandbox`.
+"""Command-line configuration shared by `python -m sandbox` and `manage.py wechat_sandbox`.
 
 Each value comes from its flag, else from the fallbacks the caller gives (Django settings for the
 management command), else from the environment, else from the demo default.
@@ -83,8 +83,16 @@ def config_from_options(
     defaults = SandboxConfig()
     values: dict[str, Any] = {}
     for name in (
-        "host", "port", "component_appid", "component_appsecret", "component_token", "component_aes_key",
-        "push_url", "ticket_interval", "token_ttl", "seed",
+        "host",
+        "port",
+        "component_appid",
+        "component_appsecret",
+        "component_token",
+        "component_aes_key",
+        "push_url",
+        "ticket_interval",
+        "token_ttl",
+        "seed",
     ):
         value = options.get(name)
         if value is None:
@@ -163,7 +171,7 @@ def run(config: SandboxConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m platform_app.sandbox", description="A stateful WeChat simulator for the demo and the tests."
+        prog="python -m sandbox", description="A stateful WeChat simulator for the demo and the tests."
     )
     add_arguments(parser)
     run(config_from_options(vars(parser.parse_args(argv))))

@@ -104,8 +104,19 @@ class CallLog:
         with self._lock:
             self._seq += 1
             self._calls.append(
-                Call(self._seq, at, method, path, raw_query, body[:_MAX_BODY_KEPT], appid, errcode, http_status,
-                     fault, duration_ms)
+                Call(
+                    self._seq,
+                    at,
+                    method,
+                    path,
+                    raw_query,
+                    body[:_MAX_BODY_KEPT],
+                    appid,
+                    errcode,
+                    http_status,
+                    fault,
+                    duration_ms,
+                )
             )
             self._by_path[path] += 1
             self._errcodes.setdefault(path, Counter())[str(outcome)] += 1

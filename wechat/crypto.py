@@ -105,7 +105,7 @@ class WXBizMsgCrypt:
 
     def sign(self, timestamp: str, nonce: str, encrypt: str) -> str:
         parts = sorted([self._token, timestamp, nonce, encrypt])
-        return hashlib.sha1("".join(parts).encode()).hexdigest()
+        return hashlib.sha1("".join(parts).encode()).hexdigest()  # noqa: S324 (WeChat's signature is SHA-1)
 
     def verify_signature(self, *, msg_signature: str, timestamp: str, nonce: str, encrypt: str) -> None:
         expected = self.sign(timestamp, nonce, encrypt).encode()

@@ -154,7 +154,9 @@ def componentloginpage_confirm(sb: Sandbox, req: Request) -> Response:
     return Response(status=302, headers={"Location": redirect_with_code(redirect_uri, auth.auth_code, auth.expires_in)})
 
 
-def _page_problem(sb: Sandbox, component_appid: str | None, pre_auth_code: str | None, redirect_uri: str | None) -> str | None:
+def _page_problem(
+    sb: Sandbox, component_appid: str | None, pre_auth_code: str | None, redirect_uri: str | None
+) -> str | None:
     if component_appid != sb.state.component_appid:
         return "第三方平台 appid 无效 · invalid component_appid"
     problem = sb.state.pre_auth_code_problem(pre_auth_code)
@@ -186,7 +188,10 @@ def kfaccount_add(sb: Sandbox, req: Request) -> dict[str, Any]:
     except WeChatError as exc:
         body_error = exc.errcode
     sb.state.kf_add(
-        token=req.arg("access_token"), kf_account=data.get("kf_account"), nickname=data.get("nickname"), body_error=body_error
+        token=req.arg("access_token"),
+        kf_account=data.get("kf_account"),
+        nickname=data.get("nickname"),
+        body_error=body_error,
     )
     return dict(OK)
 

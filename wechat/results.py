@@ -11,15 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from platform_app.wechat.errors import MalformedResponse
+from wechat.errors import MalformedResponse
 
 __all__ = [
-    "KfAccountInfo",
     "AuthorizationInfo",
     "AuthorizerInfo",
-    "parse_kf_list",
+    "KfAccountInfo",
     "parse_authorization_info",
     "parse_authorizer_info",
+    "parse_kf_list",
 ]
 
 

@@ -66,7 +66,7 @@ class Pusher:
     def _crypto(self) -> Any:
         if self._crypt is None:
             # Imported late: the sandbox serves APIs without pushes even where crypto is unavailable.
-            from platform_app.wechat.crypto import WXBizMsgCrypt
+            from wechat.crypto import WXBizMsgCrypt
 
             self._crypt = WXBizMsgCrypt(
                 token=self.component_token, encoding_aes_key=self._aes_key, appid=self.component_appid
@@ -133,7 +133,7 @@ class Pusher:
             return False
         crypt = self._crypto()
         encrypt = crypt.encrypt(plaintext)
-        from platform_app.wechat.crypto import push_envelope
+        from wechat.crypto import push_envelope
 
         body = push_envelope(appid=self.component_appid, encrypt=encrypt)
         for attempt in range(retries + 1):
@@ -142,7 +142,9 @@ class Pusher:
             timestamp = str(int(self.clock()))
             nonce = str(random.randint(100_000_000, 9_999_999_999))
             params = {
-                "signature": hashlib.sha1("".join(sorted([self.component_token, timestamp, nonce])).encode()).hexdigest(),
+                "signature": hashlib.sha1(
+                    "".join(sorted([self.component_token, timestamp, nonce])).encode()
+                ).hexdigest(),
                 "timestamp": timestamp,
                 "nonce": nonce,
                 "encrypt_type": "aes",

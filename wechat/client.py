@@ -19,22 +19,22 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError, PoolError, ProxyError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from platform_app.wechat.errors import MalformedResponse, Permanent, Transient, WeChatError, error_for
-from platform_app.wechat.results import (
+from wechat.errors import MalformedResponse, Permanent, Transient, WeChatError, error_for
+from wechat.results import (
     AuthorizationInfo,
-    coerce_int,
     AuthorizerInfo,
     KfAccountInfo,
+    coerce_int,
     parse_authorization_info,
     parse_authorizer_info,
     parse_kf_list,
 )
 
 __all__ = [
-    "WeChatClient",
-    "KfAccountInfo",
     "AuthorizationInfo",
     "AuthorizerInfo",
+    "KfAccountInfo",
+    "WeChatClient",
     "parse_authorization_info",
     "parse_authorizer_info",
     "parse_kf_list",
@@ -190,7 +190,7 @@ class WeChatClient:
         data = self._call(
             "GET",
             "/cgi-bin/customservice/getkflist",
-            token_param="access_token",
+            token_param="access_token",  # noqa: S106 (the query parameter's name, not a secret)
             token=access_token,
             require=("kf_list",),
         )

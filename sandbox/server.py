@@ -101,5 +101,5 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             # The client gave up (e.g. its read timeout fired during an injected timeout).
             self.close_connection = True
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass  # _dispatch writes one line per request itself

@@ -1,3 +1,0 @@
-from platform_app.sandbox.cli import main
-
-main()
