@@ -49,6 +49,17 @@ class KfAccountSerializer(serializers.ModelSerializer):
 
 
 class DeletionSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(
+        choices=DeletionStatus.choices,
+        read_only=True,
+        help_text=(
+            "pending → running → succeeded | failed | rejected; pending again while a retry is scheduled "
+            "or the merchant's daily quota is spent. cancelled: withdrawn by the service provider's staff "
+            "while still pending (terminal; WeChat was not called again). A failed deletion that staff "
+            "retry goes back to pending."
+        ),
+    )
+
     class Meta:
         model = DeletionRequest
         fields = ["id", "kf_account", "status", "reason", "errcode", "errmsg", "attempts", "created_at", "finished_at"]

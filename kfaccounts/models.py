@@ -44,10 +44,17 @@ class DeletionStatus(models.TextChoices):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REJECTED = "rejected"
+    # A staff member withdrew it while it was still pending; a running attempt cannot be withdrawn.
+    CANCELLED = "cancelled"
 
 
 ACTIVE_STATUSES = (DeletionStatus.PENDING, DeletionStatus.RUNNING)
-TERMINAL_STATUSES = (DeletionStatus.SUCCEEDED, DeletionStatus.FAILED, DeletionStatus.REJECTED)
+TERMINAL_STATUSES = (
+    DeletionStatus.SUCCEEDED,
+    DeletionStatus.FAILED,
+    DeletionStatus.REJECTED,
+    DeletionStatus.CANCELLED,
+)
 
 
 class DeletionReason(models.TextChoices):
@@ -68,7 +75,7 @@ class DeletionRequest(models.Model):
     """The intent to delete one kf account, and the outbox its task is sent from.
 
     pending → running → succeeded | failed | rejected; pending again with ``next_attempt_at`` when a
-    retry is scheduled. At most one pending/running request per (authorizer, kf_account).
+    retry is scheduled; pending → cancelled when staff withdraw it; failed → pending when staff retry it. At most one pending/running request per (authorizer, kf_account).
     """
 
     authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="deletions")

@@ -521,6 +521,101 @@ def next_quota_reset(now: datetime | None = None) -> datetime:
     return midnight + timedelta(seconds=random.uniform(30, 300))
 
 
+# --- staff interventions -----------------------------------------------------------------------
+
+
+class DeletionNotCancellable(Exception):
+    """Only a pending deletion can be cancelled: a running attempt may already have reached WeChat."""
+
+
+class DeletionNotRetryable(Exception):
+    """Only a failed deletion can be retried, and only while no other deletion of the account is active."""
+
+
+def deletion_cancel(*, deletion: DeletionRequest, actor: Actor) -> DeletionRequest:
+    """pending → cancelled, in one conditional UPDATE: a worker that claimed it first wins."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = DeletionRequest.objects.filter(pk=deletion.pk, status=DeletionStatus.PENDING).update(
+            status=DeletionStatus.CANCELLED,
+            finished_at=now,
+            next_attempt_at=None,
+            lease_expires_at=None,
+            dispatched_at=None,
+            errmsg=f"cancelled by {actor.label}"[:255],
+            updated_at=now,
+        )
+        deletion.refresh_from_db()
+        if not moved:
+            raise DeletionNotCancellable(
+                f"{deletion.authorizer.appid} {deletion.kf_account}: deletion #{deletion.pk} is {deletion.status}, "
+                "only a pending deletion can be cancelled"
+            )
+        audit_record(
+            actor=actor,
+            action="deletion.cancelled",
+            authorizer_appid=deletion.authorizer.appid,
+            subject=deletion.kf_account,
+            outcome=DeletionStatus.CANCELLED,
+            detail={"deletion_id": deletion.pk},
+        )
+    return deletion
+
+
+def deletion_retry(*, deletion: DeletionRequest, actor: Actor, dispatch: Dispatch) -> DeletionRequest:
+    """failed → pending on the same row (its attempts and audit trail stay), sent after commit.
+
+    The merchant must still be eligible. ``outcome_unknown`` is kept: if an earlier attempt may have
+    deleted the account, a 65401 on the retry still means it is gone, as asked.
+    """
+    authorizer = deletion.authorizer
+    verdict = eligibility(authorizer)
+    if not verdict.eligible:
+        audit_record(
+            actor=actor,
+            action="deletion.retry_refused",
+            authorizer_appid=authorizer.appid,
+            subject=deletion.kf_account,
+            outcome="not_eligible",
+            detail={"deletion_id": deletion.pk, "reasons": [r.code for r in verdict.reasons]},
+        )
+        raise NotEligible(verdict)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            moved = DeletionRequest.objects.filter(pk=deletion.pk, status=DeletionStatus.FAILED).update(
+                status=DeletionStatus.PENDING,
+                reason="",
+                transient_failures=0,
+                next_attempt_at=None,
+                lease_expires_at=None,
+                finished_at=None,
+                dispatched_at=now,
+                updated_at=now,
+            )
+            if moved:
+                audit_record(
+                    actor=actor,
+                    action="deletion.retry_requested",
+                    authorizer_appid=authorizer.appid,
+                    subject=deletion.kf_account,
+                    outcome=DeletionStatus.PENDING,
+                    detail={"deletion_id": deletion.pk, "previous_reason": deletion.reason},
+                )
+                transaction.on_commit(lambda: dispatch([deletion.pk]))
+    except IntegrityError:
+        raise DeletionNotRetryable(
+            f"{authorizer.appid} {deletion.kf_account}: another deletion of this account is already pending or running"
+        ) from None
+    deletion.refresh_from_db()
+    if not moved:
+        raise DeletionNotRetryable(
+            f"{authorizer.appid} {deletion.kf_account}: deletion #{deletion.pk} is {deletion.status}, "
+            "only a failed deletion can be retried"
+        )
+    return deletion
+
+
 # --- sweeping ----------------------------------------------------------------------------------
 
 
