@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from authorizers.api_keys import request_merchant
 from authorizers.models import Authorizer
 from authorizers.policy import eligibility
 
@@ -55,7 +56,7 @@ class OwnAuthorizerView(APIView):
         responses=AuthorizerSerializer, summary="Your account: type, certification, permissions, eligibility"
     )
     def get(self, request: Request) -> Response:
-        return Response(AuthorizerSerializer(request.user.authorizer).data)
+        return Response(AuthorizerSerializer(request_merchant(request).authorizer).data)
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

@@ -71,6 +71,14 @@ class Merchant:
         return api_key_actor(self.api_key)
 
 
+def request_merchant(request: Request) -> Merchant:
+    """``request.user`` of a merchant API view, typed as what ApiKeyAuthentication put there."""
+    user = request.user
+    if not isinstance(user, Merchant):
+        raise exceptions.NotAuthenticated("an API key is required")
+    return user
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Api-Key"
 

@@ -6,6 +6,8 @@ them back into plaintext.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.utils import timezone
 
@@ -86,7 +88,7 @@ class Authorizer(models.Model):
     def is_certified(self) -> bool:
         return self.verify_type_id is not None and self.verify_type_id != -1
 
-    def quota_paused(self, now: timezone.datetime | None = None) -> bool:
+    def quota_paused(self, now: datetime | None = None) -> bool:
         return self.quota_paused_until is not None and self.quota_paused_until > (now or timezone.now())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import UTC, datetime
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -215,7 +216,7 @@ def _apply_inline(event: ComponentEvent, fields: dict[str, str]) -> None:
     elif event.info_type in (INFO_AUTHORIZED, INFO_UPDATE_AUTHORIZED):
         from authorizers.tasks import process_authorization_event  # tasks import services
 
-        process_authorization_event.delay_on_commit(event.pk)
+        transaction.on_commit(partial(process_authorization_event.delay, event.pk))
         return
     else:
         event.state = ComponentEvent.State.IGNORED  # other InfoTypes are not ours to act on

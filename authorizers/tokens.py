@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
@@ -56,7 +56,7 @@ def event_code_ctx(info_type: str, appid: str) -> str:
     return f"event:{info_type}:{appid}:code"
 
 
-def _fresh(expires_at, *, margin: int | None = None) -> bool:
+def _fresh(expires_at: datetime | None, *, margin: int | None = None) -> bool:
     margin = settings.WECHAT_TOKEN_REFRESH_MARGIN if margin is None else margin
     return expires_at is not None and expires_at - timedelta(seconds=margin) > timezone.now()
 
@@ -71,7 +71,7 @@ def _credential(for_update: bool = False) -> ComponentCredential:
     return credential
 
 
-def verify_ticket_store(*, ticket: str, created_at) -> bool:
+def verify_ticket_store(*, ticket: str, created_at: datetime) -> bool:
     """Keep the newest ticket. Returns False when an older push arrives after a newer one."""
     appid = settings.WECHAT_COMPONENT_APPID
     ComponentCredential.objects.get_or_create(component_appid=appid)
@@ -137,6 +137,7 @@ def component_token_get(*, rejected: str | None = None) -> str:
     _audit_refresh("wechat.api_component_token", failure)
     if failure is not None:
         raise failure
+    assert token is not None, "no failure means WeChat issued a token"
     log.info("component access token refreshed")
     return token
 
@@ -265,6 +266,7 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
         raise AuthorizerRevokedError(authorizer.appid) from failure
     if failure is not None:
         raise failure
+    assert token is not None, "no failure means WeChat issued a token"
     log.info("authorizer access token refreshed for %s", authorizer.appid)
     return token
 

@@ -77,7 +77,7 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def signal(self, signum: int) -> None:
-        if self.alive:
+        if self.popen is not None and self.popen.poll() is None:
             try:
                 os.killpg(self.popen.pid, signum)
             except ProcessLookupError:
@@ -90,7 +90,7 @@ class Proc:
             self.popen.wait(timeout=10)
 
     def stop(self, timeout: float = 10) -> None:
-        if not self.alive:
+        if self.popen is None or self.popen.poll() is not None:
             return
         self.signal(signal.SIGTERM)
         try:

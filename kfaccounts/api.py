@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -9,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from authorizers.api_keys import request_merchant
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
 from kfaccounts.tasks import dispatch_deletions, sync_kf_accounts
@@ -80,7 +84,7 @@ class DeletionCreateSerializer(serializers.Serializer):
 def _request_deletions(
     request: Request, accounts: list[object], idempotency_key: str | None = None
 ) -> list[DeletionRequest]:
-    merchant = request.user
+    merchant = request_merchant(request)
     try:
         return services.deletions_request(
             authorizer=merchant.authorizer,
@@ -111,7 +115,7 @@ class KfAccountList(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        queryset = KfAccount.objects.filter(authorizer=self.request.user.authorizer)
+        queryset = KfAccount.objects.filter(authorizer=request_merchant(self.request).authorizer)
         if self.request.query_params.get("include_gone", "").lower() not in ("1", "true"):
             queryset = queryset.filter(gone_at__isnull=True)
         return queryset
@@ -124,7 +128,8 @@ class KfAccountSync(APIView):
         responses={202: inline_serializer("SyncQueued", {"status": serializers.CharField()})},
     )
     def post(self, request: Request) -> Response:
-        authorizer = request.user.authorizer
+        merchant = request_merchant(request)
+        authorizer = merchant.authorizer
         verdict = services.eligibility(authorizer)
         if not verdict.eligible:
             raise ApiError(
@@ -132,8 +137,8 @@ class KfAccountSync(APIView):
                 f"kf accounts cannot be read for this account: {verdict.summary}",
                 status_code=status.HTTP_403_FORBIDDEN,
             )
-        actor = request.user.actor
-        sync_kf_accounts.delay_on_commit(authorizer.pk, actor.kind, actor.label, actor.id)
+        actor = merchant.actor
+        transaction.on_commit(partial(sync_kf_accounts.delay, authorizer.pk, actor.kind, actor.label, actor.id))
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -149,7 +154,7 @@ class DeletionListCreate(generics.ListAPIView):
     pagination_class = NewestFirst
 
     def get_queryset(self):
-        queryset = DeletionRequest.objects.filter(authorizer=self.request.user.authorizer)
+        queryset = DeletionRequest.objects.filter(authorizer=request_merchant(self.request).authorizer)
         wanted = self.request.query_params.get("status")
         if wanted:
             if wanted not in DeletionStatus.values:
@@ -195,4 +200,4 @@ class DeletionDetail(generics.RetrieveAPIView):
 
     def get_queryset(self):
         # Scoped to the caller's merchant: another merchant's id is simply not found (404).
-        return DeletionRequest.objects.filter(authorizer=self.request.user.authorizer)
+        return DeletionRequest.objects.filter(authorizer=request_merchant(self.request).authorizer)

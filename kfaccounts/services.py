@@ -9,6 +9,8 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
@@ -135,7 +137,7 @@ def deletions_request(
                     )
                 to_send = [d.pk for d in created if d.status == DeletionStatus.PENDING]
                 if to_send:
-                    transaction.on_commit(lambda to_send=to_send: dispatch(to_send))
+                    transaction.on_commit(partial(dispatch, to_send))
                 return deletions
         except IntegrityError:
             # A concurrent request created an active row (or used the same key) first: look again.
@@ -264,8 +266,9 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
                 attempts=F("attempts") - 1,
             )
         return Next()
-    if authorizer.quota_paused(now):
-        _defer_for_quota(deletion, authorizer.quota_paused_until, counted=False)
+    paused_until = authorizer.quota_paused_until
+    if paused_until is not None and authorizer.quota_paused(now):
+        _defer_for_quota(deletion, paused_until, counted=False)
         return Next()
 
     client = wechat_client()
@@ -305,10 +308,18 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
     return Next()
 
 
+class _Failure(TypedDict):
+    """What WeChat said, as the deletion row and its audit event keep it."""
+
+    errcode: int | None
+    errmsg: str
+    rid: str | None
+
+
 def _on_wechat_error(
     deletion: DeletionRequest, exc: errors.WeChatError, policy: RetryPolicy, *, outcome_unknown: bool
 ) -> Next:
-    failed = {"errcode": exc.errcode, "errmsg": exc.errmsg, "rid": exc.rid}
+    failed = _Failure(errcode=exc.errcode, errmsg=exc.errmsg, rid=exc.rid)
     if isinstance(exc, errors.InvalidKfAccount):
         if deletion.outcome_unknown:
             # An earlier attempt may have deleted it before we lost the answer: it is gone, as asked.
@@ -717,13 +728,14 @@ def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
         )
         raise
     now = timezone.now()
-    max_length = KfAccount._meta.get_field("kf_account").max_length
+    max_length = KfAccount._meta.get_field("kf_account").max_length or 0
     # A name longer than the column is no kf account (those are at most 41 characters); skipping it
     # keeps one garbage entry from failing the whole sync.
     seen = {info.kf_account: info for info in infos if info.kf_account and len(info.kf_account) <= max_length}
     with transaction.atomic():
         existing = {row.kf_account: row for row in KfAccount.objects.select_for_update().filter(authorizer=authorizer)}
-        added, changed = [], []
+        added: list[KfAccount] = []
+        changed: list[KfAccount] = []
         for account, info in seen.items():
             row = existing.get(account) or KfAccount(authorizer=authorizer, kf_account=account)
             _copy_info(row, info, now)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import overload
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -15,18 +16,16 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+@overload
+def env_str(name: str, default: str, *, environ: Mapping[str, str] = ...) -> str: ...
+@overload
+def env_str(name: str, default: None = None, *, environ: Mapping[str, str] = ...) -> str | None: ...
 def env_str(name: str, default: str | None = None, *, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The stripped value of `name`, or `default` when it is unset or blank."""
     value = environ.get(name)
     if value is None or value.strip() == "":
         return default
     return value.strip()
-
-
-def env_required(name: str, *, environ: Mapping[str, str] = os.environ) -> str:
-    value = env_str(name, environ=environ)
-    if value is None:
-        raise ImproperlyConfigured(f"{name} must be set")
-    return value
 
 
 def env_bool(name: str, default: bool, *, environ: Mapping[str, str] = os.environ) -> bool:
@@ -61,6 +60,10 @@ def env_list(name: str, default: list[str], *, environ: Mapping[str, str] = os.e
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+@overload
+def env_url(name: str, default: str, *, schemes: tuple[str, ...], environ: Mapping[str, str] = ...) -> str: ...
+@overload
+def env_url(name: str, default: None, *, schemes: tuple[str, ...], environ: Mapping[str, str] = ...) -> str | None: ...
 def env_url(
     name: str, default: str | None, *, schemes: tuple[str, ...], environ: Mapping[str, str] = os.environ
 ) -> str | None:

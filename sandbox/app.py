@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .calllog import CallLog
 from .faults import FaultBook
@@ -18,6 +19,9 @@ from .seed import (
     seed_demo_accounts,
 )
 from .state import Authorization, State
+
+if TYPE_CHECKING:
+    from .server import SandboxHTTPServer
 
 
 @dataclass
@@ -57,7 +61,7 @@ class Sandbox:
             quiet=config.quiet,
         )
         self.ticket_loop: TicketLoop | None = None
-        self.server = None
+        self.server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def _new_state(self, *, seed: bool) -> State:
@@ -117,8 +121,10 @@ class Sandbox:
     def bind(self) -> str:
         from .server import SandboxHTTPServer
 
-        self.server = SandboxHTTPServer((self.config.host, self.config.port), self)
-        host, port = self.server.server_address[:2]
+        server = SandboxHTTPServer((self.config.host, self.config.port), self)
+        self.server = server
+        host, port = server.server_address[:2]
+        assert isinstance(host, str), "an AF_INET server binds a text host"
         self.url = f"http://{host}:{port}"
         self.state.public_base = self.url
         return self.url

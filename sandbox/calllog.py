@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 from collections import Counter, deque
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
@@ -58,7 +59,7 @@ def _render_body(body: bytes) -> Any:
 class CallLog:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._lock = threading.Lock()
-        self._calls: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self._calls: deque[Call] = deque(maxlen=capacity)
         self._seq = 0
         self._reset_counters()
 
@@ -130,7 +131,7 @@ class CallLog:
                 return []
             first = self._calls[0].seq
             start = max(0, seq - first + 1)
-            selected = itertools.islice(self._calls, start, None)
+            selected: Iterator[Call] = itertools.islice(self._calls, start, None)
             if path:
                 selected = (c for c in selected if c.path == path)
             if limit:

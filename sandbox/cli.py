@@ -145,6 +145,8 @@ def _is_loopback(host: str) -> bool:
 def run(config: SandboxConfig) -> None:
     sandbox = Sandbox(config)
     url = sandbox.bind()
+    server = sandbox.server
+    assert server is not None, "bind() sets the server"
     if not config.quiet:
         accounts = ", ".join(f"{a['appid']} ({a['nick_name']})" for a in sandbox.state.account_summaries())
         sys.stderr.write(
@@ -155,7 +157,7 @@ def run(config: SandboxConfig) -> None:
 
     def stop(signum: int, frame: object) -> None:
         # serve_forever() runs in this thread; shutdown() must be called from another one.
-        threading.Thread(target=sandbox.server.shutdown, daemon=True).start()  # type: ignore[union-attr]
+        threading.Thread(target=server.shutdown, daemon=True).start()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop)
@@ -166,7 +168,7 @@ def run(config: SandboxConfig) -> None:
     finally:
         if sandbox.ticket_loop is not None:
             sandbox.ticket_loop.stop()
-        sandbox.server.server_close()  # type: ignore[union-attr]
+        server.server_close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -87,7 +87,7 @@ def _body(req: Request) -> dict[str, Any]:
 def _int_arg(req: Request, name: str, default: int) -> int:
     value = req.arg(name)
     try:
-        return int(value) if value not in (None, "") else default
+        return int(value) if value else default
     except ValueError:
         raise ControlError(400, f"{name} must be an integer") from None
 
@@ -290,36 +290,36 @@ def avatar(sb: Sandbox, req: Request, name: str) -> Any:
 
 
 _APPID = r"(wx[0-9a-f]{16})"
-ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = [
-    (method, re.compile(pattern), handler)
-    for method, pattern, handler in [
-        ("GET", r"/sandbox/health", health),
-        ("GET", r"/sandbox/calls", calls_get),
-        ("DELETE", r"/sandbox/calls", calls_delete),
-        ("GET", r"/sandbox/stats", stats),
-        ("GET", r"/sandbox/pushes", pushes_get),
-        ("DELETE", r"/sandbox/pushes", pushes_delete),
-        ("POST", r"/sandbox/faults", faults_post),
-        ("GET", r"/sandbox/faults", faults_get),
-        ("DELETE", r"/sandbox/faults", faults_delete),
-        ("POST", r"/sandbox/latency", latency_post),
-        ("GET", r"/sandbox/latency", latency_get),
-        ("DELETE", r"/sandbox/latency", latency_delete),
-        ("GET", r"/sandbox/accounts", accounts_get),
-        ("POST", r"/sandbox/accounts", accounts_post),
-        ("GET", rf"/sandbox/accounts/{_APPID}", account_get),
-        ("POST", rf"/sandbox/accounts/{_APPID}", account_post),
-        ("GET", rf"/sandbox/accounts/{_APPID}/kf", account_kf_get),
-        ("POST", rf"/sandbox/accounts/{_APPID}/kf", account_kf_post),
-        ("POST", rf"/sandbox/accounts/{_APPID}/quota", account_quota_post),
-        ("POST", r"/sandbox/quota/reset", quota_reset),
-        ("POST", r"/sandbox/authorize", authorize),
-        ("POST", r"/sandbox/unauthorize", unauthorize),
-        ("POST", r"/sandbox/push_ticket", push_ticket),
-        ("POST", r"/sandbox/expire", expire),
-        ("POST", r"/sandbox/reset", reset),
-        ("GET", r"/sandbox/avatar/([A-Za-z0-9_-]{1,64})\.svg", avatar),
-    ]
+_ROUTE_TABLE: list[tuple[str, str, Callable[..., Response]]] = [
+    ("GET", r"/sandbox/health", health),
+    ("GET", r"/sandbox/calls", calls_get),
+    ("DELETE", r"/sandbox/calls", calls_delete),
+    ("GET", r"/sandbox/stats", stats),
+    ("GET", r"/sandbox/pushes", pushes_get),
+    ("DELETE", r"/sandbox/pushes", pushes_delete),
+    ("POST", r"/sandbox/faults", faults_post),
+    ("GET", r"/sandbox/faults", faults_get),
+    ("DELETE", r"/sandbox/faults", faults_delete),
+    ("POST", r"/sandbox/latency", latency_post),
+    ("GET", r"/sandbox/latency", latency_get),
+    ("DELETE", r"/sandbox/latency", latency_delete),
+    ("GET", r"/sandbox/accounts", accounts_get),
+    ("POST", r"/sandbox/accounts", accounts_post),
+    ("GET", rf"/sandbox/accounts/{_APPID}", account_get),
+    ("POST", rf"/sandbox/accounts/{_APPID}", account_post),
+    ("GET", rf"/sandbox/accounts/{_APPID}/kf", account_kf_get),
+    ("POST", rf"/sandbox/accounts/{_APPID}/kf", account_kf_post),
+    ("POST", rf"/sandbox/accounts/{_APPID}/quota", account_quota_post),
+    ("POST", r"/sandbox/quota/reset", quota_reset),
+    ("POST", r"/sandbox/authorize", authorize),
+    ("POST", r"/sandbox/unauthorize", unauthorize),
+    ("POST", r"/sandbox/push_ticket", push_ticket),
+    ("POST", r"/sandbox/expire", expire),
+    ("POST", r"/sandbox/reset", reset),
+    ("GET", r"/sandbox/avatar/([A-Za-z0-9_-]{1,64})\.svg", avatar),
+]
+ROUTES: list[tuple[str, re.Pattern[str], Callable[..., Response]]] = [
+    (method, re.compile(pattern), handler) for method, pattern, handler in _ROUTE_TABLE
 ]
 
 

@@ -644,8 +644,9 @@ class State:
         """Puts kf accounts straight into an account, bypassing add's rules (and its limit of 100)."""
         with self.lock:
             account = self._control_account(appid)
-            names = [item.get("kf_account") for item in items]
-            if any(not isinstance(n, str) or not n for n in names):
+            raw_names = [item.get("kf_account") for item in items]
+            names = [n for n in raw_names if isinstance(n, str) and n]
+            if len(names) != len(raw_names):
                 raise ValueError("every item needs a kf_account")
             duplicates = sorted({n for n in names if n in account.kf or names.count(n) > 1})
             if duplicates:
