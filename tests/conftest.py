@@ -5,10 +5,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 import responses
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from authorizers.models import Authorizer
 
 WECHAT = "http://127.0.0.1:9"  # the discard port: if anything escapes `responses`, it fails locally
 _appids = itertools.count(1)
@@ -67,7 +71,7 @@ def component_ready(db):
 
 
 @pytest.fixture
-def make_authorizer(db) -> Callable[..., Authorizer]:  # noqa: F821
+def make_authorizer(db) -> Callable[..., Authorizer]:
     """An authorizer as the authorization flow leaves it; eligible unless told otherwise.
 
     Its access token is ``ACCESS_<appid>`` and its refresh token ``REFRESH_<appid>``.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
+import pluggy
 import pytest
 
 from tests.e2e import harness
@@ -47,7 +48,7 @@ def new_merchant(stack: Stack) -> Callable[..., Merchant]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, pluggy.Result, None]:
     outcome = yield
     report = outcome.get_result()
     if report.failed and _STACK is not None and item.get_closest_marker("e2e") is not None:

@@ -37,6 +37,7 @@ import pytest
 import requests
 
 from devtools import procs
+from devtools.procs import Proc
 
 T = TypeVar("T")
 
@@ -135,6 +136,7 @@ class E2EDatabase:
 
                 self._conn = psycopg.connect(self.django_url, autocommit=True)
             else:
+                assert self.sqlite_path is not None
                 self._conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None)
         return self._conn
 
@@ -195,7 +197,7 @@ class E2EDatabase:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        if self.is_postgres:
+        if self.postgres_admin_url is not None:
             import psycopg
 
             with psycopg.connect(self.postgres_admin_url, autocommit=True) as admin:
@@ -372,8 +374,8 @@ class Stack:
     sandbox_url: str
     sandbox: SandboxClient
     broker_url: str
-    procs: dict[str, procs.Proc] = field(default_factory=dict)
-    retired: list[procs.Proc] = field(default_factory=list)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    retired: list[Proc] = field(default_factory=list)
     _workers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -382,15 +384,15 @@ class Stack:
 
     # --- processes --------------------------------------------------------------------------
 
-    def _proc(self, name: str, argv: list[str]) -> procs.Proc:
-        return procs.Proc(name, argv, self.env, self.tmp / "logs" / f"{name}.log", cwd=self.tmp)
+    def _proc(self, name: str, argv: list[str]) -> Proc:
+        return Proc(name, argv, self.env, self.tmp / "logs" / f"{name}.log", cwd=self.tmp)
 
-    def start(self, name: str, argv: list[str]) -> procs.Proc:
+    def start(self, name: str, argv: list[str]) -> Proc:
         proc = self._proc(name, argv).start()
         self.procs[name.split("-")[0]] = proc
         return proc
 
-    def start_worker(self) -> procs.Proc:
+    def start_worker(self) -> Proc:
         n = next(self._workers)
         worker = self.start(
             f"worker-{n}",
@@ -409,8 +411,10 @@ class Stack:
                 "--without-heartbeat",
             ),
         )
+        log_path = worker.log_path
+        assert log_path is not None, "workers log to a file"
         eventually(
-            lambda: worker.log_path.read_text(errors="replace") if worker.log_path.exists() else "",
+            lambda: log_path.read_text(errors="replace") if log_path.exists() else "",
             lambda text: " ready." in text or not worker.alive,
             timeout=60,
             what="the worker to be ready",

@@ -92,6 +92,7 @@ def test_merchants_see_and_touch_only_their_own_deletions(stack: Stack) -> None:
     assert [c["body"]["kf_account"] for c in del_calls(sandbox, b.appid, since=mark)] == [b.kf[0]]
 
     # Without a key, or with a wrong one, nothing at all.
+    assert a.key is not None
     anonymous, forged = MerchantApi(stack.web_url, None), MerchantApi(stack.web_url, a.key[:-4] + "AAAA")
     for client in (anonymous, forged):
         response = client.get(f"/api/v1/deletions/{a_deletion['id']}/")

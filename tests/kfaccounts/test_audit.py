@@ -119,7 +119,7 @@ def _text_values() -> list[tuple[str, str]]:
         ]
         if not text:
             continue
-        for row in model.objects.values_list(*text):
+        for row in model._default_manager.values_list(*text):
             found += [(model._meta.label, str(value)) for value in row if value]
     return found
 

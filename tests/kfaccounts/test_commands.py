@@ -18,6 +18,7 @@ def _run(*args: str) -> tuple[int, str, str]:
         call_command(*args, stdout=out, stderr=err)
         code = 0
     except SystemExit as exc:
+        assert isinstance(exc.code, int)
         code = exc.code
     return code, out.getvalue(), err.getvalue()
 

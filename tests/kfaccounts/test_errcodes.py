@@ -222,6 +222,7 @@ def test_retry_is_not_sent_before_it_is_due_and_runs_once_due(
         -1,
         1,
     )
+    assert deletion.next_attempt_at is not None
     assert before + timedelta(seconds=30) <= deletion.next_attempt_at <= timezone.now() + timedelta(seconds=60)
     assert len(wechat.calls) == 1
     delete_kf_account.delay(deletion.pk)  # an early duplicate send changes nothing

@@ -2,7 +2,7 @@ import json
 import logging
 import socket
 import threading
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -51,16 +51,22 @@ def only_call(mocked) -> requests.PreparedRequest:
     return mocked.calls[0].request
 
 
+def url_of(request: requests.PreparedRequest) -> str:
+    assert isinstance(request.url, str)
+    return request.url
+
+
 def query_of(request: requests.PreparedRequest) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(request.url).query, keep_blank_values=True)
+    return parse_qs(urlsplit(url_of(request)).query, keep_blank_values=True)
 
 
 def path_of(request: requests.PreparedRequest) -> str:
-    return urlsplit(request.url).path
+    return urlsplit(url_of(request)).path
 
 
 def json_body(request: requests.PreparedRequest) -> dict:
     assert request.headers["Content-Type"].startswith("application/json")
+    assert isinstance(request.body, bytes)
     return json.loads(request.body.decode("utf-8"))
 
 
@@ -341,7 +347,12 @@ def test_token_answers_missing_their_token_are_malformed(wechat_client, mocked):
         (requests.exceptions.ConnectTimeout("connect timed out"), False),
         (requests.exceptions.ReadTimeout("read timed out"), True),
         (requests.exceptions.ConnectionError("refused"), False),
-        (requests.exceptions.ConnectionError(MaxRetryError(None, "/x", NewConnectionError(None, "refused"))), False),
+        (
+            requests.exceptions.ConnectionError(
+                MaxRetryError(None, "/x", NewConnectionError(None, "refused"))  # type: ignore[arg-type]
+            ),
+            False,
+        ),
         (requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError())), True),
         (requests.exceptions.ChunkedEncodingError("body cut"), True),
     ],
@@ -370,7 +381,7 @@ def test_transport_errors_do_not_chain_the_requests_exception(wechat_client, moc
 
 def test_token_never_appears_in_errors_or_logs(wechat_client, mocked, caplog):
     url_with_token = f"{DEL_URL}?access_token={ACCESS_TOKEN}"
-    quoted = requests.utils.quote(ACCESS_TOKEN, safe="")
+    quoted = quote(ACCESS_TOKEN, safe="")
     failures = [
         requests.exceptions.ConnectionError(f"Max retries exceeded with url: {url_with_token}"),
         requests.exceptions.ReadTimeout(f"Read timed out for {DEL_URL}?access_token={quoted}&x=1"),
@@ -408,15 +419,15 @@ def test_appsecret_and_refresh_token_never_appear_in_errors(wechat_client, mocke
         f"{BASE}/cgi-bin/component/api_component_token",
         json={"errcode": 40125, "errmsg": f"invalid appsecret {SECRET}"},
     )
-    with pytest.raises(Transient) as exc:
+    with pytest.raises(Transient) as transient:
         wechat_client.authorizer_token(
             component_token=COMPONENT_TOKEN, authorizer_appid="wx1", refresh_token=REFRESH_TOKEN
         )
-    assert REFRESH_TOKEN not in str(exc.value) and SECRET not in str(exc.value)
-    with pytest.raises(Permanent) as exc:
+    assert REFRESH_TOKEN not in str(transient.value) and SECRET not in str(transient.value)
+    with pytest.raises(Permanent) as permanent:
         wechat_client.component_token(verify_ticket=TICKET)
-    assert SECRET not in str(exc.value)
-    assert "invalid appsecret ***" in str(exc.value)
+    assert SECRET not in str(permanent.value)
+    assert "invalid appsecret ***" in str(permanent.value)
 
 
 def test_client_repr_shows_no_secret(wechat_client):
@@ -429,11 +440,12 @@ def test_client_repr_shows_no_secret(wechat_client):
 def test_default_session_is_pooled_and_calls_carry_a_connect_and_read_timeout(mocked):
     client = WeChatClient(api_base=BASE, component_appid=APPID, component_appsecret=SECRET, pool_maxsize=17)
     adapter = client._session.get_adapter(BASE)
-    assert adapter._pool_maxsize == 17
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    assert adapter._pool_maxsize == 17  # type: ignore[attr-defined]
     assert adapter.max_retries.total == 0
     mocked.post(DEL_URL, json={"errcode": 0})
     client.kf_delete(access_token=ACCESS_TOKEN, kf_account="a@b")
-    assert only_call(mocked).req_kwargs["timeout"] == (3.05, 10.0)
+    assert only_call(mocked).req_kwargs["timeout"] == (3.05, 10.0)  # type: ignore[attr-defined]
 
 
 def test_a_given_session_is_used(mocked):

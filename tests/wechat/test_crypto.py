@@ -308,7 +308,7 @@ def test_previous_keys_given_as_a_bare_string_are_refused():
             token="t",
             encoding_aes_key=A_KEY,
             appid="wx1",
-            previous_encoding_aes_keys=A_KEY,  # type: ignore[arg-type]
+            previous_encoding_aes_keys=A_KEY,
         )
 
 
