@@ -1,7 +1,8 @@
 """Merchants who authorized the platform, and the platform's own credentials.
 
-Secrets are stored only as ciphertext (see fieldcrypto.py); only tokens.py and api_keys.py turn
-them back into plaintext.
+Secrets are stored only as ciphertext (see fieldcrypto.py). tokens.py (tickets, tokens), services.py
+(a push's authorization code) and rotation.py (re-encryption) decrypt them; API keys are kept only as
+a SHA-256 digest (api_keys.py).
 """
 
 from __future__ import annotations

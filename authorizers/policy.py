@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from authorizers.models import AccountKind, Authorizer, AuthorizerStatus
 
-# Permission sets that carry the kf-account APIs (wechat-protocol.md §4, §5).
+# Permission sets that carry the kf-account APIs (docs/wechat.md §9, §10).
 KF_PERMISSION_SETS = frozenset({1, 6, 19, 100, 101})
 # Official and Service Accounts may call kfaccount/del only when certified; Mini Programs and Mini
 # Games may always (the doc's applicability table).

@@ -5,7 +5,8 @@ takes the row lock (``SELECT … FOR UPDATE`` on PostgreSQL, the IMMEDIATE write
 again — someone may have refreshed while we waited — and only then calls WeChat. So however many
 workers find the token stale at once, exactly one refresh reaches WeChat.
 
-This module and api_keys.py are the only places that see plaintext secrets.
+Of the stored secrets, this module decrypts the verify ticket and the tokens; services.py the
+authorization code of a push; rotation.py all of them, to re-encrypt (docs/architecture.md).
 """
 
 from __future__ import annotations

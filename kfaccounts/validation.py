@@ -1,4 +1,4 @@
-"""What a kf_account may look like before we send it anywhere (wechat-protocol.md §4)."""
+"""What a kf_account may look like before we send it anywhere (docs/wechat.md §9)."""
 
 from __future__ import annotations
 

@@ -206,7 +206,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- WeChat ------------------------------------------------------------------------------------
 WECHAT_API_BASE = env_url("WECHAT_API_BASE", "https://api.weixin.qq.com", schemes=("http", "https"))
 WECHAT_MP_BASE = env_url("WECHAT_MP_BASE", "https://mp.weixin.qq.com", schemes=("http", "https"))
-# Demo values match the sandbox's defaults so `make run` needs no configuration.
+# Demo values, used only when DJANGO_DEBUG is true. They are not the simulator's own defaults
+# (sandbox/seed.py has others): `manage.py wechat_sandbox`, which `make run` starts, is handed these
+# settings, so the platform and the simulator agree without configuration.
 WECHAT_COMPONENT_APPID = _production_required("WECHAT_COMPONENT_APPID", "wx0c0a1d2e3f405162")
 WECHAT_COMPONENT_APPSECRET = _production_required("WECHAT_COMPONENT_APPSECRET", "5a1db0c3e9f24d7a8b6c0e1f2a3b4c5d")
 WECHAT_COMPONENT_TOKEN = _production_required("WECHAT_COMPONENT_TOKEN", "kfplatformdemotoken")

@@ -198,7 +198,7 @@ def kfaccount_add(sb: Sandbox, req: Request) -> dict[str, Any]:
 
 def kfaccount_del(sb: Sandbox, req: Request) -> dict[str, Any]:
     # The docs say POST with a JSON body; most SDKs still send GET (or POST) with kf_account in the
-    # query string (§4.3). Both are accepted; the body wins when it names an account.
+    # query string (docs/wechat.md §9). Both are accepted; the body wins when it names an account.
     kf_account: object = None
     body_error = None
     if req.body.strip():
@@ -245,7 +245,7 @@ ROUTES: dict[str, Handler] = {
     "/cgi-bin/component/api_get_authorizer_list": api_get_authorizer_list,
     "/cgi-bin/componentloginpage": componentloginpage,
     "/cgi-bin/componentloginpage/confirm": componentloginpage_confirm,
-    # The mobile (H5) entry points show the same page (§1.4).
+    # The mobile (H5) entry points show the same page (docs/wechat.md §4).
     "/safe/bindcomponent": componentloginpage,
     "/wxaopen/safe/bindcomponent": componentloginpage,
     "/customservice/kfaccount/add": kfaccount_add,

@@ -6,7 +6,7 @@ from html import escape
 
 from .state import Account
 
-# Ids from the legacy list (wechat-protocol.md §5); 100 and 101 are listed by the kf docs but unnamed.
+# Ids from the legacy list (docs/wechat.md §10); 100 and 101 are listed by the kf docs but unnamed.
 PERMISSION_SETS: list[tuple[int, str]] = [
     (1, "消息管理 · message management"),
     (2, "用户管理 · user management"),

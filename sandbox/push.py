@@ -1,4 +1,4 @@
-"""Encrypted pushes to the platform's authorization-event URL, as WeChat sends them (§1.1, §2, §3).
+"""Encrypted pushes to the platform's authorization-event URL, as WeChat sends them (docs/wechat.md §2, §7, §8).
 
 POST {push_url}?signature=…&timestamp=…&nonce=…&encrypt_type=aes&msg_signature=…
 body <xml><AppId>component appid</AppId><Encrypt>…</Encrypt></xml>, Content-Type text/xml.
@@ -94,7 +94,7 @@ class Pusher:
                 ("InfoType", auth.info_type),
                 ("AuthorizerAppid", auth.appid),
                 ("AuthorizationCode", auth.auth_code),
-                # Absolute unix time, as every SDK sample has it (§2).
+                # Absolute unix time, as every SDK sample has it (docs/wechat.md §7).
                 ("AuthorizationCodeExpiredTime", auth.expires_at),
                 ("PreAuthCode", auth.pre_auth_code),
             ]

@@ -11,7 +11,8 @@ def demo_appid(key: str) -> str:
     return "wx" + hashlib.sha1(f"kfplatform-sandbox:{key}".encode()).hexdigest()[:16]
 
 
-# Demo component credentials, used when neither flags nor the environment give any.
+# Demo component credentials, used when no flag, no platform setting (`manage.py wechat_sandbox` passes the
+# platform's) and no environment variable gives any. The platform's own demo values differ.
 DEMO_COMPONENT_APPID = demo_appid("component")
 DEMO_COMPONENT_APPSECRET = hashlib.sha1(b"kfplatform-sandbox:secret").hexdigest()
 DEMO_COMPONENT_TOKEN = "kfplatformsandboxtoken"

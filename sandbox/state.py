@@ -18,12 +18,12 @@ from typing import Any
 from .errcodes import WeChatError
 
 KINDS = ("subscription", "service", "mini_program")
-# The permission sets the kf APIs list (wechat-protocol.md §4, §5).
+# The permission sets the kf APIs list (docs/wechat.md §9, §10).
 KF_PERMISSION_SETS = frozenset({1, 6, 19, 100, 101})
 QUOTA_APIS = ("add", "del", "getkflist")
 DEFAULT_DAILY_LIMIT = 100_000
 MAX_KF_ACCOUNTS = 100
-TOKEN_OVERLAP = 300  # a replaced token keeps working this long (§7.1)
+TOKEN_OVERLAP = 300  # a replaced token keeps working this long (docs/wechat.md §6)
 TICKET_VALIDITY = 12 * 3600
 PRE_AUTH_CODE_TTL = 600
 AUTH_CODE_TTL = 600
@@ -317,12 +317,12 @@ class State:
             elif account.func != granted:
                 info_type = "updateauthorized"
             else:
-                # "如果更新授权时，授权的权限集没有发生变化，将不会触发授权更新通知" (§2)
+                # "如果更新授权时，授权的权限集没有发生变化，将不会触发授权更新通知" (docs/wechat.md §7)
                 info_type = None
             account.authorized = True
             account.func = granted
             account.generation += 1
-            # "用户重新授权后，之前的刷新令牌会失效" (§1.5): every authorization gets a new one.
+            # "用户重新授权后，之前的刷新令牌会失效" (docs/wechat.md §5): every authorization gets a new one.
             account.refresh_token = _new_secret("refreshtoken@@@", 32)
             account.refresh_token_delivered = False
             account.auth_time = int(now)
@@ -444,7 +444,7 @@ class State:
             items = []
             for account in page:
                 item: dict[str, Any] = {"authorizer_appid": account.appid, "auth_time": account.auth_time}
-                # §1.8: missing when the authorization code was never exchanged.
+                # docs/wechat.md §5: missing when the authorization code was never exchanged.
                 if account.refresh_token_delivered:
                     item["refresh_token"] = account.refresh_token
                 items.append(item)

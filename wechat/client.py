@@ -108,7 +108,7 @@ class WeChatClient:
     def close(self) -> None:
         self._session.close()
 
-    # --- component (third-party platform) APIs, §1 ------------------------------------------
+    # --- component (third-party platform) APIs, docs/wechat.md §2-§6 ------------------------------------------
 
     def component_token(self, *, verify_ticket: str) -> JSON:
         return self._post(
@@ -158,7 +158,7 @@ class WeChatClient:
         )
 
     def get_authorizer_list(self, *, component_token: str, offset: int = 0, count: int = 500) -> JSON:
-        if offset < 0 or not 1 <= count <= 500:  # WeChat caps count at 500 (§1.8)
+        if offset < 0 or not 1 <= count <= 500:  # WeChat caps count at 500 (docs/wechat.md §5)
             raise ValueError("offset must be >= 0 and count in 1..500")
         return self._post(
             "/cgi-bin/component/api_get_authorizer_list",
@@ -172,7 +172,7 @@ class WeChatClient:
             {"component_appid": self._component_appid, "component_secret": self._component_appsecret},
         )
 
-    # --- customer-service account APIs, §4 (authorizer_access_token as access_token) ---------
+    # --- customer-service account APIs, docs/wechat.md §9 (authorizer_access_token as access_token) ---------
 
     def kf_add(self, *, access_token: str, kf_account: str, nickname: str) -> JSON:
         return self._post(
@@ -182,7 +182,7 @@ class WeChatClient:
         )
 
     def kf_delete(self, *, access_token: str, kf_account: str) -> JSON:
-        # POST with a JSON body, as the current docs say (§0.1, §4.3), not the GET of older SDKs.
+        # POST with a JSON body, as the current docs say (docs/wechat.md §9), not the GET of older SDKs.
         return self._post("/customservice/kfaccount/del", {"kf_account": kf_account}, access_token=access_token)
 
     def kf_list(self, *, access_token: str) -> list[KfAccountInfo]:

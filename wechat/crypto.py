@@ -2,7 +2,7 @@
 
 AES-256-CBC with IV = key[:16] and PKCS#7 padding to 32-byte blocks over
 ``random(16) + len(msg) as 4 bytes big-endian + msg + appid``; the signature is
-sha1 over the sorted [token, timestamp, nonce, encrypt]. See wechat-protocol.md §3.
+sha1 over the sorted [token, timestamp, nonce, encrypt]. See docs/wechat.md §8.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class WXBizMsgCrypt:
         self._token = token
         self._appid = appid.encode()
         self._key = _decode_key(encoding_aes_key)
-        # Current key first: it is the one that should work; previous ones cover rotation (§3.1).
+        # Current key first: it is the one that should work; previous ones cover rotation (docs/wechat.md §8).
         keys = [self._key]
         for k in previous_encoding_aes_keys:
             decoded = _decode_key(k)
@@ -190,7 +190,7 @@ class WXBizMsgCrypt:
 
 
 def push_envelope(*, appid: str, encrypt: str) -> bytes:
-    """The body WeChat POSTs to the platform's authorization-event URL (§1.1: AppId, not ToUserName)."""
+    """The body WeChat POSTs to the platform's authorization-event URL (docs/wechat.md §2: AppId, not ToUserName)."""
     if "]]>" in appid or "]]>" in encrypt:
         raise ValueError("appid and encrypt must not contain ']]>'")
     return f"<xml><AppId><![CDATA[{appid}]]></AppId><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()

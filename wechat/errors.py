@@ -2,7 +2,7 @@
 
 This module is the one place that decides what is transient (tasks retry on `Transient` and
 nothing else), what needs a token refresh, and what is final. Codes are from
-wechat-protocol.md §1.2, §1.6, §4.2 and §5.
+docs/wechat.md §3, §6, §9 and §11.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ __all__ = [
 TOKEN_ERRCODES: frozenset[int] = frozenset({40001, 40014, 42001, 41001})
 # -1 system busy, 45011 per-minute quota: both say "try again later".
 TRANSIENT_ERRCODES: frozenset[int] = frozenset({-1, 45011})
-# 45009 daily quota; calls on an authorizer's behalf spend that authorizer's quota (§6).
+# 45009 daily quota; calls on an authorizer's behalf spend that authorizer's quota (docs/wechat.md §12).
 QUOTA_ERRCODES: frozenset[int] = frozenset({45009})
 # 48001 the account lacks the API; 61007 the set was not granted to this platform.
 PERMISSION_ERRCODES: frozenset[int] = frozenset({48001, 61007})

@@ -1,7 +1,7 @@
 """Typed views of WeChat's JSON answers, parsed leniently.
 
 SDKs and docs disagree on field types (kf_id: "1001" or 1001) and names ("authorizer_appid" or the
-legacy "appid"), so parsers accept every form seen in §1.5, §1.7 and §4.1 and ignore unknown fields.
+legacy "appid"), so parsers accept every form seen in docs/wechat.md §5 and §9 and ignore unknown fields.
 A missing field that identifies the object is a malformed answer (`MalformedResponse`, retryable).
 """
 
@@ -38,7 +38,7 @@ class KfAccountInfo:
 @dataclass(frozen=True, slots=True)
 class AuthorizationInfo:
     authorizer_appid: str
-    # Tokens are only returned when the account has API rights (§1.5); repr=False keeps them out of logs.
+    # Tokens are only returned when the account has API rights (docs/wechat.md §5); repr=False keeps them out of logs.
     access_token: str | None = field(default=None, repr=False)
     expires_in: int | None = None
     refresh_token: str | None = field(default=None, repr=False)
@@ -49,7 +49,7 @@ class AuthorizationInfo:
 class AuthorizerInfo:
     nick_name: str
     service_type_id: int | None  # OA: 0 subscription, 1 upgraded subscription, 2 service account
-    verify_type_id: int | None  # -1 not certified, 0 WeChat-certified, others special (§1.7)
+    verify_type_id: int | None  # -1 not certified, 0 WeChat-certified, others special (docs/wechat.md §5)
     account_status: int | None  # 1 normal, 14 closed, 16 banned, 18 warned, 19 frozen
     is_mini_program: bool
     user_name: str  # original id, gh_…
@@ -148,7 +148,7 @@ def parse_authorizer_info(data: Mapping[str, Any]) -> AuthorizerInfo:
         service_type_id=_type_id(info, "service_type_info"),
         verify_type_id=_type_id(info, "verify_type_info"),
         account_status=coerce_int(info.get("account_status")),
-        # Only Mini Programs carry this key (§1.7); an empty object still marks one, null does not.
+        # Only Mini Programs carry this key (docs/wechat.md §5); an empty object still marks one, null does not.
         is_mini_program=info.get("MiniProgramInfo") is not None,
         user_name=_as_str(info.get("user_name")),
         alias=_as_str(info.get("alias")),

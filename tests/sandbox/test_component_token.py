@@ -107,7 +107,7 @@ def test_malformed_and_empty_bodies(client: Client) -> None:
 
 
 def test_unknown_path_is_40066(client: Client) -> None:
-    # wechatpy's getkflist URL lacks /cgi-bin (wechat-protocol.md §0.2): WeChat answers invalid url.
+    # wechatpy's getkflist URL lacks /cgi-bin (docs/wechat.md §9): WeChat answers invalid url.
     answer = client.get("/customservice/getkflist", access_token="x").json()
     assert answer["errcode"] == 40066
     assert answer["errmsg"].startswith("invalid url")

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from wechat.crypto import CryptoError, WXBizMsgCrypt, push_envelope
 from wechat.xmlparse import parse_xml
 
-# Vector A: the official open-platform "消息推送" example (wechat-protocol.md §3.4).
+# Vector A: the official open-platform "消息推送" example (docs/wechat.md §8).
 A_TOKEN = "AAAAA"
 A_KEY = "A" * 43
 A_APPID = "wx134c8103faa5a59e"

@@ -8,7 +8,7 @@ from wechat.client import (
 )
 from wechat.errors import MalformedResponse, Transient
 
-# wechatpy fixture api_query_auth.json (same shape as the doc example, §1.5)
+# wechatpy fixture api_query_auth.json (same shape as the doc example, docs/wechat.md §5)
 QUERY_AUTH = {
     "authorization_info": {
         "authorizer_appid": "wxf8b4f85f3a794e77",
