@@ -62,9 +62,30 @@ def audit_event(
     )
 
 
-def audit_record(**fields: Any) -> AuditEvent:
-    """``audit_event(**fields)``, saved."""
-    event = audit_event(**fields)
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    authorizer_appid: str = "",
+    subject: str = "",
+    outcome: str = "",
+    errcode: int | None = None,
+    errmsg: str = "",
+    rid: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """One audit line (see ``audit_event``), saved."""
+    event = audit_event(
+        actor=actor,
+        action=action,
+        authorizer_appid=authorizer_appid,
+        subject=subject,
+        outcome=outcome,
+        errcode=errcode,
+        errmsg=errmsg,
+        rid=rid,
+        detail=detail,
+    )
     event.save()
     return event
 

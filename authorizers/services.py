@@ -1,4 +1,4 @@
-"""Every write about merchants: authorization, revocation, pushes from WeChat, re-reading info."""
+"""Every write about merchants: authorization, pushes from WeChat, re-reading info (revocation: revocation.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from authorizers import fieldcrypto
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentEvent
 from authorizers.policy import account_kind
+from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import authorizer_tokens_store, event_code_ctx, verify_ticket_store, with_component_token
 from wechat.results import parse_authorization_info, parse_authorizer_info
 
@@ -111,27 +112,6 @@ def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
     return authorizer
 
 
-def authorizer_unauthorize(*, appid: str, actor: Actor, event_time: datetime | None = None) -> bool:
-    """Mark a merchant revoked and forget its tokens. Returns False if nothing changed."""
-    with transaction.atomic():
-        queryset = Authorizer.objects.filter(appid=appid)
-        if event_time is not None:
-            from django.db.models import Q
-
-            queryset = queryset.filter(Q(last_event_at__isnull=True) | Q(last_event_at__lte=event_time))
-        changed = queryset.update(
-            status=AuthorizerStatus.REVOKED,
-            revoked_at=timezone.now(),
-            refresh_token_ciphertext="",
-            access_token_ciphertext="",
-            access_token_expires_at=None,
-            **({"last_event_at": event_time} if event_time is not None else {}),
-        )
-        if changed:
-            audit_record(actor=actor, action="authorizer.unauthorized", authorizer_appid=appid, outcome="revoked")
-    return bool(changed)
-
-
 def _lock_or_create(appid: str) -> Authorizer:
     try:
         with transaction.atomic():
@@ -209,9 +189,7 @@ def _apply_inline(event: ComponentEvent, fields: dict[str, str]) -> None:
         verify_ticket_store(ticket=fields["ComponentVerifyTicket"].strip(), created_at=event.create_time)
         event.state = ComponentEvent.State.PROCESSED
     elif event.info_type == INFO_UNAUTHORIZED:
-        changed = authorizer_unauthorize(
-            appid=event.authorizer_appid, actor=Actor.wechat(), event_time=event.create_time
-        )
+        changed = authorizer_revoke(appid=event.authorizer_appid, actor=Actor.wechat(), event_time=event.create_time)
         event.state = ComponentEvent.State.PROCESSED if changed else ComponentEvent.State.IGNORED
     elif event.info_type in (INFO_AUTHORIZED, INFO_UPDATE_AUTHORIZED):
         from authorizers.tasks import process_authorization_event  # tasks import services

@@ -25,6 +25,7 @@ from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
+from authorizers.revocation import authorizer_revoke
 from wechat.errors import AuthorizationRevoked, TokenInvalid, WeChatError
 
 log = logging.getLogger(__name__)
@@ -223,14 +224,8 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
                 )
             )
         except AuthorizationRevoked as exc:
-            # Record the revocation in this transaction; raise once it has committed.
-            authorizer.status = AuthorizerStatus.REVOKED
-            authorizer.revoked_at = timezone.now()
-            authorizer.access_token_ciphertext = ""
-            authorizer.access_token_expires_at = None
-            authorizer.save(
-                update_fields=["status", "revoked_at", "access_token_ciphertext", "access_token_expires_at"]
-            )
+            # Revoke under the row lock, so no second refresh is tried; raise once it has committed.
+            authorizer_revoke(appid=authorizer.appid, actor=Actor.system("token refresh"), cause=exc)
             failure = exc
         except WeChatError as exc:
             failure = exc  # audited below, outside the transaction, so the record survives
@@ -255,15 +250,6 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
             )
     _audit_refresh("wechat.api_authorizer_token", failure, authorizer_appid=authorizer.appid)
     if isinstance(failure, AuthorizationRevoked):
-        audit_record(
-            actor=Actor.system("token refresh"),
-            action="authorizer.revoked",
-            authorizer_appid=authorizer.appid,
-            outcome="revoked",
-            errcode=failure.errcode,
-            errmsg=failure.errmsg,
-            rid=failure.rid,
-        )
         raise AuthorizerRevokedError(authorizer.appid) from failure
     if failure is not None:
         raise failure
@@ -313,22 +299,6 @@ def authorizers_needing_refresh() -> list[int]:
         .filter(Q(access_token_expires_at__isnull=True) | Q(access_token_expires_at__lte=horizon))
         .values_list("pk", flat=True)
     )
-
-
-def authorizer_revoke(*, authorizer: Authorizer) -> None:
-    """Revocation seen on a call (61003/61023): mark the row, drop its access token."""
-    if Authorizer.objects.filter(pk=authorizer.pk, status=AuthorizerStatus.ACTIVE).update(
-        status=AuthorizerStatus.REVOKED,
-        revoked_at=timezone.now(),
-        access_token_ciphertext="",
-        access_token_expires_at=None,
-    ):
-        audit_record(
-            actor=Actor.system("revocation seen on a call"),
-            action="authorizer.revoked",
-            authorizer_appid=authorizer.appid,
-            outcome="revoked",
-        )
 
 
 def _ensure_active(authorizer: Authorizer) -> None:

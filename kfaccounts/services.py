@@ -21,7 +21,8 @@ from audit.services import Actor, audit_event, audit_record, audit_record_many
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer
 from authorizers.policy import Eligibility, eligibility
-from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, authorizer_revoke, with_authorizer_token
+from authorizers.revocation import authorizer_revoke
+from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, with_authorizer_token
 from kfaccounts.models import (
     ACTIVE_STATUSES,
     DeletionReason,
@@ -334,7 +335,7 @@ def _on_wechat_error(
 
         refresh_authorizer_info.delay(deletion.authorizer_id)
     elif isinstance(exc, errors.AuthorizationRevoked):
-        authorizer_revoke(authorizer=deletion.authorizer)
+        authorizer_revoke(appid=deletion.authorizer.appid, actor=Actor.system("deletions"), cause=exc)
         _finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED, **failed)
     elif isinstance(exc, errors.QuotaExceeded):
         until = next_quota_reset()

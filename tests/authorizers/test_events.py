@@ -6,7 +6,10 @@ import time
 
 import pytest
 
+from audit.models import AuditEvent
+from audit.services import Actor
 from authorizers.models import Authorizer, ComponentCredential, ComponentEvent
+from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import component_token_get
 from tests.conftest import WECHAT
 from tests.pushes import encrypted_push, push_xml, ticket_push
@@ -224,3 +227,30 @@ def test_unauthorized_push_revokes_and_a_stale_authorized_push_cannot_undo_it(
         assert post(client, *encrypted_push(stale)).content == b"success"
     merchant.refresh_from_db()
     assert merchant.status == "revoked"
+
+
+@pytest.mark.django_db
+def test_unauthorized_push_after_a_revocation_seen_on_a_call_still_fences_older_pushes(
+    client, wechat, make_authorizer, component_ready, django_capture_on_commit_callbacks, settings
+):
+    merchant = make_authorizer(appid="wxcccccccccccccccc")
+    assert authorizer_revoke(appid=merchant.appid, actor=Actor.system("deletions"))  # a 61003 on a call
+    assert not authorizer_revoke(appid=merchant.appid, actor=Actor.system("deletions"))  # noticed once only
+    now = int(time.time())
+    revoke = push_xml(
+        AppId=settings.WECHAT_COMPONENT_APPID, CreateTime=now, InfoType="unauthorized", AuthorizerAppid=merchant.appid
+    )
+    assert post(client, *encrypted_push(revoke)).content == b"success"
+    assert ComponentEvent.objects.get(info_type="unauthorized").state == "processed"
+    actions = list(
+        AuditEvent.objects.filter(authorizer_appid=merchant.appid).order_by("id").values_list("action", flat=True)
+    )
+    assert actions == ["authorizer.revoked", "authorizer.unauthorized"]
+
+    _fake_authorization(wechat, merchant.appid, [1])
+    stale = _authorized_push(merchant.appid, "queryauthcode@@@old", create_time=now - 100)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, *encrypted_push(stale)).content == b"success"
+    merchant.refresh_from_db()
+    assert merchant.status == "revoked"
+    assert (merchant.access_token_ciphertext, merchant.refresh_token_ciphertext) == ("", "")

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from authorizers.models import Authorizer, ComponentCredential
 from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, authorizer_token_get, component_token_get
 from tests.conftest import WECHAT
@@ -59,6 +60,9 @@ def test_refresh_answered_with_revocation_marks_the_merchant_revoked(wechat, mak
         authorizer_token_get(authorizer_id=merchant.pk)
     merchant.refresh_from_db()
     assert merchant.status == "revoked"
+    assert (merchant.access_token_ciphertext, merchant.refresh_token_ciphertext) == ("", "")
+    (revoked,) = AuditEvent.objects.filter(action="authorizer.revoked", authorizer_appid=merchant.appid)
+    assert (revoked.errcode, revoked.actor_label) == (errcode, "token refresh")
     with pytest.raises(AuthorizerRevokedError):  # and no further calls for it
         authorizer_token_get(authorizer_id=merchant.pk)
     assert len(wechat.calls) == 1

@@ -8,6 +8,7 @@ import pytest
 import requests
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from authorizers.models import Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest
@@ -155,7 +156,10 @@ def test_revocation_seen_on_the_delete_fails_and_marks_the_merchant_revoked(
     assert len(wechat.calls) == 1
     merchant.refresh_from_db()
     assert merchant.status == "revoked" and merchant.revoked_at is not None
-    assert merchant.access_token_ciphertext == ""
+    # A revoked merchant keeps no token, whichever path noticed.
+    assert (merchant.access_token_ciphertext, merchant.refresh_token_ciphertext) == ("", "")
+    (revoked,) = AuditEvent.objects.filter(action="authorizer.revoked", authorizer_appid=merchant.appid)
+    assert revoked.errcode == errcode
 
 
 def test_revocation_seen_on_the_token_refresh_fails_the_deletion(wechat, merchant, client, request_deletion):
@@ -166,6 +170,8 @@ def test_revocation_seen_on_the_token_refresh_fails_the_deletion(wechat, merchan
     assert len(del_calls(wechat)) == 1 and len(calls_to(wechat, TOKEN_URL)) == 1
     merchant.refresh_from_db()
     assert merchant.status == "revoked"
+    assert (merchant.access_token_ciphertext, merchant.refresh_token_ciphertext) == ("", "")
+    assert AuditEvent.objects.filter(action="authorizer.revoked", authorizer_appid=merchant.appid).count() == 1
 
 
 # --- transient answers -------------------------------------------------------------------------

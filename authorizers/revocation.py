@@ -1,0 +1,64 @@
+"""The one way a merchant becomes revoked, whoever noticed it.
+
+Three things notice a revocation: WeChat's ``unauthorized`` push, a token refresh answered with
+61003/61023, and a call on the merchant's behalf answered with 61003/61023. All three call
+``authorizer_revoke``, so the row ends the same way whichever saw it first.
+
+The rule for stored tokens: a revoked merchant keeps **no** token. The access token is dead, and
+the refresh token is worthless (WeChat answers 61023 to it) and a liability if the database leaks;
+a new authorization stores fresh ones.
+
+This lives in its own module, not services.py, because tokens.py (which services.py builds on)
+must revoke when a refresh is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.services import Actor, audit_record
+from authorizers.models import Authorizer, AuthorizerStatus
+from wechat.errors import WeChatError
+
+
+def authorizer_revoke(
+    *, appid: str, actor: Actor, event_time: datetime | None = None, cause: WeChatError | None = None
+) -> bool:
+    """Mark the merchant revoked and forget its tokens; returns False when nothing changed.
+
+    ``event_time`` is the CreateTime of an ``unauthorized`` push: the push is applied unless a newer
+    push was applied already (pushes arrive out of order), and becomes the newest one applied.
+    Without it (a revocation seen on a call, ``cause`` being WeChat's answer) only an active merchant
+    changes, so a revocation noticed by many calls at once is recorded once.
+    """
+    queryset = Authorizer.objects.filter(appid=appid)
+    changes: dict[str, object] = {
+        "status": AuthorizerStatus.REVOKED,
+        "revoked_at": timezone.now(),
+        "access_token_ciphertext": "",
+        "access_token_expires_at": None,
+        "refresh_token_ciphertext": "",
+    }
+    if event_time is not None:
+        queryset = queryset.filter(Q(last_event_at__isnull=True) | Q(last_event_at__lte=event_time))
+        changes["last_event_at"] = event_time
+    else:
+        queryset = queryset.filter(status=AuthorizerStatus.ACTIVE)
+    with transaction.atomic():
+        if not queryset.update(**changes):
+            return False
+        audit_record(
+            actor=actor,
+            # The push says WeChat told us; a call's answer says we found out.
+            action="authorizer.unauthorized" if event_time is not None else "authorizer.revoked",
+            authorizer_appid=appid,
+            outcome="revoked",
+            errcode=cause.errcode if cause is not None else None,
+            errmsg=cause.errmsg if cause is not None else "",
+            rid=cause.rid if cause is not None else None,
+        )
+    return True
