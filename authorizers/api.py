@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -57,6 +57,17 @@ class OwnAuthorizerView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(AuthorizerSerializer(request_merchant(request).authorizer).data)
+
+
+class PingView(APIView):
+    """Checks an API key and does nothing else: what a client's health check (and the bench) calls."""
+
+    @extend_schema(
+        responses=inline_serializer("Ping", {"ok": serializers.BooleanField(), "appid": serializers.CharField()}),
+        summary="Check your API key",
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True, "appid": request_merchant(request).authorizer.appid})
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

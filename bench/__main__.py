@@ -1,7 +1,8 @@
-"""Benchmarks: each prints its cost next to a baseline measured in the same process, as a ratio.
+"""Benchmarks: each prints its cost next to a baseline measured in the same invocation, as a ratio.
 
-    python -m bench            # all
-    python -m bench events     # one
+    python -m bench                      # all: events, tokens (in-process), service (real processes)
+    python -m bench events tokens        # some
+    python -m bench service --quick      # the service suite, small (options: python -m bench service -h)
 
 Ratios, not absolute times, are what to compare between machines and runs.
 """
@@ -12,8 +13,10 @@ import os
 import sys
 import tempfile
 
+IN_PROCESS = ("events", "tokens")
 
-def main(argv: list[str]) -> None:
+
+def _in_process(names: list[str]) -> None:
     scratch = tempfile.mkdtemp(prefix="kfbench-")
     os.environ.setdefault("KFPLATFORM_VAR_DIR", scratch)
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch}/bench.sqlite3")
@@ -28,8 +31,27 @@ def main(argv: list[str]) -> None:
     from bench import events, tokens
 
     suites = {"events": events.run, "tokens": tokens.run}
-    for name in argv or list(suites):
+    for name in names:
         suites[name]()
+
+
+def main(argv: list[str]) -> None:
+    if argv and argv[0] == "service":
+        from bench import service
+
+        service.run(argv[1:])
+        return
+    names = [a for a in argv if not a.startswith("-")] or [*IN_PROCESS, "service"]
+    options = [a for a in argv if a.startswith("-")]
+    unknown = set(names) - {*IN_PROCESS, "service"}
+    if unknown:
+        sys.exit(f"unknown suite(s): {', '.join(sorted(unknown))}")
+    if "service" in names:
+        # Real processes first, in a clean interpreter state (no in-process Django yet).
+        from bench import service
+
+        service.run(options)
+    _in_process([n for n in names if n in IN_PROCESS])
 
 
 if __name__ == "__main__":

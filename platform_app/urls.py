@@ -13,6 +13,7 @@ urlpatterns = [
     path("wechat/authorize/", wechat_views.authorize, name="wechat-authorize"),
     path("wechat/authorize/callback/", wechat_views.authorize_callback, name="wechat-authorize-callback"),
     path("api/v1/authorizer/", authorizer_api.OwnAuthorizerView.as_view(), name="api-authorizer"),
+    path("api/v1/ping/", authorizer_api.PingView.as_view(), name="api-ping"),
     path("api/v1/", include("kfaccounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 
 CONTRACT = {
     "/api/v1/authorizer/": {"get"},
+    "/api/v1/ping/": {"get"},
     "/api/v1/kf-accounts/": {"get"},
     "/api/v1/kf-accounts/sync/": {"post"},
     "/api/v1/kf-accounts/{kf_account}/": {"delete"},

@@ -65,6 +65,13 @@ def test_the_authorizer_endpoint_shows_only_the_callers_account(two_merchants):
     assert client_b.get("/api/v1/authorizer/").json()["appid"] == b.appid
 
 
+def test_ping_checks_the_key_and_names_only_the_callers_account(two_merchants):
+    a, b, client_a, client_b, _ = two_merchants
+    assert client_a.get("/api/v1/ping/").json() == {"ok": True, "appid": a.appid}
+    assert client_b.get("/api/v1/ping/").json() == {"ok": True, "appid": b.appid}
+    _assert_401(APIClient().get("/api/v1/ping/"))
+
+
 def test_a_sync_request_only_syncs_the_callers_account(wechat, two_merchants, django_capture_on_commit_callbacks):
     a, b, client_a, client_b, _ = two_merchants
     wechat.get(
