@@ -7,6 +7,8 @@ COPY wechat ./wechat
 COPY authorizers ./authorizers
 COPY kfaccounts ./kfaccounts
 COPY audit ./audit
+COPY webhooks ./webhooks
+COPY cleanup ./cleanup
 COPY manage.py ./
 RUN pip install --no-cache-dir . \
  && DJANGO_DEBUG=true python manage.py collectstatic --noinput \

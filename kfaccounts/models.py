@@ -20,6 +20,8 @@ class KfAccount(models.Model):
     invite_wx = models.CharField(max_length=64, blank=True)
     invite_expire_time = models.DateTimeField(null=True, blank=True)
     invite_status = models.CharField(max_length=16, blank=True, help_text="waiting / rejected / expired")
+    # Since when the account has had no bound WeChat id, as far as the syncs saw (cleanup rules use it).
+    unbound_since = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
     gone_at = models.DateTimeField(null=True, blank=True)

@@ -32,6 +32,8 @@ from kfaccounts.models import (
     KfAccount,
 )
 from kfaccounts.validation import MAX_BULK, InvalidKfAccount, kf_account_check
+from webhooks.models import EventType
+from webhooks.services import webhook_event_enqueue
 from wechat import errors
 
 log = logging.getLogger(__name__)
@@ -453,6 +455,7 @@ def _finish(
     rid: str | None = None,
     **extra: object,
 ) -> None:
+    finished_at = timezone.now()
     if _move(
         deletion,
         status=status,
@@ -460,7 +463,7 @@ def _finish(
         errcode=errcode,
         errmsg=(errmsg or "")[:255],
         rid=rid or "",
-        finished_at=timezone.now(),
+        finished_at=finished_at,
         next_attempt_at=None,
         lease_expires_at=None,
         **extra,
@@ -476,6 +479,36 @@ def _finish(
             rid=rid,
             detail={"deletion_id": deletion.pk},
         )
+        _announce_finished(deletion, status, reason, errcode, errmsg, finished_at)
+
+
+def _announce_finished(
+    deletion: DeletionRequest, status: str, reason: str, errcode: int | None, errmsg: str, finished_at: datetime
+) -> None:
+    """The "deletion finished" hook: the merchant's webhooks get an event, sent once this has committed."""
+    data = {
+        "deletion": {
+            "id": deletion.pk,
+            "kf_account": deletion.kf_account,
+            "status": status,
+            "reason": reason,
+            "errcode": errcode,
+            "errmsg": (errmsg or "")[:255],
+            "attempts": deletion.attempts,
+            "created_at": deletion.created_at.isoformat(),
+            "finished_at": finished_at.isoformat(),
+            "requested_by": {"kind": deletion.requested_by_kind, "label": deletion.requested_by_label},
+        }
+    }
+    try:
+        webhook_event_enqueue(
+            authorizer_id=deletion.authorizer_id,
+            authorizer_appid=deletion.authorizer.appid,
+            event_type=EventType.DELETION_FINISHED,
+            data=data,
+        )
+    except Exception:  # a webhook problem must never fail or retry a finished deletion
+        log.exception("could not record the deletion.finished webhook event for deletion %s", deletion.pk)
 
 
 def _move(deletion: DeletionRequest, **changes: object) -> bool:
@@ -766,6 +799,7 @@ _MIRRORED_FIELDS = [
     "invite_wx",
     "invite_expire_time",
     "invite_status",
+    "unbound_since",
     "last_seen_at",
     "gone_at",
 ]
@@ -779,6 +813,10 @@ def _copy_info(row: KfAccount, info, now: datetime) -> None:
     row.invite_wx = info.invite_wx[:64]
     row.invite_expire_time = _from_unix(info.invite_expire_time)
     row.invite_status = info.invite_status[:16]
+    if row.kf_wx:
+        row.unbound_since = None
+    elif row.unbound_since is None:
+        row.unbound_since = now
     row.last_seen_at = now
     row.gone_at = None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from platform_app.env import env_bool, env_int, env_list, env_str, env_url
 
@@ -73,6 +74,8 @@ INSTALLED_APPS = [
     "audit",
     "authorizers",
     "kfaccounts",
+    "webhooks",
+    "cleanup",
 ]
 # The simulator and the demo runner are development tools: present in a checkout (the demo, the
 # tests), absent from the wheel and the production image, so their commands exist only where they do.
@@ -197,10 +200,45 @@ DELETION_RETRY_CAP_SECONDS = float(env_int("DELETION_RETRY_CAP_MS", 300_000, min
 DELETION_LEASE_SECONDS = env_int("DELETION_LEASE_SECONDS", 60, minimum=1)
 DELETION_SWEEP_SECONDS = env_int("DELETION_SWEEP_SECONDS", 30, minimum=1)
 
+# --- scheduled cleanup, housekeeping ------------------------------------------------------------
+# Blast radius: a run that would delete more than this many accounts, or more than this share of the
+# merchant's accounts, stops before deleting and waits for an operator (per-rule overrides).
+CLEANUP_MAX_ACCOUNTS = env_int("CLEANUP_MAX_ACCOUNTS", 20, minimum=1)
+CLEANUP_MAX_PERCENT = env_int("CLEANUP_MAX_PERCENT", 50, minimum=1)
+CLEANUP_MIN_INTERVAL_SECONDS = env_int("CLEANUP_MIN_INTERVAL_SECONDS", 300, minimum=1)
+CLEANUP_FINISH_SECONDS = env_int("CLEANUP_FINISH_SECONDS", 30, minimum=1)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 400, minimum=1)
+AUDIT_RETENTION_BATCH = env_int("AUDIT_RETENTION_BATCH", 1000, minimum=1)
+KF_RESYNC_SECONDS = env_int("KF_RESYNC_SECONDS", 6 * 3600, minimum=60)
+# No verify ticket for this long → a log line, an alert on the dashboard and api_start_push_ticket,
+# called at most once per VERIFY_TICKET_RESTART_MINUTES.
+VERIFY_TICKET_STALE_MINUTES = env_int("VERIFY_TICKET_STALE_MINUTES", 20, minimum=1)
+VERIFY_TICKET_RESTART_MINUTES = env_int("VERIFY_TICKET_RESTART_MINUTES", 20, minimum=1)
+VERIFY_TICKET_WATCHDOG_SECONDS = env_int("VERIFY_TICKET_WATCHDOG_SECONDS", 300, minimum=1)
+
+# --- merchant webhooks -------------------------------------------------------------------------
+# Loopback/private addresses and plain http are refused unless this is true (the demo, the tests).
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+WEBHOOK_RETRY_BASE_SECONDS = float(env_int("WEBHOOK_RETRY_BASE_MS", 30_000, minimum=1)) / 1000
+WEBHOOK_RETRY_CAP_SECONDS = float(env_int("WEBHOOK_RETRY_CAP_MS", 3_600_000, minimum=1)) / 1000
+WEBHOOK_RETRY_WINDOW_SECONDS = float(env_int("WEBHOOK_RETRY_WINDOW_SECONDS", 86_400, minimum=1))
+WEBHOOK_CONNECT_TIMEOUT = float(env_int("WEBHOOK_CONNECT_TIMEOUT_MS", 3000, minimum=1)) / 1000
+WEBHOOK_READ_TIMEOUT = float(env_int("WEBHOOK_READ_TIMEOUT_MS", 5000, minimum=1)) / 1000
+WEBHOOK_CA_BUNDLE = env_str("WEBHOOK_CA_BUNDLE")  # a PEM file; certifi's bundle when unset
+WEBHOOK_SWEEP_SECONDS = env_int("WEBHOOK_SWEEP_SECONDS", 60, minimum=1)
+# Deliveries have a queue of their own; workers consume every declared queue unless given -Q.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("webhooks"))
+CELERY_TASK_ROUTES = {"webhooks.tasks.deliver_webhook": {"queue": "webhooks"}}
+
 # Defaults for django-celery-beat: copied into its tables at start, editable in the admin after.
+# Crontab times are UTC (CELERY_TIMEZONE): 19:17 UTC is 03:17 in Beijing.
 CELERY_BEAT_SCHEDULE = {
     "sweep-deletions": {"task": "kfaccounts.tasks.sweep_deletions", "schedule": float(DELETION_SWEEP_SECONDS)},
     "refresh-expiring-tokens": {"task": "authorizers.tasks.refresh_expiring_tokens", "schedule": 300.0},
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": float(WEBHOOK_SWEEP_SECONDS),
+    },
 }
 
 # --- WeChat ------------------------------------------------------------------------------------

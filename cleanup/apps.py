@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CleanupConfig(AppConfig):
+    name = "cleanup"
+    verbose_name = "Scheduled cleanup and housekeeping"

@@ -1,0 +1,440 @@
+"""Every write about merchant webhooks: endpoints, their secrets, events and their delivery.
+
+An event is one ``WebhookDelivery`` row per subscribed endpoint, written when the event happens and
+sent to its own Celery queue after commit, so a slow or dead receiver never holds up a deletion.
+A delivery is claimed with a conditional UPDATE, attempted once, and either succeeds, is scheduled
+again with exponential backoff, or is given up once the retry window (a day) is over.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from audit.services import Actor, audit_record
+from authorizers import fieldcrypto
+from authorizers.models import Authorizer
+from webhooks import signing, transport
+from webhooks.models import DeliveryStatus, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from webhooks.urlguard import UnsafeUrl, url_check
+
+log = logging.getLogger(__name__)
+
+MAX_ENDPOINTS_PER_MERCHANT = 10
+# The previous secret keeps signing (as a second signature) this long after a rotation.
+ROTATION_OVERLAP = timedelta(hours=24)
+SUBSCRIBABLE = tuple(t for t in EventType.values if t != EventType.PING)
+
+
+class InvalidWebhook(ValueError):
+    """A registration or change that cannot be accepted; nothing was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, for ``window_seconds`` after the event; owned by the task."""
+
+    base_seconds: float = 30.0
+    cap_seconds: float = 3600.0
+    window_seconds: float = 86400.0
+    lease_seconds: int = 60
+
+    def delay(self, attempts: int) -> float:
+        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
+        return random.uniform(ceiling * 0.8, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    countdown: float | None = None
+
+
+def _secret_ctx(endpoint_id: int, field: str) -> str:
+    return f"webhook:{endpoint_id}:{field}"
+
+
+def _allow_private() -> bool:
+    return bool(settings.WEBHOOK_ALLOW_PRIVATE_URLS)
+
+
+def _checked_url(url: object) -> str:
+    try:
+        url_check(url, allow_private=_allow_private())
+    except UnsafeUrl as exc:
+        raise InvalidWebhook(str(exc)) from None
+    assert isinstance(url, str)
+    return url
+
+
+def _checked_event_types(event_types: object) -> list[str]:
+    if event_types is None:
+        return []
+    if not isinstance(event_types, list) or not all(isinstance(t, str) for t in event_types):
+        raise InvalidWebhook("event_types must be a list of event type names")
+    unknown = sorted(set(event_types) - set(SUBSCRIBABLE))
+    if unknown:
+        raise InvalidWebhook(f"unknown event types {', '.join(unknown)}; known: {', '.join(SUBSCRIBABLE)}")
+    return sorted(set(event_types))
+
+
+# --- endpoints ---------------------------------------------------------------------------------
+
+
+def webhook_endpoint_register(
+    *, authorizer: Authorizer, url: str, actor: Actor, event_types: list[str] | None = None, description: str = ""
+) -> tuple[WebhookEndpoint, str]:
+    """Register a receiver; returns the endpoint and its signing secret, which is never shown again."""
+    checked_url = _checked_url(url)
+    types = _checked_event_types(event_types)
+    with transaction.atomic():
+        active = WebhookEndpoint.objects.select_for_update().filter(authorizer=authorizer, disabled_at__isnull=True)
+        if active.count() >= MAX_ENDPOINTS_PER_MERCHANT:
+            raise InvalidWebhook(f"at most {MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints per merchant")
+        endpoint = WebhookEndpoint.objects.create(
+            authorizer=authorizer, url=checked_url, event_types=types, description=description[:200]
+        )
+        secret = signing.secret_generate()
+        endpoint.secret_ciphertext = fieldcrypto.encrypt(secret, context=_secret_ctx(endpoint.pk, "secret"))
+        endpoint.save(update_fields=["secret_ciphertext"])
+        audit_record(
+            actor=actor,
+            action="webhook.registered",
+            authorizer_appid=authorizer.appid,
+            subject=f"endpoint {endpoint.pk}",
+            outcome="ok",
+            detail={"url": checked_url, "event_types": types},
+        )
+    return endpoint, secret
+
+
+def webhook_endpoint_update(
+    *,
+    endpoint: WebhookEndpoint,
+    actor: Actor,
+    url: str | None = None,
+    event_types: list[str] | None = None,
+    description: str | None = None,
+    is_active: bool | None = None,
+) -> WebhookEndpoint:
+    if endpoint.disabled_at is not None:
+        raise InvalidWebhook("this endpoint was deleted")
+    changes: dict[str, Any] = {}
+    if url is not None:
+        changes["url"] = _checked_url(url)
+    if event_types is not None:
+        changes["event_types"] = _checked_event_types(event_types)
+    if description is not None:
+        changes["description"] = description[:200]
+    if is_active is not None:
+        changes["is_active"] = bool(is_active)
+    with transaction.atomic():
+        for name, value in changes.items():
+            setattr(endpoint, name, value)
+        endpoint.save(update_fields=[*changes, "updated_at"])
+        audit_record(
+            actor=actor,
+            action="webhook.updated",
+            authorizer_appid=endpoint.authorizer.appid,
+            subject=f"endpoint {endpoint.pk}",
+            outcome="ok",
+            detail={k: v for k, v in changes.items()},
+        )
+    return endpoint
+
+
+def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
+    """A merchant's "delete": the endpoint stops receiving, its delivery log stays."""
+    with transaction.atomic():
+        if WebhookEndpoint.objects.filter(pk=endpoint.pk, disabled_at__isnull=True).update(
+            disabled_at=timezone.now(), is_active=False, updated_at=timezone.now()
+        ):
+            audit_record(
+                actor=actor,
+                action="webhook.deleted",
+                authorizer_appid=endpoint.authorizer.appid,
+                subject=f"endpoint {endpoint.pk}",
+                outcome="ok",
+            )
+
+
+def webhook_endpoint_secret_rotate(*, endpoint: WebhookEndpoint, actor: Actor) -> str:
+    """A new signing secret (returned once); the old one keeps signing alongside for a day."""
+    if endpoint.disabled_at is not None:
+        raise InvalidWebhook("this endpoint was deleted")
+    secret = signing.secret_generate()
+    now = timezone.now()
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        current = fieldcrypto.decrypt(locked.secret_ciphertext, context=_secret_ctx(locked.pk, "secret"))
+        locked.previous_secret_ciphertext = fieldcrypto.encrypt(current, context=_secret_ctx(locked.pk, "previous"))
+        locked.previous_secret_expires_at = now + ROTATION_OVERLAP
+        locked.secret_ciphertext = fieldcrypto.encrypt(secret, context=_secret_ctx(locked.pk, "secret"))
+        locked.secret_rotated_at = now
+        locked.save(
+            update_fields=[
+                "previous_secret_ciphertext",
+                "previous_secret_expires_at",
+                "secret_ciphertext",
+                "secret_rotated_at",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            actor=actor,
+            action="webhook.secret_rotated",
+            authorizer_appid=locked.authorizer.appid,
+            subject=f"endpoint {locked.pk}",
+            outcome="ok",
+            detail={"previous_valid_until": locked.previous_secret_expires_at.isoformat()},
+        )
+    endpoint.refresh_from_db()
+    return secret
+
+
+def _signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
+    found = [fieldcrypto.decrypt(endpoint.secret_ciphertext, context=_secret_ctx(endpoint.pk, "secret"))]
+    if (
+        endpoint.previous_secret_ciphertext
+        and endpoint.previous_secret_expires_at
+        and endpoint.previous_secret_expires_at > timezone.now()
+    ):
+        found.append(
+            fieldcrypto.decrypt(endpoint.previous_secret_ciphertext, context=_secret_ctx(endpoint.pk, "previous"))
+        )
+    return found
+
+
+# --- events ------------------------------------------------------------------------------------
+
+Dispatch = Callable[[Sequence[int]], None]
+
+
+def _dispatch(ids: Sequence[int]) -> None:
+    from webhooks.tasks import deliver_webhook  # tasks import services
+
+    for delivery_id in ids:
+        deliver_webhook.apply_async((delivery_id,))
+
+
+def webhook_event_enqueue(
+    *,
+    authorizer_id: int,
+    authorizer_appid: str,
+    event_type: str,
+    data: dict[str, Any],
+    dispatch: Dispatch | None = None,
+) -> list[int]:
+    """Record an event for each subscribed endpoint of the merchant, in the caller's transaction if
+    there is one; the deliveries are sent to their queue after commit.
+
+    Called by the services where things finish (a deletion, a cleanup run). One indexed query when
+    the merchant has no endpoint, which is the common case.
+    """
+    endpoints = [
+        e
+        for e in WebhookEndpoint.objects.filter(authorizer_id=authorizer_id, is_active=True, disabled_at__isnull=True)
+        if e.wants(event_type)
+    ]
+    if not endpoints:
+        return []
+    return _enqueue(endpoints, authorizer_appid, event_type, data, dispatch or _dispatch)
+
+
+def _enqueue(
+    endpoints: list[WebhookEndpoint], appid: str, event_type: str, data: dict[str, Any], dispatch: Dispatch
+) -> list[int]:
+    event_id = uuid.uuid4()
+    now = timezone.now()
+    payload = {
+        "id": str(event_id),
+        "type": event_type,
+        "created_at": now.isoformat().replace("+00:00", "Z"),
+        "authorizer_appid": appid,
+        "data": data,
+    }
+    with transaction.atomic():
+        rows = WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(
+                    endpoint=e, event_id=event_id, event_type=event_type, payload=payload, dispatched_at=now
+                )
+                for e in endpoints
+            ]
+        )
+        ids = [row.pk for row in rows]
+        transaction.on_commit(lambda: dispatch(ids))
+    return ids
+
+
+def webhook_ping(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookDelivery:
+    """A test event to one endpoint, whatever it subscribed to."""
+    if endpoint.disabled_at is not None or not endpoint.is_active:
+        raise InvalidWebhook("this endpoint is not active")
+    (delivery_id,) = _enqueue(
+        [endpoint],
+        endpoint.authorizer.appid,
+        EventType.PING,
+        {"endpoint_id": endpoint.pk, "requested_by": actor.label},
+        _dispatch,
+    )
+    return WebhookDelivery.objects.get(pk=delivery_id)
+
+
+# --- delivering --------------------------------------------------------------------------------
+
+CLAIM_EARLY_TOLERANCE = timedelta(seconds=2)
+
+
+def webhook_delivery_attempt(*, delivery_id: int, policy: RetryPolicy) -> Next:
+    """Claim one delivery, POST it once, record the attempt, decide what comes next."""
+    now = timezone.now()
+    claimed = (
+        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_EARLY_TOLERANCE))
+        .update(
+            status=DeliveryStatus.DELIVERING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
+            updated_at=now,
+        )
+    )
+    if claimed != 1:
+        return Next()  # done already, not due, or another worker has it
+    delivery = WebhookDelivery.objects.select_related("endpoint__authorizer").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    if endpoint.disabled_at is not None or not endpoint.is_active:
+        outcome = transport.Outcome(status_code=None, error="the endpoint is disabled", duration_ms=0)
+        _record_attempt(delivery, outcome)
+        _give_up(delivery, outcome)
+        return Next()
+    outcome = _send(delivery, endpoint)
+    _record_attempt(delivery, outcome)
+    if outcome.ok:
+        _move(
+            delivery,
+            status=DeliveryStatus.SUCCEEDED,
+            delivered_at=timezone.now(),
+            last_status_code=outcome.status_code,
+            last_error="",
+            next_attempt_at=None,
+            lease_expires_at=None,
+        )
+        return Next()
+    delay = policy.delay(delivery.attempts)
+    due = timezone.now() + timedelta(seconds=delay)
+    if due > delivery.created_at + timedelta(seconds=policy.window_seconds):
+        _give_up(delivery, outcome)
+        return Next()
+    moved = _move(
+        delivery,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=due,
+        dispatched_at=due,
+        lease_expires_at=None,
+        last_status_code=outcome.status_code,
+        last_error=outcome.error,
+    )
+    return Next(countdown=delay) if moved else Next()
+
+
+def _send(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> transport.Outcome:
+    try:
+        target, addresses = url_check(endpoint.url, allow_private=_allow_private())
+    except UnsafeUrl as exc:
+        return transport.Outcome(status_code=None, error=f"not sent: {exc}"[:255], duration_ms=0)
+    body = signing.body_encode(delivery.payload)
+    timestamp = int(time.time())
+    headers = {
+        "Kfp-Event-Id": str(delivery.event_id),
+        "Kfp-Event-Type": delivery.event_type,
+        "Kfp-Delivery-Attempt": str(delivery.attempts),
+        "Kfp-Timestamp": str(timestamp),
+        "Kfp-Signature": signing.signature_header(_signing_secrets(endpoint), timestamp, body),
+    }
+    return transport.post(
+        target,
+        addresses[0],
+        body=body,
+        headers=headers,
+        connect_timeout=settings.WEBHOOK_CONNECT_TIMEOUT,
+        read_timeout=settings.WEBHOOK_READ_TIMEOUT,
+        ca_certs=settings.WEBHOOK_CA_BUNDLE,
+    )
+
+
+def _record_attempt(delivery: WebhookDelivery, outcome: transport.Outcome) -> None:
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts,
+        status_code=outcome.status_code,
+        error=outcome.error,
+        duration_ms=outcome.duration_ms,
+    )
+
+
+def _give_up(delivery: WebhookDelivery, outcome: transport.Outcome) -> None:
+    now = timezone.now()
+    if _move(
+        delivery,
+        status=DeliveryStatus.FAILED,
+        gave_up_at=now,
+        next_attempt_at=None,
+        lease_expires_at=None,
+        last_status_code=outcome.status_code,
+        last_error=outcome.error,
+    ):
+        audit_record(
+            actor=Actor.system("webhooks"),
+            action="webhook.delivery_failed",
+            authorizer_appid=delivery.endpoint.authorizer.appid,
+            subject=f"delivery {delivery.pk}",
+            outcome="gave_up",
+            errmsg=outcome.error,
+            detail={
+                "endpoint_id": delivery.endpoint_id,
+                "event_type": delivery.event_type,
+                "attempts": delivery.attempts,
+            },
+        )
+
+
+def _move(delivery: WebhookDelivery, **changes: object) -> bool:
+    """Leave `delivering` only while we hold the claim (a sweeper may have taken an expired lease)."""
+    return (
+        WebhookDelivery.objects.filter(
+            pk=delivery.pk, status=DeliveryStatus.DELIVERING, attempts=delivery.attempts
+        ).update(updated_at=timezone.now(), **changes)
+        == 1
+    )
+
+
+def webhook_deliveries_sweep(
+    *, policy: RetryPolicy, dispatch: Dispatch | None = None, stale_after: timedelta = timedelta(minutes=2)
+) -> int:
+    """Re-send what a crash or a lost message left behind; returns how many were re-sent."""
+    now = timezone.now()
+    WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERING, lease_expires_at__lt=now).update(
+        status=DeliveryStatus.PENDING, lease_expires_at=None, dispatched_at=None, updated_at=now
+    )
+    due = list(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - stale_after))
+        .order_by("id")
+        .values_list("pk", flat=True)[:1000]
+    )
+    if due:
+        WebhookDelivery.objects.filter(pk__in=due).update(dispatched_at=now)
+        (dispatch or _dispatch)(due)
+    return len(due)
