@@ -604,6 +604,7 @@ def deletion_cancel(*, deletion: DeletionRequest, actor: Actor) -> DeletionReque
             outcome=DeletionStatus.CANCELLED,
             detail={"deletion_id": deletion.pk},
         )
+        _announce_finished(deletion, DeletionStatus.CANCELLED, "", None, deletion.errmsg, now)
     return deletion
 
 

@@ -24,8 +24,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hooks/kf"
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/kf"
 
     def close(self) -> None:
         self.server.shutdown()

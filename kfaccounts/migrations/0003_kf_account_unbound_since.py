@@ -13,7 +13,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('kfaccounts', '0001_initial'),
+        ('kfaccounts', '0002_deletion_cancelled'),
     ]
 
     operations = [
