@@ -9,6 +9,7 @@ COPY kfaccounts ./kfaccounts
 COPY audit ./audit
 COPY webhooks ./webhooks
 COPY cleanup ./cleanup
+COPY console ./console
 COPY manage.py ./
 RUN pip install --no-cache-dir . \
  && DJANGO_DEBUG=true python manage.py collectstatic --noinput \

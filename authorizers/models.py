@@ -24,6 +24,9 @@ class AccountKind(models.TextChoices):
 class AuthorizerStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     REVOKED = "revoked", "Revoked"
+    # Staff stopped serving it (the console's replacement for deleting a merchant): its history stays,
+    # its tokens and API keys are gone; authorizing again through the flow makes it active.
+    DEACTIVATED = "deactivated", "Deactivated"
 
 
 class ComponentCredential(models.Model):

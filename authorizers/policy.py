@@ -48,8 +48,13 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule(
         "authorization_revoked",
-        lambda a: a.status == AuthorizerStatus.ACTIVE,
+        lambda a: a.status != AuthorizerStatus.REVOKED,
         lambda a: "the merchant revoked the authorization",
+    ),
+    Rule(
+        "deactivated",
+        lambda a: a.status != AuthorizerStatus.DEACTIVATED,
+        lambda a: "the service provider's staff deactivated this merchant",
     ),
     Rule(
         "account_abnormal",

@@ -16,7 +16,15 @@ from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentEvent
 from authorizers.policy import account_kind
 from authorizers.revocation import authorizer_revoke
-from authorizers.tokens import authorizer_tokens_store, event_code_ctx, verify_ticket_store, with_component_token
+from authorizers.tokens import (
+    AuthorizerRevokedError,
+    authorizer_token_get,
+    authorizer_tokens_store,
+    event_code_ctx,
+    verify_ticket_store,
+    with_component_token,
+)
+from wechat.errors import WeChatError
 from wechat.results import parse_authorization_info, parse_authorizer_info
 
 log = logging.getLogger(__name__)
@@ -90,9 +98,21 @@ def authorizer_authorize(*, authorization_code: str, actor: Actor, event_time: d
 def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
     """Re-read type, certification, status and granted permission sets (e.g. after 48001/61007)."""
     authorizer = Authorizer.objects.get(pk=authorizer_id)
-    details = with_component_token(
-        lambda token: wechat_client().get_authorizer_info(component_token=token, authorizer_appid=authorizer.appid)
-    )
+    try:
+        details = with_component_token(
+            lambda token: wechat_client().get_authorizer_info(component_token=token, authorizer_appid=authorizer.appid)
+        )
+    except WeChatError as exc:
+        audit_record(
+            actor=actor,
+            action="authorizer.info_refreshed",
+            authorizer_appid=authorizer.appid,
+            outcome=exc.reason,
+            errcode=exc.errcode,
+            errmsg=exc.errmsg,
+            rid=exc.rid,
+        )
+        raise
     info = parse_authorizer_info(details)
     granted = _granted_from(details)
     with transaction.atomic():
@@ -109,6 +129,45 @@ def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
             outcome="ok",
             detail={"func_ids_before": before, "func_ids": authorizer.func_ids},
         )
+    return authorizer
+
+
+def authorizer_token_refresh(*, authorizer: Authorizer, actor: Actor) -> Authorizer:
+    """Refresh the merchant's access token now, whatever its age (the console's "refresh token").
+
+    The call itself is audited by tokens.py; this records who asked and how it ended.
+    """
+    try:
+        authorizer_token_get(authorizer_id=authorizer.pk, force=True)
+    except WeChatError as exc:
+        audit_record(
+            actor=actor,
+            action="authorizer.token_refresh_requested",
+            authorizer_appid=authorizer.appid,
+            outcome=exc.reason,
+            errcode=exc.errcode,
+            errmsg=exc.errmsg,
+            rid=exc.rid,
+        )
+        raise
+    except AuthorizerRevokedError:
+        audit_record(
+            actor=actor,
+            action="authorizer.token_refresh_requested",
+            authorizer_appid=authorizer.appid,
+            outcome="not_active",
+        )
+        raise
+    authorizer.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="authorizer.token_refresh_requested",
+        authorizer_appid=authorizer.appid,
+        outcome="ok",
+        detail={
+            "expires_at": authorizer.access_token_expires_at.isoformat() if authorizer.access_token_expires_at else ""
+        },
+    )
     return authorizer
 
 

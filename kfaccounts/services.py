@@ -18,8 +18,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import Actor, audit_event, audit_record, audit_record_many
+from authorizers.api_keys import api_key_revoke
 from authorizers.client import wechat_client
-from authorizers.models import Authorizer
+from authorizers.models import ApiKey, Authorizer, AuthorizerStatus
 from authorizers.policy import Eligibility, eligibility
 from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, with_authorizer_token
@@ -662,6 +663,59 @@ def deletion_retry(*, deletion: DeletionRequest, actor: Actor, dispatch: Dispatc
     return deletion
 
 
+@dataclass(frozen=True, slots=True)
+class DeactivationResult:
+    changed: bool
+    api_keys_revoked: int
+    deletions_cancelled: int
+
+
+def authorizer_deactivate(*, authorizer: Authorizer, actor: Actor) -> DeactivationResult:
+    """Stop serving a merchant without erasing anything (the console has no "delete merchant").
+
+    Its tokens are forgotten, its API keys revoked and its pending deletions cancelled; running ones
+    finish. Its kf accounts, deletions and audit trail stay. Authorizing again makes it active.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        changed = (
+            Authorizer.objects.filter(pk=authorizer.pk)
+            .exclude(status=AuthorizerStatus.DEACTIVATED)
+            .update(
+                status=AuthorizerStatus.DEACTIVATED,
+                refresh_token_ciphertext="",
+                access_token_ciphertext="",
+                access_token_expires_at=None,
+                updated_at=now,
+            )
+        )
+        keys = list(ApiKey.objects.filter(authorizer=authorizer, revoked_at__isnull=True))
+        for key in keys:
+            api_key_revoke(api_key=key, actor=actor)
+        key_prefixes = [key.prefix for key in keys]
+        pending = DeletionRequest.objects.filter(authorizer=authorizer, status=DeletionStatus.PENDING)
+        cancelled_ids = list(pending.values_list("pk", flat=True))
+        DeletionRequest.objects.filter(pk__in=cancelled_ids, status=DeletionStatus.PENDING).update(
+            status=DeletionStatus.CANCELLED,
+            finished_at=now,
+            next_attempt_at=None,
+            dispatched_at=None,
+            errmsg=f"cancelled: merchant deactivated by {actor.label}"[:255],
+            updated_at=now,
+        )
+        audit_record(
+            actor=actor,
+            action="authorizer.deactivated",
+            authorizer_appid=authorizer.appid,
+            outcome="deactivated" if changed else "already_deactivated",
+            detail={"api_keys_revoked": key_prefixes, "deletions_cancelled": cancelled_ids},
+        )
+    authorizer.refresh_from_db()
+    return DeactivationResult(
+        changed=bool(changed), api_keys_revoked=len(key_prefixes), deletions_cancelled=len(cancelled_ids)
+    )
+
+
 # --- sweeping ----------------------------------------------------------------------------------
 
 
@@ -750,6 +804,11 @@ def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
         raise NotEligible(verdict)
     try:
         infos = with_authorizer_token(authorizer.pk, lambda token: wechat_client().kf_list(access_token=token))
+    except AuthorizerRevokedError:
+        audit_record(
+            actor=actor, action="kf_accounts.sync_refused", authorizer_appid=authorizer.appid, outcome="not_active"
+        )
+        raise
     except errors.WeChatError as exc:
         audit_record(
             actor=actor,

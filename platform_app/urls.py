@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from authorizers import api as authorizer_api
 from authorizers import views as wechat_views
+from console import views as console_views
 from platform_app import health
 
 urlpatterns = [
@@ -19,7 +20,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # The admin index is the console's dashboard; every other admin URL is the stock site's.
+    path("admin/", admin.site.admin_view(console_views.dashboard), name="console-dashboard"),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
 
 handler404 = "platform_app.api_errors.not_found"

@@ -1,0 +1,47 @@
+"""Actions on a detail page: buttons that post the list's own action for this one row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from console.admin.helpers import NoDeleteAdmin
+
+NEXT = "_console_next"
+
+
+class ObjectActionsAdmin(NoDeleteAdmin):
+    """``object_actions`` names list actions also offered as buttons on the change page.
+
+    A button posts to the changelist exactly as ticking the row and picking the action would, so
+    Django's own permission filtering applies (an action the user may not run is neither shown nor
+    run), and the user comes back to the page they were on.
+    """
+
+    object_actions: tuple[str, ...] = ()
+    change_form_template = "console/change_form.html"
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        allowed = self.get_actions(request)
+        buttons = [(name, entry[2]) for name in self.object_actions if (entry := allowed.get(name)) is not None]
+        context = {"object_action_buttons": buttons, "console_next_field": NEXT, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def response_action(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        response = super().response_action(request, queryset)
+        target = request.POST.get(NEXT, "")
+        if (
+            isinstance(response, HttpResponseRedirect)
+            and target
+            and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+        ):
+            return HttpResponseRedirect(target)
+        return response
+
+
+__all__ = ["ObjectActionsAdmin", "admin"]

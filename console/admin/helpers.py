@@ -1,0 +1,72 @@
+"""What every console admin class shares: declared permissions, the staff actor, local times, links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from audit.services import Actor
+
+Action = Callable[..., Any]
+
+
+def console_action(*, description: Any, permissions: list[str]) -> Callable[[Action], Action]:
+    """``admin.action`` that refuses to exist without the permission it needs.
+
+    Django runs an action with no ``permissions`` for anyone who can see the list (a view-only
+    staff user could refresh tokens); with them, it neither offers nor runs it for others.
+    """
+    if not permissions:
+        raise ValueError("every console action declares the permission it needs")
+    return admin.action(description=description, permissions=permissions)
+
+
+def staff_actor(request: HttpRequest) -> Actor:
+    return Actor.staff(request.user)
+
+
+def local_time(value: datetime | None) -> str:
+    """A time in TIME_ZONE to the second (the format of console/formats), or an em dash."""
+    if value is None:
+        return "—"
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+
+
+def admin_link(obj: Any, label: Any | None = None) -> str:
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label if label is not None else obj)
+
+
+def changelist_link(model: Any, label: Any, **query: Any) -> str:
+    from urllib.parse import urlencode
+
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    return format_html('<a href="{}?{}">{}</a>', url, urlencode(query), label)
+
+
+def merchant_name(authorizer: Any) -> str:
+    """How a merchant is named in every message: nickname and appid, never the appid alone."""
+    return f"{authorizer.nickname or _('(no name)')} ({authorizer.appid})"
+
+
+class NoDeleteAdmin(admin.ModelAdmin):
+    """History-bearing rows are never deleted from the console: deactivate or revoke instead."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(NoDeleteAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

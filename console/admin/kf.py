@@ -1,0 +1,326 @@
+"""Kf accounts (with "delete selected", through the API's service) and deletions (retry, cancel)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers as admin_helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from audit.models import AuditEvent
+from authorizers.models import Authorizer
+from authorizers.policy import eligibility
+from console.admin.base import ObjectActionsAdmin
+from console.admin.helpers import admin_link, console_action, local_time, merchant_name, staff_actor
+from kfaccounts import services
+from kfaccounts.models import ACTIVE_STATUSES, DeletionRequest, DeletionStatus, KfAccount
+from kfaccounts.tasks import dispatch_deletions
+from kfaccounts.validation import InvalidKfAccount
+
+
+class PresentFilter(admin.SimpleListFilter):
+    title = _("present upstream")
+    parameter_name = "present"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("present")), ("no", _("gone"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() == "yes":
+            return queryset.filter(gone_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(gone_at__isnull=False)
+        return None
+
+
+def _merchant_cell(authorizer: Authorizer) -> str:
+    return admin_link(authorizer, authorizer.nickname or authorizer.appid)
+
+
+@admin.register(KfAccount)
+class KfAccountAdmin(ObjectActionsAdmin):
+    list_display = ("kf_account", "merchant", "kf_nick", "kf_wx", "invite_status", "last_seen_at", "gone_at")
+    list_filter = ("authorizer", PresentFilter, "invite_status")
+    search_fields = ("kf_account", "kf_nick", "kf_wx", "authorizer__appid", "authorizer__nickname")
+    list_select_related = ("authorizer",)
+    list_per_page = 100
+    fields = (
+        "authorizer",
+        "kf_account",
+        "kf_id",
+        "kf_nick",
+        "kf_wx",
+        "invite_wx",
+        "invite_expire_time",
+        "invite_status",
+        "first_seen_at",
+        "last_seen_at",
+        "gone_at",
+        "deletions",
+    )
+    readonly_fields = fields
+    actions = ["delete_selected_kf_accounts"]
+    object_actions = ("delete_selected_kf_accounts",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the mirror is written by sync only
+
+    def has_request_deletion_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("kfaccounts.add_deletionrequest")
+
+    @admin.display(description=_("merchant"), ordering="authorizer__nickname")
+    def merchant(self, obj: KfAccount) -> str:
+        return _merchant_cell(obj.authorizer)
+
+    @admin.display(description=_("deletions"))
+    def deletions(self, obj: KfAccount) -> str:
+        rows = DeletionRequest.objects.filter(authorizer_id=obj.authorizer_id, kf_account=obj.kf_account)[:20]
+        if not rows:
+            return "—"
+        return format_html(
+            '<table class="console-inline">{}</table>',
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                ((admin_link(d, f"#{d.pk}"), d.status, d.reason or "—", local_time(d.created_at)) for d in rows),
+            ),
+        )
+
+    @console_action(description=_("Delete the selected kf accounts on WeChat…"), permissions=["request_deletion"])
+    def delete_selected_kf_accounts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        plan = deletion_plan(queryset.select_related("authorizer"))
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": gettext("Delete kf accounts on WeChat?"),
+                "opts": self.model._meta,
+                "plan": plan,
+                "eligible_total": sum(len(group["eligible"]) for group in plan),
+                "selected_total": queryset.count(),
+                "selected_ids": [str(pk) for pk in queryset.values_list("pk", flat=True)],
+                "action_checkbox_name": admin_helpers.ACTION_CHECKBOX_NAME,
+                "action_name": "delete_selected_kf_accounts",
+            }
+            return TemplateResponse(request, "console/delete_kf_accounts_confirm.html", context)
+        actor = staff_actor(request)
+        for group in plan:
+            authorizer = group["authorizer"]
+            accounts = [kf.kf_account for kf in group["eligible"]]
+            if not accounts:
+                continue
+            try:
+                deletions = services.deletions_request(
+                    authorizer=authorizer, kf_accounts=accounts, actor=actor, dispatch=dispatch_deletions
+                )
+            except (services.NotEligible, InvalidKfAccount) as exc:
+                self.message_user(request, f"{merchant_name(authorizer)}: {exc}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"{merchant_name(authorizer)}: "
+                + gettext("%(count)d deletions requested (%(ids)s)")
+                % {"count": len(deletions), "ids": ", ".join(f"#{d.pk}" for d in deletions)},
+                messages.SUCCESS,
+            )
+        return None
+
+
+def deletion_plan(kf_accounts: QuerySet) -> list[dict[str, Any]]:
+    """Per merchant: which selected accounts would be deleted, and why the others would not."""
+    by_merchant: dict[int, list[KfAccount]] = defaultdict(list)
+    merchants: dict[int, Authorizer] = {}
+    for kf in kf_accounts:
+        by_merchant[kf.authorizer_id].append(kf)
+        merchants[kf.authorizer_id] = kf.authorizer
+    plan = []
+    for authorizer_id, rows in by_merchant.items():
+        authorizer = merchants[authorizer_id]
+        verdict = eligibility(authorizer)
+        active = set(
+            DeletionRequest.objects.filter(
+                authorizer_id=authorizer_id, kf_account__in=[r.kf_account for r in rows], status__in=ACTIVE_STATUSES
+            ).values_list("kf_account", flat=True)
+        )
+        group: dict[str, Any] = {
+            "authorizer": authorizer,
+            "verdict": verdict,
+            "eligible": [],
+            "gone": [],
+            "active": [],
+            "not_eligible": [],
+        }
+        for kf in rows:
+            if not verdict.eligible:
+                group["not_eligible"].append(kf)
+            elif kf.gone_at is not None:
+                group["gone"].append(kf)
+            elif kf.kf_account in active:
+                group["active"].append(kf)
+            else:
+                group["eligible"].append(kf)
+        plan.append(group)
+    return plan
+
+
+class ReasonOrBlank(admin.SimpleListFilter):
+    title = _("reason")
+    parameter_name = "reason"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        from kfaccounts.models import DeletionReason
+
+        return [("-", _("(none)")), *DeletionReason.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() == "-":
+            return queryset.filter(reason="")
+        if self.value():
+            return queryset.filter(reason=self.value())
+        return None
+
+
+@admin.register(DeletionRequest)
+class DeletionRequestAdmin(ObjectActionsAdmin):
+    list_display = ("number", "kf_account", "merchant", "status", "reason", "errcode", "attempts", "created_at", "when")
+    list_display_links = ("number", "kf_account")
+    list_filter = ("status", ReasonOrBlank, "authorizer", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("kf_account", "authorizer__appid", "authorizer__nickname", "rid")
+    list_select_related = ("authorizer",)
+    list_per_page = 100
+    fieldsets = (
+        (None, {"fields": ("authorizer", "kf_account", "status", "reason", "errcode", "errmsg", "rid")}),
+        (
+            _("Attempts"),
+            {
+                "fields": (
+                    "attempts",
+                    "transient_failures",
+                    "outcome_unknown",
+                    "next_attempt",
+                    "created_at",
+                    "started_at",
+                    "finished_at",
+                    "requested_by",
+                )
+            },
+        ),
+        (_("Audit events of this deletion"), {"fields": ("history",)}),
+    )
+    readonly_fields = (
+        "authorizer",
+        "kf_account",
+        "status",
+        "reason",
+        "errcode",
+        "errmsg",
+        "rid",
+        "attempts",
+        "transient_failures",
+        "outcome_unknown",
+        "next_attempt",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "requested_by",
+        "history",
+    )
+    actions = ["retry_failed", "cancel_pending"]
+    object_actions = ("retry_failed", "cancel_pending")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # requested from the kf accounts list, the API, the command line or a schedule
+
+    @admin.display(description="#", ordering="id")
+    def number(self, obj: DeletionRequest) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description=_("merchant"), ordering="authorizer__nickname")
+    def merchant(self, obj: DeletionRequest) -> str:
+        return _merchant_cell(obj.authorizer)
+
+    @admin.display(description=_("next attempt / finished"))
+    def when(self, obj: DeletionRequest) -> str:
+        if obj.is_terminal:
+            return local_time(obj.finished_at)
+        return self.next_attempt(obj)
+
+    @admin.display(description=_("next attempt"))
+    def next_attempt(self, obj: DeletionRequest) -> str:
+        if obj.is_terminal:
+            return "—"
+        if obj.status == DeletionStatus.RUNNING:
+            return gettext("running now (lease until %(at)s)") % {"at": local_time(obj.lease_expires_at)}
+        if obj.next_attempt_at is None or obj.next_attempt_at <= timezone.now():
+            return gettext("as soon as a worker is free")
+        return local_time(obj.next_attempt_at)
+
+    @admin.display(description=_("requested by"))
+    def requested_by(self, obj: DeletionRequest) -> str:
+        return f"{obj.requested_by_kind}: {obj.requested_by_label or obj.requested_by_id}"
+
+    @admin.display(description=_("audit events"))
+    def history(self, obj: DeletionRequest) -> str:
+        events = AuditEvent.objects.filter(detail__deletion_id=obj.pk).order_by("at", "id")
+        if not events:
+            return "—"
+        return format_html(
+            '<table class="console-inline"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>',
+            gettext("time"),
+            gettext("event"),
+            gettext("attempt"),
+            gettext("outcome"),
+            gettext("errcode / errmsg"),
+            gettext("actor"),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        admin_link(e, local_time(e.at)),
+                        e.action,
+                        e.detail.get("attempt", "—"),
+                        e.outcome,
+                        f"{e.errcode} {e.errmsg}" if e.errcode is not None else e.errmsg or "—",
+                        f"{e.actor_kind}: {e.actor_label}",
+                    )
+                    for e in events
+                ),
+            ),
+        )
+
+    @console_action(description=_("Retry the selected failed deletions"), permissions=["change"])
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for deletion in queryset.select_related("authorizer"):
+            name = f"{merchant_name(deletion.authorizer)} {deletion.kf_account}"
+            try:
+                services.deletion_retry(deletion=deletion, actor=staff_actor(request), dispatch=dispatch_deletions)
+            except services.NotEligible as exc:
+                self.message_user(
+                    request,
+                    f"{name}: " + gettext("not retried: %(why)s") % {"why": exc.verdict.summary},
+                    messages.ERROR,
+                )
+            except services.DeletionNotRetryable as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"{name}: " + gettext("deletion #%(id)d sent again") % {"id": deletion.pk})
+
+    @console_action(description=_("Cancel the selected pending deletions"), permissions=["change"])
+    def cancel_pending(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for deletion in queryset.select_related("authorizer"):
+            name = f"{merchant_name(deletion.authorizer)} {deletion.kf_account}"
+            try:
+                services.deletion_cancel(deletion=deletion, actor=staff_actor(request))
+            except services.DeletionNotCancellable as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"{name}: " + gettext("deletion #%(id)d cancelled") % {"id": deletion.pk})

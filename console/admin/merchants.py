@@ -1,0 +1,452 @@
+"""Merchants, their API keys, the platform's credentials and the pushes WeChat sent.
+
+Ciphertext and digests are never shown (excluded from every form and list); token health is shown
+instead. Merchants are never deleted here: deactivate them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from audit.models import AuditEvent
+from authorizers import services as authorizer_services
+from authorizers.api_keys import api_key_issue, api_key_revoke
+from authorizers.models import ApiKey, Authorizer, AuthorizerStatus, ComponentCredential, ComponentEvent
+from authorizers.policy import eligibility
+from authorizers.tokens import AuthorizerRevokedError
+from console import authorization
+from console.admin.base import ObjectActionsAdmin
+from console.admin.helpers import (
+    ReadOnlyAdmin,
+    admin_link,
+    changelist_link,
+    console_action,
+    local_time,
+    merchant_name,
+    staff_actor,
+)
+from kfaccounts import services as kf_services
+from kfaccounts.models import DeletionRequest, KfAccount
+from wechat.errors import WeChatError
+
+RECENT = 10
+
+
+def wechat_reason(exc: Exception) -> str:
+    if isinstance(exc, WeChatError):
+        return gettext("WeChat answered errcode %(errcode)s (%(errmsg)s)") % {
+            "errcode": exc.errcode,
+            "errmsg": exc.errmsg or exc.reason,
+        }
+    if isinstance(exc, AuthorizerRevokedError):
+        return gettext("the merchant is not active (revoked or deactivated)")
+    if isinstance(exc, kf_services.NotEligible):
+        return gettext("not eligible: %(why)s") % {"why": exc.verdict.summary}
+    return str(exc)
+
+
+class EligibilityFilter(admin.SimpleListFilter):
+    title = _("eligibility")
+    parameter_name = "eligible"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("eligible")), ("no", _("not eligible"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() not in ("yes", "no"):
+            return None
+        wanted = self.value() == "yes"
+        ids = [a.pk for a in queryset if eligibility(a).eligible == wanted]
+        return queryset.filter(pk__in=ids)
+
+
+class QuotaPausedFilter(admin.SimpleListFilter):
+    title = _("quota")
+    parameter_name = "quota"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("paused", _("paused for quota"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() == "paused":
+            return queryset.filter(quota_paused_until__gt=timezone.now())
+        return None
+
+
+@admin.register(Authorizer)
+class AuthorizerAdmin(ObjectActionsAdmin):
+    list_display = ("merchant", "kind", "certified", "granted", "status", "eligible", "token_expires", "quota_pause")
+    list_filter = ("status", "kind", EligibilityFilter, QuotaPausedFilter)
+    search_fields = ("appid", "nickname", "alias", "principal_name", "user_name")
+    list_per_page = 50
+    object_actions = ("refresh_token", "reread_permissions", "sync_kf_accounts", "issue_api_key", "deactivate")
+    actions = list(object_actions)
+    fieldsets = (
+        (
+            _("Account"),
+            {"fields": ("appid", "nickname", "alias", "user_name", "principal_name", "kind", "certification")},
+        ),
+        (_("Permissions and eligibility"), {"fields": ("granted", "eligible", "eligibility_reasons")}),
+        (
+            _("Status"),
+            {"fields": ("status", "authorized_at", "revoked_at", "info_refreshed_at", "quota_paused_until")},
+        ),
+        (
+            _("Token health"),
+            {
+                "fields": (
+                    "access_token_expires_at",
+                    "access_token_refreshed_at",
+                    "token_refresh_count",
+                    "last_token_error",
+                )
+            },
+        ),
+        (_("Recent deletions"), {"fields": ("recent_deletions",)}),
+        (_("Kf accounts"), {"fields": ("kf_account_table",)}),
+        (_("API keys"), {"fields": ("api_key_table",)}),
+    )
+    readonly_fields = (
+        "appid",
+        "nickname",
+        "alias",
+        "user_name",
+        "principal_name",
+        "kind",
+        "certification",
+        "granted",
+        "eligible",
+        "eligibility_reasons",
+        "status",
+        "authorized_at",
+        "revoked_at",
+        "info_refreshed_at",
+        "quota_paused_until",
+        "access_token_expires_at",
+        "access_token_refreshed_at",
+        "token_refresh_count",
+        "last_token_error",
+        "recent_deletions",
+        "kf_account_table",
+        "api_key_table",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # merchants arrive through the authorization flow only
+
+    def has_manage_api_keys_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("authorizers.add_apikey")  # superusers: no group holds it
+
+    # --- columns ---------------------------------------------------------------------------
+
+    @admin.display(description=_("merchant"), ordering="nickname")
+    def merchant(self, obj: Authorizer) -> str:
+        return format_html("{}<br><small>{}</small>", obj.nickname or "—", obj.appid)
+
+    @admin.display(boolean=True, description=_("certified"))
+    def certified(self, obj: Authorizer) -> bool:
+        return obj.is_certified
+
+    @admin.display(description=_("certification"))
+    def certification(self, obj: Authorizer) -> str:
+        if obj.verify_type_id is None:
+            return gettext("unknown")
+        state = gettext("certified") if obj.is_certified else gettext("not certified")
+        return f"{state} (verify_type_info.id {obj.verify_type_id})"
+
+    @admin.display(description=_("permission sets"))
+    def granted(self, obj: Authorizer) -> str:
+        return ", ".join(map(str, obj.func_ids or [])) or "—"
+
+    @admin.display(boolean=True, description=_("eligible"))
+    def eligible(self, obj: Authorizer) -> bool:
+        return eligibility(obj).eligible
+
+    @admin.display(description=_("why not eligible"))
+    def eligibility_reasons(self, obj: Authorizer) -> str:
+        verdict = eligibility(obj)
+        return gettext("eligible") if verdict.eligible else verdict.summary
+
+    @admin.display(description=_("token expires"), ordering="access_token_expires_at")
+    def token_expires(self, obj: Authorizer) -> str:
+        if not obj.access_token_expires_at:
+            return gettext("no token")
+        if obj.access_token_expires_at <= timezone.now():
+            return gettext("expired %(at)s") % {"at": local_time(obj.access_token_expires_at)}
+        return local_time(obj.access_token_expires_at)
+
+    @admin.display(description=_("quota paused until"), ordering="quota_paused_until")
+    def quota_pause(self, obj: Authorizer) -> str:
+        return local_time(obj.quota_paused_until) if obj.quota_paused() else "—"
+
+    @admin.display(description=_("last token error"))
+    def last_token_error(self, obj: Authorizer) -> str:
+        event = (
+            AuditEvent.objects.filter(authorizer_appid=obj.appid, action="wechat.api_authorizer_token")
+            .exclude(outcome="ok")
+            .first()
+        )
+        if event is None:
+            return "—"
+        return format_html(
+            "{} — {} errcode {} {}", admin_link(event, local_time(event.at)), event.outcome, event.errcode, event.errmsg
+        )
+
+    @admin.display(description=_("recent deletions"))
+    def recent_deletions(self, obj: Authorizer) -> str:
+        rows = DeletionRequest.objects.filter(authorizer=obj).order_by("-id")[:RECENT]
+        if not rows:
+            return "—"
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (admin_link(d, f"#{d.pk}"), d.kf_account, d.status, d.reason or "—", local_time(d.created_at))
+                for d in rows
+            ),
+        )
+        more = changelist_link(DeletionRequest, gettext("all deletions of this merchant"), authorizer__id__exact=obj.pk)
+        return format_html('<table class="console-inline">{}</table>{}', body, more)
+
+    @admin.display(description=_("kf accounts"))
+    def kf_account_table(self, obj: Authorizer) -> str:
+        rows = KfAccount.objects.filter(authorizer=obj, gone_at__isnull=True)[:RECENT]
+        present = KfAccount.objects.filter(authorizer=obj, gone_at__isnull=True).count()
+        if not rows:
+            return "—"
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (admin_link(k, k.kf_account), k.kf_nick, k.kf_wx or k.invite_status or "—", local_time(k.last_seen_at))
+                for k in rows
+            ),
+        )
+        more = changelist_link(
+            KfAccount, gettext("all %(count)d kf accounts") % {"count": present}, authorizer__id__exact=obj.pk
+        )
+        return format_html('<table class="console-inline">{}</table>{}', body, more)
+
+    @admin.display(description=_("API keys"))
+    def api_key_table(self, obj: Authorizer) -> str:
+        keys = ApiKey.objects.filter(authorizer=obj)
+        if not keys:
+            return "—"
+        return format_html(
+            '<table class="console-inline">{}</table>',
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        admin_link(k, f"{k.prefix}…"),
+                        k.name or "—",
+                        local_time(k.created_at),
+                        gettext("revoked %(at)s") % {"at": local_time(k.revoked_at)}
+                        if k.revoked_at
+                        else gettext("active"),
+                    )
+                    for k in keys
+                ),
+            ),
+        )
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def _each(self, request: HttpRequest, queryset: QuerySet, run: Any, done: Any) -> None:
+        for authorizer in queryset:
+            try:
+                result = run(authorizer)
+            except (WeChatError, AuthorizerRevokedError, kf_services.NotEligible) as exc:
+                self.message_user(request, f"{merchant_name(authorizer)}: {wechat_reason(exc)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{merchant_name(authorizer)}: {done(result)}", messages.SUCCESS)
+
+    @console_action(description=_("Refresh access token now"), permissions=["change"])
+    def refresh_token(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda a: authorizer_services.authorizer_token_refresh(authorizer=a, actor=staff_actor(request)),
+            lambda a: gettext("token refreshed, expires %(at)s") % {"at": local_time(a.access_token_expires_at)},
+        )
+
+    @console_action(description=_("Re-read account info and permissions"), permissions=["change"])
+    def reread_permissions(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda a: authorizer_services.authorizer_info_refresh(authorizer_id=a.pk, actor=staff_actor(request)),
+            lambda a: gettext("permission sets re-read: %(sets)s") % {"sets": self.granted(a)},
+        )
+
+    @console_action(description=_("Sync kf accounts from WeChat"), permissions=["change"])
+    def sync_kf_accounts(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda a: kf_services.kf_accounts_sync(authorizer=a, actor=staff_actor(request)),
+            lambda r: (
+                gettext("kf accounts synced: %(present)d present, %(added)d new, %(gone)d gone")
+                % {"present": r.present, "added": r.added, "gone": r.gone}
+            ),
+        )
+
+    @console_action(description=_("Deactivate (revoke its API keys, cancel pending deletions)"), permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda a: kf_services.authorizer_deactivate(authorizer=a, actor=staff_actor(request)),
+            lambda r: (
+                gettext("deactivated; %(keys)d API keys revoked, %(cancelled)d pending deletions cancelled")
+                % {"keys": r.api_keys_revoked, "cancelled": r.deletions_cancelled}
+            ),
+        )
+
+    @console_action(description=_("Issue an API key (shown once)"), permissions=["manage_api_keys"])
+    def issue_api_key(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        issued = []
+        for authorizer in queryset:
+            if authorizer.status != AuthorizerStatus.ACTIVE:
+                self.message_user(
+                    request,
+                    f"{merchant_name(authorizer)}: "
+                    + gettext("no key issued: the merchant is %(status)s")
+                    % {"status": authorizer.get_status_display()},
+                    messages.ERROR,
+                )
+                continue
+            api_key, plaintext = api_key_issue(
+                authorizer=authorizer, actor=staff_actor(request), name=f"console:{request.user.get_username()}"
+            )
+            issued.append((authorizer, api_key, plaintext))
+        if not issued:
+            return None
+        response = TemplateResponse(
+            request,
+            "console/api_key_issued.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("API key issued"),
+                "issued": issued,
+                "opts": self.model._meta,
+            },
+        )
+        response["Cache-Control"] = "no-store"  # the page holds a key shown once: no copy in any cache
+        return response
+
+    # --- the authorization-link page --------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        extra = [
+            path(
+                "authorization-link/",
+                self.admin_site.admin_view(self.authorization_link_view),
+                name="authorizers_authorizer_authorization_link",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {"authorization_link_url": reverse("admin:authorizers_authorizer_authorization_link")}
+        return super().changelist_view(request, extra_context={**context, **(extra_context or {})})
+
+    change_list_template = "console/authorizer_change_list.html"
+
+    def authorization_link_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        auth_type = authorization.auth_type_from(request.GET.get("auth_type"), default=settings.WECHAT_AUTH_TYPE)
+        links = error = None
+        if request.GET.get("generate"):
+            try:
+                links = authorization.authorization_links(request=request, auth_type=auth_type)
+            except authorization.LinksUnavailable as exc:
+                error = str(exc)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext("Authorization link"),
+            "platform_url": authorization.platform_page_url(request=request, auth_type=auth_type),
+            "auth_type": auth_type,
+            "auth_types": authorization.AUTH_TYPES,
+            "links": links,
+            "error": error,
+        }
+        response = TemplateResponse(request, "console/authorization_link.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ObjectActionsAdmin):
+    list_display = ("prefix_shown", "authorizer", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("prefix", "authorizer__appid", "authorizer__nickname", "name")
+    fields = ("authorizer", "prefix_shown", "name", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+    object_actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # issued from the merchant's page (shown once) or `manage.py issue_api_key`
+
+    def has_manage_api_keys_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("authorizers.change_apikey")
+
+    @admin.display(description=_("key"), ordering="prefix")
+    def prefix_shown(self, obj: ApiKey) -> str:
+        return f"kfp_{obj.prefix}_…"
+
+    @console_action(description=_("Revoke the selected API keys"), permissions=["manage_api_keys"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for api_key in queryset.select_related("authorizer"):
+            api_key_revoke(api_key=api_key, actor=staff_actor(request))
+            self.message_user(
+                request,
+                f"{merchant_name(api_key.authorizer)}: "
+                + gettext("API key %(prefix)s… revoked") % {"prefix": api_key.prefix},
+            )
+
+
+@admin.register(ComponentCredential)
+class ComponentCredentialAdmin(ReadOnlyAdmin):
+    list_display = (
+        "component_appid",
+        "ticket_received_at",
+        "ticket_created_at",
+        "access_token_expires_at",
+        "refresh_count",
+    )
+    fields = (
+        "component_appid",
+        "ticket_created_at",
+        "ticket_received_at",
+        "access_token_expires_at",
+        "access_token_refreshed_at",
+        "refresh_count",
+    )
+    readonly_fields = fields
+
+
+@admin.register(ComponentEvent)
+class ComponentEventAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "info_type", "authorizer_appid", "create_time", "state")
+    list_filter = ("info_type", "state")
+    search_fields = ("authorizer_appid",)
+    fields = ("info_type", "authorizer_appid", "create_time", "received_at", "state", "processed_at", "error", "fields")
+    readonly_fields = fields
