@@ -1,7 +1,7 @@
 """The two staff roles: ``viewer`` sees everything and runs nothing; ``operator`` runs the actions.
 
 Superusers (not a group) manage API keys, the platform's credentials and staff accounts. Every
-admin action declares the permission it needs (see /docs/console.md), so a role is nothing but a
+admin action declares the permission it needs (see docs/console.md), so a role is nothing but a
 set of Django permissions:
 
 - viewer: ``view_*`` on every model of the domain apps;

@@ -1,7 +1,7 @@
 """The staff console on the stock Django admin: every model of the product, registered here.
 
 Domain apps keep no admin of their own (they never import the console); apps that come later
-(cleanup, webhooks) register theirs in their own admin.py following /docs/console.md.
+(cleanup, webhooks) register theirs in their own admin.py following docs/console.md.
 """
 
 from __future__ import annotations
