@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import UTC, datetime
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -13,6 +12,7 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.client import wechat_client
+from authorizers.dispatch import authorization_event_process_send
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentEvent
 from authorizers.policy import account_kind
 from authorizers.revocation import authorizer_revoke
@@ -251,9 +251,7 @@ def _apply_inline(event: ComponentEvent, fields: dict[str, str]) -> None:
         changed = authorizer_revoke(appid=event.authorizer_appid, actor=Actor.wechat(), event_time=event.create_time)
         event.state = ComponentEvent.State.PROCESSED if changed else ComponentEvent.State.IGNORED
     elif event.info_type in (INFO_AUTHORIZED, INFO_UPDATE_AUTHORIZED):
-        from authorizers.tasks import process_authorization_event  # tasks import services
-
-        transaction.on_commit(partial(process_authorization_event.delay, event.pk))
+        authorization_event_process_send(event_id=event.pk)
         return
     else:
         event.state = ComponentEvent.State.IGNORED  # other InfoTypes are not ours to act on

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from authorizers.api_keys import request_merchant
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
-from kfaccounts.tasks import dispatch_deletions, sync_kf_accounts
+from kfaccounts.tasks import sync_kf_accounts
 from kfaccounts.validation import MAX_BULK, InvalidKfAccount
 from platform_app.api_errors import ApiError
 
@@ -90,7 +90,6 @@ def _request_deletions(
             authorizer=merchant.authorizer,
             kf_accounts=accounts,
             actor=merchant.actor,
-            dispatch=dispatch_deletions,
             idempotency_key=idempotency_key,
         )
     except InvalidKfAccount as exc:

@@ -6,10 +6,9 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
@@ -20,10 +19,12 @@ from django.utils import timezone
 from audit.services import Actor, audit_event, audit_record, audit_record_many
 from authorizers.api_keys import api_key_revoke
 from authorizers.client import wechat_client
+from authorizers.dispatch import authorizer_info_refresh_send
 from authorizers.models import ApiKey, Authorizer, AuthorizerStatus
 from authorizers.policy import Eligibility, eligibility
 from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, with_authorizer_token
+from kfaccounts.dispatch import deletions_send
 from kfaccounts.models import (
     ACTIVE_STATUSES,
     DeletionReason,
@@ -69,15 +70,12 @@ class RetryPolicy:
 
 # --- requesting --------------------------------------------------------------------------------
 
-Dispatch = Callable[[Sequence[int]], None]
-
 
 def deletions_request(
     *,
     authorizer: Authorizer,
     kf_accounts: Sequence[object],
     actor: Actor,
-    dispatch: Dispatch,
     idempotency_key: str | None = None,
     record_rejections: bool = False,
 ) -> list[DeletionRequest]:
@@ -141,7 +139,7 @@ def deletions_request(
                     )
                 to_send = [d.pk for d in created if d.status == DeletionStatus.PENDING]
                 if to_send:
-                    transaction.on_commit(partial(dispatch, to_send))
+                    deletions_send(to_send)
                 return deletions
         except IntegrityError:
             # A concurrent request created an active row (or used the same key) first: look again.
@@ -334,9 +332,7 @@ def _on_wechat_error(
         _finish(deletion, DeletionStatus.FAILED, DeletionReason.KF_NOT_ENABLED, **failed)
     elif isinstance(exc, errors.PermissionDenied):
         _finish(deletion, DeletionStatus.FAILED, DeletionReason.PERMISSION_DENIED, **failed)
-        from authorizers.tasks import refresh_authorizer_info
-
-        refresh_authorizer_info.delay(deletion.authorizer_id)
+        authorizer_info_refresh_send(authorizer_id=deletion.authorizer_id)
     elif isinstance(exc, errors.AuthorizationRevoked):
         authorizer_revoke(appid=deletion.authorizer.appid, actor=Actor.system("deletions"), cause=exc)
         _finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED, **failed)
@@ -609,7 +605,7 @@ def deletion_cancel(*, deletion: DeletionRequest, actor: Actor) -> DeletionReque
     return deletion
 
 
-def deletion_retry(*, deletion: DeletionRequest, actor: Actor, dispatch: Dispatch) -> DeletionRequest:
+def deletion_retry(*, deletion: DeletionRequest, actor: Actor) -> DeletionRequest:
     """failed → pending on the same row (its attempts and audit trail stay), sent after commit.
 
     The merchant must still be eligible. ``outcome_unknown`` is kept: if an earlier attempt may have
@@ -649,7 +645,7 @@ def deletion_retry(*, deletion: DeletionRequest, actor: Actor, dispatch: Dispatc
                     outcome=DeletionStatus.PENDING,
                     detail={"deletion_id": deletion.pk, "previous_reason": deletion.reason},
                 )
-                transaction.on_commit(lambda: dispatch([deletion.pk]))
+                deletions_send([deletion.pk])
     except IntegrityError:
         raise DeletionNotRetryable(
             f"{authorizer.appid} {deletion.kf_account}: another deletion of this account is already pending or running"
@@ -726,7 +722,7 @@ class SweepResult:
 
 
 def deletions_sweep(
-    *, policy: RetryPolicy, dispatch: Dispatch, stale_after: timedelta = timedelta(minutes=2), batch: int = 2000
+    *, policy: RetryPolicy, stale_after: timedelta = timedelta(minutes=2), batch: int = 2000
 ) -> SweepResult:
     """Recover what a crash left behind: running rows whose lease expired, pending rows never sent."""
     now = timezone.now()
@@ -775,7 +771,7 @@ def deletions_sweep(
     )
     if due:
         DeletionRequest.objects.filter(pk__in=due).update(dispatched_at=now)
-        dispatch(due)
+        deletions_send(due)
     if expired or due:
         log.info("deletion sweep: %d leases expired, %d re-sent", expired, len(due))
     return SweepResult(leases_expired=expired, resent=len(due))

@@ -55,7 +55,7 @@ def send_deletions(deletion_ids: list[int]) -> None:
 
 @shared_task(ignore_result=True)
 def sweep_deletions() -> None:
-    services.deletions_sweep(policy=retry_policy(), dispatch=dispatch_deletions)
+    services.deletions_sweep(policy=retry_policy())
 
 
 @shared_task(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.utils import timezone
@@ -73,15 +74,13 @@ def make_due() -> Callable[[int], None]:
     return due
 
 
-class Recorder:
-    """A dispatch function for services that records what would have been sent to the workers."""
+def deletions_sent(callbacks: list[Callable[[], object]]) -> list[int]:
+    """The deletion ids that on-commit callbacks captured by ``django_capture_on_commit_callbacks`` send."""
+    from kfaccounts.tasks import dispatch_deletions
 
-    def __init__(self) -> None:
-        self.sent: list[list[int]] = []
-
-    def __call__(self, ids) -> None:
-        self.sent.append(list(ids))
-
-    @property
-    def ids(self) -> list[int]:
-        return [i for batch in self.sent for i in batch]
+    return [
+        deletion_id
+        for callback in callbacks
+        if isinstance(callback, partial) and callback.func is dispatch_deletions
+        for deletion_id in callback.args[0]
+    ]

@@ -10,7 +10,7 @@ from authorizers.models import AccountKind, Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest
 from kfaccounts.tasks import delete_kf_account
-from tests.kfaccounts.conftest import DEL_URL, OK, Recorder, del_calls
+from tests.kfaccounts.conftest import DEL_URL, OK, del_calls, deletions_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -91,10 +91,7 @@ def test_eligible_merchants_reach_wechat(
 
 
 def test_merchant_that_became_ineligible_before_the_task_ran_is_rejected_without_a_call(wechat, merchant):
-    dispatch = Recorder()
-    (deletion,) = services.deletions_request(
-        authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test"), dispatch=dispatch
-    )
+    (deletion,) = services.deletions_request(authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test"))
     Authorizer.objects.filter(pk=merchant.pk).update(func_ids=[2])
     delete_kf_account.delay(deletion.pk)
     deletion.refresh_from_db()
@@ -104,17 +101,18 @@ def test_merchant_that_became_ineligible_before_the_task_ran_is_rejected_without
     assert len(wechat.calls) == 0
 
 
-def test_batch_callers_get_rejected_rows_for_an_ineligible_merchant_and_nothing_is_sent(wechat, make_authorizer):
+def test_batch_callers_get_rejected_rows_for_an_ineligible_merchant_and_nothing_is_sent(
+    wechat, make_authorizer, django_capture_on_commit_callbacks
+):
     merchant = make_authorizer(func_ids=[])
-    dispatch = Recorder()
-    deletions = services.deletions_request(
-        authorizer=merchant,
-        kf_accounts=["kf1@shop", "kf2@shop"],
-        actor=Actor.system("test"),
-        dispatch=dispatch,
-        record_rejections=True,
-    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        deletions = services.deletions_request(
+            authorizer=merchant,
+            kf_accounts=["kf1@shop", "kf2@shop"],
+            actor=Actor.system("test"),
+            record_rejections=True,
+        )
     assert [(d.status, d.reason) for d in deletions] == [("rejected", "not_eligible")] * 2
     assert all(d.finished_at is not None for d in deletions)
-    assert dispatch.sent == []
+    assert deletions_sent(callbacks) == []
     assert len(wechat.calls) == 0

@@ -329,7 +329,9 @@ def test_daily_quota_45009_pauses_the_merchant_until_midnight_shanghai_and_defer
     assert del_calls(wechat)[-1].request.url.endswith(f"access_token=ACCESS_{other.appid}")
 
 
-def test_deferred_deletions_run_once_the_quota_has_reset(wechat, merchant, client, request_deletion):
+def test_deferred_deletions_run_once_the_quota_has_reset(
+    wechat, merchant, client, request_deletion, django_capture_on_commit_callbacks
+):
     wechat.post(DEL_URL, json={"errcode": 45009, "errmsg": "reach max api daily quota limit"})
     wechat.post(DEL_URL, json=OK)
     deferred = _deletion(request_deletion(client))
@@ -340,7 +342,8 @@ def test_deferred_deletions_run_once_the_quota_has_reset(wechat, merchant, clien
     DeletionRequest.objects.filter(pk=deferred.pk).update(next_attempt_at=past)
     from kfaccounts.tasks import sweep_deletions
 
-    sweep_deletions.delay()
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_deletions.delay()
     deferred.refresh_from_db()
     assert (deferred.status, deferred.attempts) == ("succeeded", 2)
     assert len(del_calls(wechat)) == 2
@@ -363,12 +366,9 @@ def test_next_quota_reset_is_the_next_midnight_in_china_whatever_the_utc_time(no
 
 def test_a_retry_arriving_a_moment_early_runs_rather_than_waiting_for_the_sweeper(wechat, merchant):
     from audit.services import Actor
-    from tests.kfaccounts.conftest import Recorder
 
     wechat.post(DEL_URL, json=OK)
-    (deletion,) = services.deletions_request(
-        authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test"), dispatch=Recorder()
-    )
+    (deletion,) = services.deletions_request(authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test"))
     DeletionRequest.objects.filter(pk=deletion.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=1))
     delete_kf_account.delay(deletion.pk)
     deletion.refresh_from_db()

@@ -13,8 +13,7 @@ from audit.services import Actor
 from authorizers.models import AuthorizerStatus
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest
-from kfaccounts.tasks import dispatch_deletions
-from tests.kfaccounts.conftest import DEL_URL, OK, Recorder, del_calls
+from tests.kfaccounts.conftest import DEL_URL, OK, del_calls, deletions_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +25,7 @@ def staff():
 
 
 def _request(merchant, account: str = "kf1@shop") -> DeletionRequest:
-    (deletion,) = services.deletions_request(
-        authorizer=merchant, kf_accounts=[account], actor=Actor.system("test"), dispatch=Recorder()
-    )
+    (deletion,) = services.deletions_request(authorizer=merchant, kf_accounts=[account], actor=Actor.system("test"))
     return deletion
 
 
@@ -67,12 +64,12 @@ def test_retrying_a_failed_deletion_sends_it_again_on_the_same_row_and_it_can_su
     wechat.post(DEL_URL, json=OK)
     with django_capture_on_commit_callbacks(execute=True):
         (deletion,) = services.deletions_request(
-            authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test"), dispatch=dispatch_deletions
+            authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test")
         )
     deletion.refresh_from_db()
     assert (deletion.status, deletion.reason) == ("failed", "kf_not_enabled")
     with django_capture_on_commit_callbacks(execute=True):
-        services.deletion_retry(deletion=deletion, actor=staff, dispatch=dispatch_deletions)
+        services.deletion_retry(deletion=deletion, actor=staff)
     deletion.refresh_from_db()
     assert (deletion.status, deletion.reason, deletion.attempts) == ("succeeded", "", 2)
     assert len(del_calls(wechat)) == 2
@@ -80,24 +77,30 @@ def test_retrying_a_failed_deletion_sends_it_again_on_the_same_row_and_it_can_su
     assert (event.actor_label, event.detail["previous_reason"]) == ("ops1", "kf_not_enabled")
 
 
-def test_only_a_failed_deletion_can_be_retried(merchant, staff):
+def test_only_a_failed_deletion_can_be_retried(merchant, staff, django_capture_on_commit_callbacks):
     deletion = _request(merchant)
-    sent = Recorder()
-    with pytest.raises(services.DeletionNotRetryable, match="pending, only a failed deletion"):
-        services.deletion_retry(deletion=deletion, actor=staff, dispatch=sent)
-    assert sent.ids == []
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(services.DeletionNotRetryable, match="pending, only a failed deletion"),
+    ):
+        services.deletion_retry(deletion=deletion, actor=staff)
+    assert deletions_sent(callbacks) == []
 
 
-def test_retry_refused_while_another_deletion_of_the_account_is_active(merchant, staff):
+def test_retry_refused_while_another_deletion_of_the_account_is_active(
+    merchant, staff, django_capture_on_commit_callbacks
+):
     failed = _request(merchant)
     DeletionRequest.objects.filter(pk=failed.pk).update(status="failed", reason="kf_not_enabled")
     active = _request(merchant)
-    sent = Recorder()
-    with pytest.raises(services.DeletionNotRetryable, match="another deletion of this account"):
-        services.deletion_retry(deletion=failed, actor=staff, dispatch=sent)
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(services.DeletionNotRetryable, match="another deletion of this account"),
+    ):
+        services.deletion_retry(deletion=failed, actor=staff)
     assert DeletionRequest.objects.get(pk=failed.pk).status == "failed"
     assert DeletionRequest.objects.get(pk=active.pk).status == "pending"
-    assert sent.ids == []
+    assert deletions_sent(callbacks) == []
 
 
 def test_retry_refused_when_the_merchant_is_no_longer_eligible(merchant, staff):
@@ -107,7 +110,7 @@ def test_retry_refused_when_the_merchant_is_no_longer_eligible(merchant, staff):
     merchant.save()
     deletion.refresh_from_db()
     with pytest.raises(services.NotEligible, match="revoked"):
-        services.deletion_retry(deletion=deletion, actor=staff, dispatch=Recorder())
+        services.deletion_retry(deletion=deletion, actor=staff)
     assert DeletionRequest.objects.get(pk=deletion.pk).status == "failed"
     assert AuditEvent.objects.get(action="deletion.retry_refused").actor_label == "ops1"
 

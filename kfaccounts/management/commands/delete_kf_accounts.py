@@ -15,7 +15,6 @@ from audit.services import Actor
 from authorizers.models import Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus
-from kfaccounts.tasks import dispatch_deletions
 from kfaccounts.validation import MAX_BULK, InvalidKfAccount
 
 
@@ -65,7 +64,6 @@ class Command(BaseCommand):
                     authorizer=authorizer,
                     kf_accounts=accounts[start : start + MAX_BULK],
                     actor=actor,
-                    dispatch=dispatch_deletions,
                     record_rejections=True,
                 )
         except InvalidKfAccount as exc:

@@ -1,0 +1,21 @@
+"""How the kf-account services start background work: one pattern, after commit, ids only.
+
+Every send is ``transaction.on_commit(partial(task, ...))``: a worker never claims a row its caller
+may still roll back, and outside a transaction ``on_commit`` sends at once. Tasks call services, so
+services cannot import the tasks module at import time; the functions here are the one place that
+does, when first called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+from django.db import transaction
+
+
+def deletions_send(ids: Sequence[int]) -> None:
+    """Send one task per deletion (a worker fans out big batches: see tasks.dispatch_deletions)."""
+    from kfaccounts import tasks  # tasks → services → dispatch: imported on use, here only
+
+    transaction.on_commit(partial(tasks.dispatch_deletions, list(ids)))
