@@ -13,7 +13,7 @@ from wechat.errors import Transient, WeChatError
 def process_authorization_event(self, event_id: int) -> None:
     try:
         services.component_event_process(event_id=event_id)
-    except (Transient, tokens.NoVerifyTicket) as exc:
+    except Transient as exc:  # NoVerifyTicket included: the next push brings a ticket
         if self.request.retries >= self.max_retries:
             services.component_event_fail(event_id=event_id, error=f"retries exhausted: {exc}")
             return

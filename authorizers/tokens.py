@@ -26,17 +26,13 @@ from authorizers import fieldcrypto
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
 from authorizers.revocation import authorizer_revoke
-from wechat.errors import AuthorizationRevoked, TokenInvalid, WeChatError
+from wechat.errors import AuthorizationRevoked, NoVerifyTicket, TokenInvalid, WeChatError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 TICKET_LIFETIME = timedelta(hours=12)
-
-
-class NoVerifyTicket(Exception):
-    """No usable component_verify_ticket yet: WeChat has not pushed one (or it is older than 12 h)."""
 
 
 class AuthorizerRevokedError(Exception):
@@ -91,9 +87,9 @@ def verify_ticket_store(*, ticket: str, created_at: datetime) -> bool:
 
 def _verify_ticket(credential: ComponentCredential) -> str:
     if not credential.verify_ticket_ciphertext or credential.ticket_created_at is None:
-        raise NoVerifyTicket("no component_verify_ticket received yet")
+        raise NoVerifyTicket(errmsg="no component_verify_ticket received yet")
     if credential.ticket_created_at + TICKET_LIFETIME < timezone.now():
-        raise NoVerifyTicket("the newest component_verify_ticket is older than 12 hours")
+        raise NoVerifyTicket(errmsg="the newest component_verify_ticket is older than 12 hours")
     return fieldcrypto.decrypt(
         credential.verify_ticket_ciphertext, context=component_ctx(credential.component_appid, "verify_ticket")
     )

@@ -17,9 +17,8 @@ from audit.services import Actor
 from authorizers import services
 from authorizers.client import message_crypto
 from authorizers.policy import eligibility
-from authorizers.tokens import NoVerifyTicket
 from wechat.crypto import CryptoError
-from wechat.errors import WeChatError
+from wechat.errors import NoVerifyTicket, WeChatError
 from wechat.xmlparse import XMLError, parse_xml
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from authorizers.dispatch import authorizer_info_refresh_send
 from authorizers.models import ApiKey, Authorizer, AuthorizerStatus
 from authorizers.policy import Eligibility, eligibility
 from authorizers.revocation import authorizer_revoke
-from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, with_authorizer_token
+from authorizers.tokens import AuthorizerRevokedError, with_authorizer_token
 from kfaccounts.dispatch import deletions_send
 from kfaccounts.models import (
     ACTIVE_STATUSES,
@@ -301,8 +301,6 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
         # Only kfaccount/del itself can leave the account in doubt: a token refresh that timed out
         # says nothing about whether the account was deleted.
         return _on_wechat_error(deletion, exc, policy, outcome_unknown=from_delete and exc.outcome_unknown)
-    except NoVerifyTicket as exc:
-        return _on_transient(deletion, policy, errcode=None, errmsg=str(exc), rid=None, outcome_unknown=False)
     _finish(deletion, DeletionStatus.SUCCEEDED, "", errcode=0, errmsg="ok")
     KfAccount.objects.filter(authorizer_id=authorizer.pk, kf_account=deletion.kf_account, gone_at__isnull=True).update(
         gone_at=timezone.now()

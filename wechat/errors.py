@@ -24,6 +24,7 @@ __all__ = [
     "InvalidKfAccount",
     "KfNotEnabled",
     "MalformedResponse",
+    "NoVerifyTicket",
     "Permanent",
     "PermissionDenied",
     "QuotaExceeded",
@@ -69,7 +70,6 @@ class WeChatError(Exception):
     """
 
     reason: ClassVar[str] = "wechat_error"
-    retryable: ClassVar[bool] = False
 
     # Positional (errcode, errmsg) so that pickling and Celery's JSON exception round trip rebuild it.
     def __init__(
@@ -109,18 +109,24 @@ class TokenInvalid(WeChatError):
     """Refresh the token once (if the rejected one is still current) and retry once."""
 
     reason = "token_invalid"
-    retryable = True
 
 
 class Transient(WeChatError):
     """Retry with backoff. errcode is None for transport failures and unreadable bodies."""
 
     reason = "upstream_unavailable"
-    retryable = True
 
 
 class MalformedResponse(Transient):
     """HTTP 2xx, but the body is not the JSON object we expect (HTML, truncated, missing fields)."""
+
+
+class NoVerifyTicket(Transient):
+    """No usable component_verify_ticket (none pushed yet, or the newest is older than 12 hours).
+
+    Raised before any call: nothing reached WeChat. Retry once WeChat has pushed a ticket (it does
+    every 10 minutes); errcode is None.
+    """
 
 
 class QuotaExceeded(WeChatError):

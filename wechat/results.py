@@ -2,7 +2,7 @@
 
 SDKs and docs disagree on field types (kf_id: "1001" or 1001) and names ("authorizer_appid" or the
 legacy "appid"), so parsers accept every form seen in docs/wechat.md §5 and §9 and ignore unknown fields.
-A missing field that identifies the object is a malformed answer (`MalformedResponse`, retryable).
+A missing field that identifies the object is a malformed answer (`MalformedResponse`, transient).
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from authorizers.models import Authorizer, ComponentCredential
-from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket, authorizer_token_get, component_token_get
+from authorizers.tokens import AuthorizerRevokedError, authorizer_token_get, component_token_get
 from tests.conftest import WECHAT
+from wechat.errors import NoVerifyTicket
 
 TOKEN_URL = f"{WECHAT}/cgi-bin/component/api_authorizer_token"
 

@@ -374,3 +374,15 @@ def test_a_retry_arriving_a_moment_early_runs_rather_than_waiting_for_the_sweepe
     deletion.refresh_from_db()
     assert deletion.status == "succeeded"
     assert len(del_calls(wechat)) == 1
+
+
+def test_no_verify_ticket_yet_is_transient_and_never_calls_wechat(
+    wechat, make_authorizer, api_client_for, request_deletion
+):
+    merchant = make_authorizer(token_ttl=1)  # its token needs a refresh, and WeChat has pushed no ticket
+    deletion = _deletion(request_deletion(api_client_for(merchant)))
+    # Retries are due at once here (see _fast_retries), so they run in-line until they are exhausted.
+    assert (deletion.status, deletion.reason, deletion.errcode) == ("failed", "upstream_unavailable", None)
+    assert deletion.errmsg == "no component_verify_ticket received yet"
+    assert deletion.transient_failures == 5 and not deletion.outcome_unknown
+    assert len(wechat.calls) == 0

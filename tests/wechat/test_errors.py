@@ -10,6 +10,7 @@ from wechat.errors import (
     InvalidKfAccount,
     KfNotEnabled,
     MalformedResponse,
+    NoVerifyTicket,
     Permanent,
     PermissionDenied,
     QuotaExceeded,
@@ -56,10 +57,12 @@ def test_kf_and_ticket_errors_are_permanent():
         assert issubclass(cls, Permanent)
 
 
-def test_only_transient_and_token_errors_are_retryable():
-    assert Transient.retryable and TokenInvalid.retryable and MalformedResponse.retryable
-    for cls in (QuotaExceeded, PermissionDenied, AuthorizationRevoked, Permanent, InvalidKfAccount):
-        assert not cls.retryable
+def test_a_missing_verify_ticket_is_transient_and_never_reached_wechat():
+    err = NoVerifyTicket(errmsg="no component_verify_ticket received yet")
+    assert isinstance(err, Transient)
+    assert (err.errcode, err.outcome_unknown, str(err)) == (None, False, "no component_verify_ticket received yet")
+    rebuilt = pickle.loads(pickle.dumps(err))
+    assert (type(rebuilt), rebuilt.errmsg) == (NoVerifyTicket, err.errmsg)
 
 
 def test_reasons_match_the_deletion_request_vocabulary():
