@@ -20,8 +20,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from authorizers import services
-from authorizers.tokens import NoVerifyTicket
-from wechat.errors import WeChatError
+from wechat.errors import NoVerifyTicket, WeChatError
 
 AUTH_TYPES = (
     (1, _("Official Accounts only")),

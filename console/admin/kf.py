@@ -22,7 +22,6 @@ from console.admin.base import ObjectActionsAdmin
 from console.admin.helpers import admin_link, console_action, local_time, merchant_name, staff_actor
 from kfaccounts import services
 from kfaccounts.models import ACTIVE_STATUSES, DeletionRequest, DeletionStatus, KfAccount
-from kfaccounts.tasks import dispatch_deletions
 from kfaccounts.validation import InvalidKfAccount
 
 
@@ -117,9 +116,7 @@ class KfAccountAdmin(ObjectActionsAdmin):
             if not accounts:
                 continue
             try:
-                deletions = services.deletions_request(
-                    authorizer=authorizer, kf_accounts=accounts, actor=actor, dispatch=dispatch_deletions
-                )
+                deletions = services.deletions_request(authorizer=authorizer, kf_accounts=accounts, actor=actor)
             except (services.NotEligible, InvalidKfAccount) as exc:
                 self.message_user(request, f"{merchant_name(authorizer)}: {exc}", messages.ERROR)
                 continue
@@ -302,7 +299,7 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
         for deletion in queryset.select_related("authorizer"):
             name = f"{merchant_name(deletion.authorizer)} {deletion.kf_account}"
             try:
-                services.deletion_retry(deletion=deletion, actor=staff_actor(request), dispatch=dispatch_deletions)
+                services.deletion_retry(deletion=deletion, actor=staff_actor(request))
             except services.NotEligible as exc:
                 self.message_user(
                     request,

@@ -10,13 +10,28 @@ from django.utils import timezone
 
 from audit.services import Actor
 from kfaccounts.models import DeletionRequest
-from tests.kfaccounts.conftest import DEL_URL, OK, Recorder
+from tests.kfaccounts.conftest import DEL_URL, OK
 from webhooks import services, signing
 from webhooks.models import DeliveryStatus, EventType, WebhookDelivery, WebhookEndpoint
 from webhooks.tasks import retry_policy
 from webhooks.urlguard import UnsafeUrl
 
 pytestmark = pytest.mark.django_db
+
+
+class Recorder:
+    """A dispatch function for the webhook services that records what would have been sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[int]] = []
+
+    def __call__(self, ids) -> None:
+        self.sent.append(list(ids))
+
+    @property
+    def ids(self) -> list[int]:
+        return [i for batch in self.sent for i in batch]
+
 
 STAFF = Actor.system("test")
 
