@@ -7,6 +7,12 @@ from celery import shared_task
 from audit.services import Actor
 from authorizers import services, tokens
 from wechat.errors import Transient, WeChatError
+from wechat.retry import Backoff
+
+# Countdowns of the retries below (n-th retry after n failures): 2 s, 4 s, … up to the cap.
+AUTHORIZATION_EVENT_BACKOFF = Backoff(base_seconds=2, cap_seconds=120, jitter=0)
+INFO_REFRESH_BACKOFF = Backoff(base_seconds=2, cap_seconds=120, jitter=1)
+TOKEN_REFRESH_BACKOFF = Backoff(base_seconds=2, cap_seconds=600, jitter=1)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
@@ -17,17 +23,18 @@ def process_authorization_event(self, event_id: int) -> None:
         if self.request.retries >= self.max_retries:
             services.component_event_fail(event_id=event_id, error=f"retries exhausted: {exc}")
             return
-        raise self.retry(countdown=min(120, 2 ** (self.request.retries + 1))) from exc
+        raise self.retry(countdown=AUTHORIZATION_EVENT_BACKOFF.delay(self.request.retries + 1)) from exc
     except WeChatError as exc:
         # A definitive refusal (e.g. 61009 code invalid): record it; the callback may still succeed.
         services.component_event_fail(event_id=event_id, error=str(exc))
 
 
-@shared_task(
-    acks_late=True, autoretry_for=(Transient,), retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=5
-)
-def refresh_authorizer_info(authorizer_id: int) -> None:
-    services.authorizer_info_refresh(authorizer_id=authorizer_id, actor=Actor.system("permissions re-read"))
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def refresh_authorizer_info(self, authorizer_id: int) -> None:
+    try:
+        services.authorizer_info_refresh(authorizer_id=authorizer_id, actor=Actor.system("permissions re-read"))
+    except Transient as exc:
+        raise self.retry(exc=exc, countdown=INFO_REFRESH_BACKOFF.delay(self.request.retries + 1)) from exc
 
 
 @shared_task(ignore_result=True)
@@ -37,9 +44,11 @@ def refresh_expiring_tokens() -> None:
         refresh_authorizer_token.delay(authorizer_id)
 
 
-@shared_task(acks_late=True, ignore_result=True, autoretry_for=(Transient,), retry_backoff=2, max_retries=3)
-def refresh_authorizer_token(authorizer_id: int) -> None:
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=3)
+def refresh_authorizer_token(self, authorizer_id: int) -> None:
     try:
         tokens.authorizer_token_get(authorizer_id=authorizer_id)
     except tokens.AuthorizerRevokedError:
         pass  # recorded by the refresh itself
+    except Transient as exc:
+        raise self.retry(exc=exc, countdown=TOKEN_REFRESH_BACKOFF.delay(self.request.retries + 1)) from exc

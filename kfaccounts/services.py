@@ -37,6 +37,7 @@ from kfaccounts.validation import MAX_BULK, InvalidKfAccount, kf_account_check
 from webhooks.models import EventType
 from webhooks.services import webhook_event_enqueue
 from wechat import errors
+from wechat.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +56,14 @@ class IdempotencyConflict(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter, bounded; owned by the task that passes it in."""
+class RetryPolicy(Backoff):
+    """The deletion state machine's retries: the backoff, how many transient failures, the claim's lease.
+
+    Owned by the task that passes it in (tasks.retry_policy reads it from the settings).
+    """
 
     max_transient_failures: int = 5
-    base_seconds: float = 2.0
-    cap_seconds: float = 300.0
     lease_seconds: int = 60
-
-    def delay(self, failures: int) -> float:
-        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** max(0, failures - 1)))
-        return random.uniform(ceiling / 2, ceiling)
 
 
 # --- requesting --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from authorizers.models import Authorizer
 from authorizers.tokens import AuthorizerRevokedError
 from kfaccounts import services
 from wechat.errors import Transient
+from wechat.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +59,13 @@ def sweep_deletions() -> None:
     services.deletions_sweep(policy=retry_policy())
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(Transient,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=5,
-)
+# The n-th retry of a sync waits anywhere up to 2 s, 4 s, … 60 s.
+SYNC_BACKOFF = Backoff(base_seconds=2, cap_seconds=60, jitter=1)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=5)
 def sync_kf_accounts(
-    authorizer_id: int, actor_kind: str = "system", actor_label: str = "sync", actor_id: str = ""
+    self, authorizer_id: int, actor_kind: str = "system", actor_label: str = "sync", actor_id: str = ""
 ) -> None:
     authorizer = Authorizer.objects.get(pk=authorizer_id)
     try:
@@ -76,3 +73,5 @@ def sync_kf_accounts(
     except (services.NotEligible, AuthorizerRevokedError):
         # Definitive, and already in the audit log: the merchant changed since the sync was asked for.
         log.info("kf account sync for %s skipped: not eligible", authorizer.appid)
+    except Transient as exc:
+        raise self.retry(exc=exc, countdown=SYNC_BACKOFF.delay(self.request.retries + 1)) from exc

@@ -9,7 +9,6 @@ again with exponential backoff, or is given up once the retry window (a day) is 
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ from authorizers.models import Authorizer
 from webhooks import signing, transport
 from webhooks.models import DeliveryStatus, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.urlguard import UnsafeUrl, url_check
+from wechat.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +42,14 @@ class InvalidWebhook(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with jitter, for ``window_seconds`` after the event; owned by the task."""
+class RetryPolicy(Backoff):
+    """The backoff of deliveries, kept up for ``window_seconds`` after the event; owned by the task."""
 
     base_seconds: float = 30.0
     cap_seconds: float = 3600.0
+    jitter: float = 0.2
     window_seconds: float = 86400.0
     lease_seconds: int = 60
-
-    def delay(self, attempts: int) -> float:
-        ceiling = min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
-        return random.uniform(ceiling * 0.8, ceiling)
 
 
 @dataclass(frozen=True, slots=True)
