@@ -112,12 +112,22 @@ class IsMerchant(permissions.BasePermission):
         return isinstance(request.user, Merchant)
 
 
-class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
-    """Per-key request rate (API_RATE_LIMIT), shared across processes through the cache."""
+class MerchantRateThrottle(throttling.SimpleRateThrottle):
+    """Per-merchant request rate (API_RATE_LIMIT), shared across processes through the cache.
 
-    scope = "api_key"
+    Counted per merchant, not per key: issuing more keys does not buy a merchant more requests.
+    """
+
+    scope = "merchant"
+
+    def get_rate(self) -> str | None:
+        # Read at each request (DRF binds THROTTLE_RATES at import), so the setting is the truth.
+        from rest_framework.settings import api_settings
+
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return str(rate) if rate is not None else None
 
     def get_cache_key(self, request: Request, view: object) -> str | None:
         if isinstance(request.user, Merchant):
-            return self.cache_format % {"scope": self.scope, "ident": request.user.api_key.pk}
+            return self.cache_format % {"scope": self.scope, "ident": request.user.authorizer.pk}
         return None

@@ -43,9 +43,16 @@ class ComponentCredential(models.Model):
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
     access_token_refreshed_at = models.DateTimeField(null=True, blank=True)
     refresh_count = models.PositiveIntegerField(default=0)
+    # 61005/61006: when api_start_push_ticket was last called, so a burst of failures asks once.
+    push_restart_requested_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.component_appid
+
+
+# WeChat certification (仅认证): 0 WeChat-verified, 3/4/5 qualification-verified. -1 is uncertified and
+# 1/2 are Weibo-only verifications, which are not WeChat certification (wechat-protocol.md §1.7).
+CERTIFIED_VERIFY_TYPE_IDS = frozenset({0, 3, 4, 5})
 
 
 class Authorizer(models.Model):
@@ -74,6 +81,8 @@ class Authorizer(models.Model):
 
     # 45009: the authorizer spent its daily quota; no calls for it until then.
     quota_paused_until = models.DateTimeField(null=True, blank=True)
+    # A kf-account sync was queued and has not started yet: further requests join it.
+    kf_sync_queued_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -90,7 +99,7 @@ class Authorizer(models.Model):
 
     @property
     def is_certified(self) -> bool:
-        return self.verify_type_id is not None and self.verify_type_id != -1
+        return self.verify_type_id in CERTIFIED_VERIFY_TYPE_IDS
 
     def quota_paused(self, now: datetime | None = None) -> bool:
         return self.quota_paused_until is not None and self.quota_paused_until > (now or timezone.now())
@@ -144,3 +153,79 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class AuthorizationCodeExchange(models.Model):
+    """One row per authorization code: WeChat honours a code once, so exactly one path exchanges it.
+
+    The browser's return and the ``authorized`` push carry the same code; whichever inserts this
+    row first calls api_query_auth, the other reads the result from here. Only a SHA-256 of the
+    code is kept.
+    """
+
+    class State(models.TextChoices):
+        EXCHANGING = "exchanging"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    code_sha256 = models.CharField(max_length=64, unique=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.EXCHANGING)
+    authorizer = models.ForeignKey(Authorizer, null=True, blank=True, on_delete=models.SET_NULL)
+    errcode = models.IntegerField(null=True, blank=True)
+    errmsg = models.CharField(max_length=255, blank=True)
+    # A claim older than this is presumed dead (its process crashed) and may be taken over.
+    lease_expires_at = models.DateTimeField()
+    # When the browser callback presented this code: a second presentation is a replay.
+    callback_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"code {self.code_sha256[:12]}… {self.state}"
+
+
+class AuthorizationStateUse(models.Model):
+    """A signed ``state`` of the authorization redirect, once used: a second use is refused."""
+
+    nonce = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.nonce
+
+
+class PlatformAlert(models.Model):
+    """A problem of the platform itself (not of one merchant), e.g. 61004: our IP is not whitelisted.
+
+    At most one open alert per code; while it is open, deletions are held instead of failed.
+    """
+
+    class Code(models.TextChoices):
+        IP_NOT_WHITELISTED = "ip_not_whitelisted", "Caller IP not on the platform's whitelist (61004)"
+
+    code = models.CharField(max_length=32, choices=Code.choices)
+    errcode = models.IntegerField(null=True, blank=True)
+    errmsg = models.CharField(max_length=255, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    occurrences = models.PositiveIntegerField(default=1)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-first_seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"], condition=models.Q(cleared_at__isnull=True), name="one_open_platform_alert_per_code"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_code_display()} since {self.first_seen_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.cleared_at is None

@@ -23,16 +23,19 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
+from authorizers.alerts import platform_call_succeeded, platform_error_seen
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
 from authorizers.revocation import authorizer_revoke
-from wechat.errors import AuthorizationRevoked, NoVerifyTicket, TokenInvalid, WeChatError
+from wechat.errors import AuthorizationRevoked, ComponentTicketInvalid, NoVerifyTicket, TokenInvalid, WeChatError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 TICKET_LIFETIME = timedelta(hours=12)
+# However many calls find the ticket bad at once, api_start_push_ticket is asked at most this often.
+PUSH_RESTART_INTERVAL = timedelta(minutes=10)
 
 
 class AuthorizerRevokedError(Exception):
@@ -133,11 +136,38 @@ def component_token_get(*, rejected: str | None = None) -> str:
                 ]
             )
     _audit_refresh("wechat.api_component_token", failure)
+    if isinstance(failure, ComponentTicketInvalid):
+        # 61005/61006: the stored ticket is dead; ask WeChat to push a new one (§1.1, §7.3).
+        verify_ticket_push_request()
     if failure is not None:
         raise failure
     assert token is not None, "no failure means WeChat issued a token"
     log.info("component access token refreshed")
     return token
+
+
+def verify_ticket_push_request() -> bool:
+    """Call api_start_push_ticket, at most once per PUSH_RESTART_INTERVAL across every process."""
+    now = timezone.now()
+    _credential()
+    claimed = (
+        ComponentCredential.objects.filter(component_appid=settings.WECHAT_COMPONENT_APPID)
+        .filter(
+            Q(push_restart_requested_at__isnull=True) | Q(push_restart_requested_at__lt=now - PUSH_RESTART_INTERVAL)
+        )
+        .update(push_restart_requested_at=now)
+    )
+    if not claimed:
+        return False
+    try:
+        wechat_client().start_push_ticket()
+    except WeChatError as exc:
+        platform_error_seen(exc)
+        _audit_refresh("wechat.api_start_push_ticket", exc)
+        return False
+    _audit_refresh("wechat.api_start_push_ticket", None)
+    log.warning("verify ticket missing, expired or invalid: asked WeChat to push a new one")
+    return True
 
 
 def _component_token_if_fresh(credential: ComponentCredential) -> str | None:
@@ -149,12 +179,30 @@ def _component_token_if_fresh(credential: ComponentCredential) -> str | None:
 
 
 def with_component_token(call: Callable[[str], T]) -> T:
-    """Run ``call(token)``; if WeChat says the token is invalid, refresh once and retry once."""
-    token = component_token_get()
+    """Run ``call(token)``; if WeChat says the token is invalid, refresh once and retry once.
+
+    Platform-level errors (61004) open a platform alert; a call that goes through closes it.
+    """
     try:
-        return call(token)
-    except TokenInvalid:
-        return call(component_token_get(rejected=token))
+        token = component_token_get()
+        try:
+            result = call(token)
+        except TokenInvalid:
+            result = call(component_token_get(rejected=token))
+    except WeChatError as exc:
+        platform_error_seen(exc)
+        raise
+    platform_call_succeeded()
+    return result
+
+
+def platform_probe() -> bool:
+    """One cheap component call (a pre-auth code) to see whether a platform alert still holds."""
+    try:
+        with_component_token(lambda token: wechat_client().create_preauthcode(component_token=token))
+    except (WeChatError, NoVerifyTicket):
+        return False
+    return True
 
 
 # --- authorizer tokens -------------------------------------------------------------------------
@@ -281,9 +329,13 @@ def with_authorizer_token(authorizer_id: int, call: Callable[[str], T]) -> T:
     """Run ``call(token)``; on 40001/40014/42001 refresh once (if still current) and retry once."""
     token = authorizer_token_get(authorizer_id=authorizer_id)
     try:
-        return call(token)
-    except TokenInvalid:
-        return call(authorizer_token_get(authorizer_id=authorizer_id, rejected=token))
+        try:
+            return call(token)
+        except TokenInvalid:
+            return call(authorizer_token_get(authorizer_id=authorizer_id, rejected=token))
+    except WeChatError as exc:
+        platform_error_seen(exc)
+        raise
 
 
 def authorizers_needing_refresh() -> list[int]:

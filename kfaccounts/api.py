@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from django.db import transaction
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -91,6 +91,7 @@ def _request_deletions(
             kf_accounts=accounts,
             actor=merchant.actor,
             idempotency_key=idempotency_key,
+            max_pending=settings.DELETION_MAX_PENDING_PER_MERCHANT,
         )
     except InvalidKfAccount as exc:
         raise ApiError("invalid_input", str(exc)) from None
@@ -100,6 +101,13 @@ def _request_deletions(
         ) from None
     except services.IdempotencyConflict as exc:
         raise ApiError("idempotency_conflict", str(exc), status_code=status.HTTP_422_UNPROCESSABLE_ENTITY) from None
+    except services.TooManyPending as exc:
+        raise ApiError(
+            "too_many_pending",
+            str(exc),
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            retry_after=exc.retry_after,
+        ) from None
 
 
 class KfAccountList(generics.ListAPIView):
@@ -137,8 +145,12 @@ class KfAccountSync(APIView):
                 status_code=status.HTTP_403_FORBIDDEN,
             )
         actor = merchant.actor
-        transaction.on_commit(partial(sync_kf_accounts.delay, authorizer.pk, actor.kind, actor.label, actor.id))
-        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+        queued = services.kf_accounts_sync_request(
+            authorizer=authorizer,
+            dispatch=partial(sync_kf_accounts.delay, authorizer.pk, actor.kind, actor.label, actor.id),
+        )
+        # A sync already queued (not yet started) answers for this request too.
+        return Response({"status": "queued" if queued else "already_queued"}, status=status.HTTP_202_ACCEPTED)
 
 
 class KfAccountDelete(APIView):

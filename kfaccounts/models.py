@@ -69,6 +69,7 @@ class DeletionReason(models.TextChoices):
     WECHAT_ERROR = "wechat_error", "WeChat refused with another error"
     QUOTA_EXHAUSTED = "quota_exhausted", "45009: daily quota spent; waiting for the reset"
     RETRY_SCHEDULED = "retry_scheduled", "A transient error; retry scheduled"
+    PLATFORM_HELD = "platform_held", "Held: the platform itself is blocked (e.g. 61004 IP whitelist)"
     NOT_ELIGIBLE = "not_eligible", "The merchant may not use this interface"
     INVALID_INPUT = "invalid_input", "Not a valid kf_account"
 

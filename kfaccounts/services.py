@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import Actor, audit_event, audit_record, audit_record_many
+from authorizers.alerts import platform_blocked
 from authorizers.api_keys import api_key_revoke
 from authorizers.client import wechat_client
 from authorizers.dispatch import authorizer_info_refresh_send
@@ -55,6 +56,18 @@ class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different body."""
 
 
+class TooManyPending(Exception):
+    """The merchant already has as many pending deletions as it may: ask again later."""
+
+    def __init__(self, pending: int, limit: int, retry_after: int) -> None:
+        super().__init__(f"{pending} deletions are already pending (at most {limit}); retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+# How long a held deletion waits before it looks again whether the platform alert was cleared.
+PLATFORM_HOLD_RECHECK = timedelta(minutes=1)
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy(Backoff):
     """The deletion state machine's retries: the backoff, how many transient failures, the claim's lease.
@@ -76,6 +89,7 @@ def deletions_request(
     actor: Actor,
     idempotency_key: str | None = None,
     record_rejections: bool = False,
+    max_pending: int | None = None,
 ) -> list[DeletionRequest]:
     """Ask for kf accounts to be deleted; returns one request per distinct account, in order.
 
@@ -119,6 +133,10 @@ def deletions_request(
             detail={"reasons": [r.code for r in verdict.reasons]},
         )
         raise NotEligible(verdict)
+    if max_pending is not None:
+        pending = DeletionRequest.objects.filter(authorizer=authorizer, status__in=ACTIVE_STATUSES).count()
+        if pending + len(accounts) > max_pending:
+            raise TooManyPending(pending, max_pending, retry_after=60)
 
     for attempt in range(3):
         try:
@@ -270,6 +288,9 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
     if paused_until is not None and authorizer.quota_paused(now):
         _defer_for_quota(deletion, paused_until, counted=False)
         return Next()
+    if platform_blocked():
+        _hold_for_platform(deletion, counted=False)
+        return Next()
 
     client = wechat_client()
     delete_errors: list[errors.WeChatError] = []
@@ -346,6 +367,8 @@ def _on_wechat_error(
             detail={"until": until.isoformat()},
         )
         _defer_for_quota(deletion, until, counted=True, **failed)
+    elif isinstance(exc, errors.IpNotWhitelisted):
+        _hold_for_platform(deletion, counted=True, **failed)  # the alert is raised by with_authorizer_token
     elif isinstance(exc, (errors.Transient, errors.TokenInvalid)):
         return _on_transient(deletion, policy, outcome_unknown=outcome_unknown, **failed)
     else:
@@ -435,6 +458,32 @@ def _defer_for_quota(
             errmsg=errmsg,
             rid=rid,
             due=until,
+        )
+
+
+def _hold_for_platform(
+    deletion: DeletionRequest, *, counted: bool, errcode: int | None = None, errmsg: str = "", rid: str | None = None
+) -> None:
+    """Back to pending, neither failed nor counted as a transient failure: the platform is blocked."""
+    due = timezone.now() + PLATFORM_HOLD_RECHECK
+    already_held = deletion.reason == DeletionReason.PLATFORM_HELD
+    if (
+        _move(
+            deletion,
+            status=DeletionStatus.PENDING,
+            reason=DeletionReason.PLATFORM_HELD,
+            errcode=errcode if counted else deletion.errcode,
+            errmsg=(errmsg or deletion.errmsg)[:255],
+            rid=rid or deletion.rid,
+            next_attempt_at=due,
+            dispatched_at=None,
+            lease_expires_at=None,
+            attempts=F("attempts") - (0 if counted else 1),
+        )
+        and not already_held
+    ):
+        _audit_transition(
+            deletion, "deletion.held", DeletionReason.PLATFORM_HELD, errcode=errcode, errmsg=errmsg, rid=rid, due=due
         )
 
 
@@ -881,6 +930,30 @@ def _from_unix(seconds: int | None) -> datetime | None:
         return datetime.fromtimestamp(seconds, tz=QUOTA_TIMEZONE)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+SYNC_QUEUED_STALE_AFTER = timedelta(minutes=10)
+
+
+def kf_accounts_sync_request(*, authorizer: Authorizer, dispatch: Callable[[], object]) -> bool:
+    """Queue a sync unless one is queued and not started yet; False when this request joined it.
+
+    A queued mark older than SYNC_QUEUED_STALE_AFTER is taken as lost (a broker restart) and replaced.
+    """
+    now = timezone.now()
+    claimed = (
+        Authorizer.objects.filter(pk=authorizer.pk)
+        .filter(Q(kf_sync_queued_at__isnull=True) | Q(kf_sync_queued_at__lt=now - SYNC_QUEUED_STALE_AFTER))
+        .update(kf_sync_queued_at=now)
+    )
+    if claimed:
+        transaction.on_commit(dispatch)
+    return bool(claimed)
+
+
+def kf_accounts_sync_started(*, authorizer_id: int) -> None:
+    """The queued sync is running: a request from now on needs a new one (it may want newer data)."""
+    Authorizer.objects.filter(pk=authorizer_id).update(kf_sync_queued_at=None)
 
 
 def deletions_for(ids: Iterable[int]) -> list[DeletionRequest]:

@@ -67,6 +67,7 @@ SYNC_BACKOFF = Backoff(base_seconds=2, cap_seconds=60, jitter=1)
 def sync_kf_accounts(
     self, authorizer_id: int, actor_kind: str = "system", actor_label: str = "sync", actor_id: str = ""
 ) -> None:
+    services.kf_accounts_sync_started(authorizer_id=authorizer_id)
     authorizer = Authorizer.objects.get(pk=authorizer_id)
     try:
         services.kf_accounts_sync(authorizer=authorizer, actor=Actor(kind=actor_kind, id=actor_id, label=actor_label))

@@ -15,10 +15,18 @@ from rest_framework.views import exception_handler as drf_exception_handler
 class ApiError(exceptions.APIException):
     """A 4xx with a machine-readable code chosen by the caller."""
 
-    def __init__(self, code: str, message: str, *, status_code: int = status.HTTP_400_BAD_REQUEST) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.error_code = code
+        self.retry_after = retry_after
 
 
 _CODES = {
@@ -63,6 +71,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         body["fields"] = exc.detail
     response.data = {"error": body}
+    if isinstance(exc, ApiError) and exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -229,6 +229,8 @@ DELETION_RETRY_CAP_SECONDS = float(env_int("DELETION_RETRY_CAP_MS", 300_000, min
 # A running attempt whose worker has not finished after this long is presumed dead and re-sent.
 DELETION_LEASE_SECONDS = env_int("DELETION_LEASE_SECONDS", 60, minimum=1)
 DELETION_SWEEP_SECONDS = env_int("DELETION_SWEEP_SECONDS", 30, minimum=1)
+# A merchant with this many pending or running deletions gets 429 until some finish.
+DELETION_MAX_PENDING_PER_MERCHANT = env_int("DELETION_MAX_PENDING_PER_MERCHANT", 10_000, minimum=1)
 
 # --- scheduled cleanup, housekeeping ------------------------------------------------------------
 # Blast radius: a run that would delete more than this many accounts, or more than this share of the
@@ -318,8 +320,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "platform_app.api_errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["authorizers.api_keys.ApiKeyRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api_key": env_str("API_RATE_LIMIT", "600/min")},
+    "DEFAULT_THROTTLE_CLASSES": ["authorizers.api_keys.MerchantRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"merchant": env_str("API_RATE_LIMIT", "600/min")},
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

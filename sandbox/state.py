@@ -99,7 +99,8 @@ class Account:
 
     @property
     def certified(self) -> bool:
-        return self.verify_type != -1
+        # WeChat certification only: 0, or 3/4/5 (qualification verified); 1 and 2 are Weibo-only.
+        return self.verify_type in (0, 3, 4, 5)
 
     @property
     def is_official_account(self) -> bool:

@@ -11,17 +11,21 @@ import re
 from typing import ClassVar
 
 __all__ = [
+    "AUTHORIZATION_CODE_ERRCODES",
     "COMPONENT_TICKET_ERRCODES",
     "INVALID_KF_ACCOUNT_ERRCODES",
+    "IP_WHITELIST_ERRCODES",
     "KF_NOT_ENABLED_ERRCODES",
     "PERMISSION_ERRCODES",
     "QUOTA_ERRCODES",
     "REVOKED_ERRCODES",
     "TOKEN_ERRCODES",
     "TRANSIENT_ERRCODES",
+    "AuthorizationCodeInvalid",
     "AuthorizationRevoked",
     "ComponentTicketInvalid",
     "InvalidKfAccount",
+    "IpNotWhitelisted",
     "KfNotEnabled",
     "MalformedResponse",
     "NoVerifyTicket",
@@ -47,8 +51,14 @@ PERMISSION_ERRCODES: frozenset[int] = frozenset({48001, 61007})
 REVOKED_ERRCODES: frozenset[int] = frozenset({61003, 61023})
 KF_NOT_ENABLED_ERRCODES: frozenset[int] = frozenset({65400})
 INVALID_KF_ACCOUNT_ERRCODES: frozenset[int] = frozenset({65401})
-# 61005 ticket expired, 61006 ticket invalid: wait for the next push or call api_start_push_ticket.
+# 61005 ticket expired, 61006 ticket invalid: transient: ask WeChat to push again
+# (api_start_push_ticket) and retry once the next ticket has arrived (§1.1, §7.3).
 COMPONENT_TICKET_ERRCODES: frozenset[int] = frozenset({61005, 61006})
+# 61004 the caller's IP is not on the platform's whitelist: every component and authorizer call
+# fails the same way until an operator fixes the whitelist (§1, §7.5).
+IP_WHITELIST_ERRCODES: frozenset[int] = frozenset({61004})
+# 61009 code invalid (or already used), 61010 code expired: an authorization code is honoured once.
+AUTHORIZATION_CODE_ERRCODES: frozenset[int] = frozenset({61009, 61010})
 
 # WeChat appends a request id to errmsg: "invalid credential ... rid: 6643a1f2-1a2b3c4d-5e6f7a8b".
 _RID_RE = re.compile(r"\brid:\s*([0-9A-Za-z][0-9A-Za-z\-]*)")
@@ -161,8 +171,22 @@ class InvalidKfAccount(Permanent):
     reason = "invalid_kf_account"
 
 
-class ComponentTicketInvalid(Permanent):
+class ComponentTicketInvalid(Transient):
+    """The verify ticket WeChat pushed has expired or is invalid: request a new push, retry later."""
+
     reason = "component_ticket_invalid"
+
+
+class IpNotWhitelisted(WeChatError):
+    """The platform itself is refused (61004): raise one platform alert and hold work, fail nothing."""
+
+    reason = "ip_not_whitelisted"
+
+
+class AuthorizationCodeInvalid(Permanent):
+    """61009/61010: the authorization code was used already or has expired."""
+
+    reason = "authorization_code_invalid"
 
 
 _CLASS_BY_ERRCODE: dict[int, type[WeChatError]] = {
@@ -174,6 +198,8 @@ _CLASS_BY_ERRCODE: dict[int, type[WeChatError]] = {
     **{c: KfNotEnabled for c in KF_NOT_ENABLED_ERRCODES},
     **{c: InvalidKfAccount for c in INVALID_KF_ACCOUNT_ERRCODES},
     **{c: ComponentTicketInvalid for c in COMPONENT_TICKET_ERRCODES},
+    **{c: IpNotWhitelisted for c in IP_WHITELIST_ERRCODES},
+    **{c: AuthorizationCodeInvalid for c in AUTHORIZATION_CODE_ERRCODES},
 }
 
 # "System busy" does not say whether the work was done; every other errcode is a definitive answer.

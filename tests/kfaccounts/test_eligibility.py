@@ -116,3 +116,26 @@ def test_batch_callers_get_rejected_rows_for_an_ineligible_merchant_and_nothing_
     assert all(d.finished_at is not None for d in deletions)
     assert deletions_sent(callbacks) == []
     assert len(wechat.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "verify_type_id,certified",
+    [(-1, False), (0, True), (1, False), (2, False), (3, True), (4, True), (5, True), (None, False)],
+)
+def test_certification_means_wechat_certification_not_weibo(make_authorizer, verify_type_id, certified):
+    from authorizers.policy import eligibility
+
+    for kind, service_type_id in ((AccountKind.SUBSCRIPTION, 0), (AccountKind.SERVICE, 2)):
+        merchant = make_authorizer(kind=kind, service_type_id=service_type_id, verify_type_id=verify_type_id)
+        assert merchant.is_certified is certified
+        verdict = eligibility(merchant)
+        assert verdict.eligible is certified
+        assert ("not_certified" in [r.code for r in verdict.reasons]) is (not certified)
+
+
+def test_mini_programs_and_mini_games_need_no_certification(make_authorizer):
+    from authorizers.policy import eligibility
+
+    for kind, service_type_id in ((AccountKind.MINI_PROGRAM, 0), (AccountKind.MINI_GAME, 4)):
+        merchant = make_authorizer(kind=kind, service_type_id=service_type_id, verify_type_id=1, func_ids=[19])
+        assert eligibility(merchant).eligible

@@ -5,9 +5,11 @@ import pytest
 
 from wechat import errors
 from wechat.errors import (
+    AuthorizationCodeInvalid,
     AuthorizationRevoked,
     ComponentTicketInvalid,
     InvalidKfAccount,
+    IpNotWhitelisted,
     KfNotEnabled,
     MalformedResponse,
     NoVerifyTicket,
@@ -39,7 +41,9 @@ from wechat.errors import (
         (65401, InvalidKfAccount),
         (61005, ComponentTicketInvalid),
         (61006, ComponentTicketInvalid),
-        (61004, Permanent),  # IP not whitelisted: an operator must act, retrying will not help
+        (61004, IpNotWhitelisted),
+        (61009, AuthorizationCodeInvalid),
+        (61010, AuthorizationCodeInvalid),
         (40013, Permanent),
         (65406, Permanent),
         (12345678, Permanent),
@@ -52,8 +56,8 @@ def test_each_errcode_maps_to_the_action_its_caller_must_take(errcode, cls):
     assert err.errmsg == "msg"
 
 
-def test_kf_and_ticket_errors_are_permanent():
-    for cls in (KfNotEnabled, InvalidKfAccount, ComponentTicketInvalid):
+def test_kf_and_code_errors_are_permanent():
+    for cls in (KfNotEnabled, InvalidKfAccount, AuthorizationCodeInvalid):
         assert issubclass(cls, Permanent)
 
 
@@ -63,6 +67,17 @@ def test_a_missing_verify_ticket_is_transient_and_never_reached_wechat():
     assert (err.errcode, err.outcome_unknown, str(err)) == (None, False, "no component_verify_ticket received yet")
     rebuilt = pickle.loads(pickle.dumps(err))
     assert (type(rebuilt), rebuilt.errmsg) == (NoVerifyTicket, err.errmsg)
+
+
+def test_an_expired_or_invalid_verify_ticket_is_transient_not_final():
+    for errcode in (61005, 61006):
+        assert isinstance(error_for(errcode, "component ticket is expired"), Transient)
+
+
+def test_an_unlisted_caller_ip_is_neither_retried_nor_final_for_one_item():
+    err = error_for(61004, "access clientip is not registered requestIP: 203.0.113.7")
+    assert not isinstance(err, (Transient, Permanent))
+    assert err.reason == "ip_not_whitelisted"
 
 
 def test_reasons_match_the_deletion_request_vocabulary():
@@ -84,6 +99,8 @@ def test_errcode_sets_do_not_overlap():
         errors.KF_NOT_ENABLED_ERRCODES,
         errors.INVALID_KF_ACCOUNT_ERRCODES,
         errors.COMPONENT_TICKET_ERRCODES,
+        errors.IP_WHITELIST_ERRCODES,
+        errors.AUTHORIZATION_CODE_ERRCODES,
     ]
     seen: set[int] = set()
     for group in groups:

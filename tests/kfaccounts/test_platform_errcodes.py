@@ -1,0 +1,108 @@
+"""Errcodes about the platform itself, not one deletion: 61004 holds work, 61005/61006 restart pushes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from audit.services import Actor
+from authorizers import alerts
+from authorizers.models import ComponentCredential, PlatformAlert
+from kfaccounts.models import DeletionRequest
+from tests.conftest import WECHAT
+from tests.kfaccounts.conftest import DEL_URL, OK, TOKEN_URL, calls_to, del_calls
+
+pytestmark = pytest.mark.django_db
+
+NOT_WHITELISTED = {"errcode": 61004, "errmsg": "access clientip is not registered requestIP: 203.0.113.7 rid: ab-cd"}
+COMPONENT_TOKEN_URL = f"{WECHAT}/cgi-bin/component/api_component_token"
+START_PUSH_URL = f"{WECHAT}/cgi-bin/component/api_start_push_ticket"
+PREAUTH_URL = f"{WECHAT}/cgi-bin/component/api_create_preauthcode"
+
+
+def test_61004_holds_every_deletion_and_raises_one_platform_alert(wechat, merchant, client, request_deletion, caplog):
+    wechat.post(DEL_URL, json=NOT_WHITELISTED)
+
+    first = DeletionRequest.objects.get(pk=request_deletion(client, "kf1@shop")["id"])
+    second = DeletionRequest.objects.get(pk=request_deletion(client, "kf2@shop")["id"])
+
+    # Held, not failed: pending again, with the reason saying why; the second never reached WeChat.
+    for deletion in (first, second):
+        assert (deletion.status, deletion.reason) == ("pending", "platform_held")
+        assert deletion.finished_at is None and deletion.next_attempt_at is not None
+        assert deletion.transient_failures == 0
+    assert first.errcode == 61004 and first.attempts == 1
+    assert second.attempts == 0
+    assert len(del_calls(wechat)) == 1
+    (alert,) = alerts.platform_alerts_active()
+    assert (alert.code, alert.errcode) == ("ip_not_whitelisted", 61004)
+    assert [r for r in caplog.records if "platform alert" in r.getMessage() and r.levelname == "ERROR"]
+
+
+def test_a_held_deletion_runs_once_the_alert_is_cleared(wechat, merchant, client, request_deletion, make_due):
+    from kfaccounts.tasks import delete_kf_account
+
+    wechat.post(DEL_URL, json=NOT_WHITELISTED)
+    deletion_id = request_deletion(client, "kf1@shop")["id"]
+    make_due(deletion_id)
+    delete_kf_account(deletion_id)  # a re-check while the alert is open: still held, no call
+    assert len(del_calls(wechat)) == 1
+    assert DeletionRequest.objects.get(pk=deletion_id).reason == "platform_held"
+
+    assert alerts.platform_alert_clear(code=PlatformAlert.Code.IP_NOT_WHITELISTED, actor=Actor.system("test"))
+    wechat.replace("POST", DEL_URL, json=OK)
+    make_due(deletion_id)
+    delete_kf_account(deletion_id)
+
+    deletion = DeletionRequest.objects.get(pk=deletion_id)
+    assert (deletion.status, deletion.attempts) == ("succeeded", 2)
+    assert not alerts.platform_alerts_active()
+
+
+def test_61004_on_a_token_refresh_opens_the_alert_too_and_a_later_component_call_clears_it(
+    wechat, make_authorizer, component_ready
+):
+    from authorizers.tokens import authorizer_token_get, platform_probe
+
+    merchant = make_authorizer(token_ttl=1)  # inside the refresh margin: the next use refreshes
+    wechat.post(TOKEN_URL, json=NOT_WHITELISTED)
+    with pytest.raises(Exception, match="61004"):
+        authorizer_token_get(authorizer_id=merchant.pk)
+    assert [a.code for a in alerts.platform_alerts_active()] == ["ip_not_whitelisted"]
+
+    wechat.post(PREAUTH_URL, json={"pre_auth_code": "preauthcode@@@probe", "expires_in": 600})
+    assert platform_probe() is True
+    assert not alerts.platform_alerts_active()
+    assert PlatformAlert.objects.get().cleared_at is not None
+
+
+def test_repeated_61004_keep_one_open_alert_and_count_occurrences(wechat, merchant, client, request_deletion):
+    wechat.post(DEL_URL, json=NOT_WHITELISTED)
+    request_deletion(client, "kf1@shop")
+    alerts.platform_alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED)
+    (alert,) = PlatformAlert.objects.all()
+    assert alert.occurrences == 2
+
+
+@pytest.mark.parametrize("errcode", [61005, 61006])
+def test_an_expired_or_invalid_ticket_retries_the_deletion_and_asks_wechat_to_push_again(
+    wechat, make_authorizer, component_ready, api_client_for, request_deletion, errcode, settings
+):
+    # The merchant's token needs a refresh, which needs a new component token, which WeChat refuses.
+    ComponentCredential.objects.update(access_token_expires_at=timezone.now() - timedelta(minutes=1))
+    wechat.post(COMPONENT_TOKEN_URL, json={"errcode": errcode, "errmsg": "component ticket is expired"})
+    wechat.post(START_PUSH_URL, json=OK)
+    settings.DELETION_MAX_TRANSIENT_FAILURES = 2
+    merchant = make_authorizer(token_ttl=1)
+
+    deletion = DeletionRequest.objects.get(pk=request_deletion(api_client_for(merchant), "kf1@shop")["id"])
+
+    # Transient: retried until the (small) budget ran out, never ended as a permanent WeChat error.
+    assert (deletion.status, deletion.reason, deletion.errcode) == ("failed", "upstream_unavailable", errcode)
+    assert deletion.transient_failures == 2
+    assert not del_calls(wechat)
+    (push_restart,) = calls_to(wechat, START_PUSH_URL)  # once, however many calls failed
+    assert b'"component_secret"' in push_restart.request.body
+    assert ComponentCredential.objects.get().push_restart_requested_at is not None
