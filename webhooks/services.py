@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.models import Authorizer
 from webhooks import signing, transport
+from webhooks.dispatch import deliveries_send
 from webhooks.models import DeliveryStatus, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.urlguard import UnsafeUrl, url_check
 from wechat.retry import Backoff
@@ -214,15 +214,6 @@ def _signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
 
 # --- events ------------------------------------------------------------------------------------
 
-Dispatch = Callable[[Sequence[int]], None]
-
-
-def _dispatch(ids: Sequence[int]) -> None:
-    from webhooks.tasks import deliver_webhook  # tasks import services
-
-    for delivery_id in ids:
-        deliver_webhook.apply_async((delivery_id,))
-
 
 def webhook_event_enqueue(
     *,
@@ -230,7 +221,6 @@ def webhook_event_enqueue(
     authorizer_appid: str,
     event_type: str,
     data: dict[str, Any],
-    dispatch: Dispatch | None = None,
 ) -> list[int]:
     """Record an event for each subscribed endpoint of the merchant, in the caller's transaction if
     there is one; the deliveries are sent to their queue after commit.
@@ -245,12 +235,10 @@ def webhook_event_enqueue(
     ]
     if not endpoints:
         return []
-    return _enqueue(endpoints, authorizer_appid, event_type, data, dispatch or _dispatch)
+    return _enqueue(endpoints, authorizer_appid, event_type, data)
 
 
-def _enqueue(
-    endpoints: list[WebhookEndpoint], appid: str, event_type: str, data: dict[str, Any], dispatch: Dispatch
-) -> list[int]:
+def _enqueue(endpoints: list[WebhookEndpoint], appid: str, event_type: str, data: dict[str, Any]) -> list[int]:
     event_id = uuid.uuid4()
     now = timezone.now()
     payload = {
@@ -270,7 +258,7 @@ def _enqueue(
             ]
         )
         ids = [row.pk for row in rows]
-        transaction.on_commit(lambda: dispatch(ids))
+        deliveries_send(ids)
     return ids
 
 
@@ -283,7 +271,6 @@ def webhook_ping(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookDelivery:
         endpoint.authorizer.appid,
         EventType.PING,
         {"endpoint_id": endpoint.pk, "requested_by": actor.label},
-        _dispatch,
     )
     return WebhookDelivery.objects.get(pk=delivery_id)
 
@@ -416,9 +403,7 @@ def _move(delivery: WebhookDelivery, **changes: object) -> bool:
     )
 
 
-def webhook_deliveries_sweep(
-    *, policy: RetryPolicy, dispatch: Dispatch | None = None, stale_after: timedelta = timedelta(minutes=2)
-) -> int:
+def webhook_deliveries_sweep(*, policy: RetryPolicy, stale_after: timedelta = timedelta(minutes=2)) -> int:
     """Re-send what a crash or a lost message left behind; returns how many were re-sent."""
     now = timezone.now()
     WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERING, lease_expires_at__lt=now).update(
@@ -433,5 +418,5 @@ def webhook_deliveries_sweep(
     )
     if due:
         WebhookDelivery.objects.filter(pk__in=due).update(dispatched_at=now)
-        (dispatch or _dispatch)(due)
+        deliveries_send(due)
     return len(due)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from celery import shared_task
 from django.conf import settings
 
@@ -15,6 +17,11 @@ def retry_policy() -> services.RetryPolicy:
         window_seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS,
         lease_seconds=int(settings.WEBHOOK_CONNECT_TIMEOUT + settings.WEBHOOK_READ_TIMEOUT) + 30,
     )
+
+
+def dispatch_deliveries(ids: Sequence[int]) -> None:
+    for delivery_id in ids:
+        deliver_webhook.apply_async((delivery_id,))
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.utils import timezone
@@ -13,24 +14,20 @@ from kfaccounts.models import DeletionRequest
 from tests.kfaccounts.conftest import DEL_URL, OK
 from webhooks import services, signing
 from webhooks.models import DeliveryStatus, EventType, WebhookDelivery, WebhookEndpoint
-from webhooks.tasks import retry_policy
+from webhooks.tasks import dispatch_deliveries, retry_policy
 from webhooks.urlguard import UnsafeUrl
 
 pytestmark = pytest.mark.django_db
 
 
-class Recorder:
-    """A dispatch function for the webhook services that records what would have been sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[list[int]] = []
-
-    def __call__(self, ids) -> None:
-        self.sent.append(list(ids))
-
-    @property
-    def ids(self) -> list[int]:
-        return [i for batch in self.sent for i in batch]
+def deliveries_sent(callbacks) -> list[int]:
+    """The delivery ids that on-commit callbacks captured by ``django_capture_on_commit_callbacks`` send."""
+    return [
+        delivery_id
+        for callback in callbacks
+        if isinstance(callback, partial) and callback.func is dispatch_deliveries
+        for delivery_id in callback.args[0]
+    ]
 
 
 STAFF = Actor.system("test")
@@ -102,7 +99,6 @@ def test_retries_back_off_exponentially_and_stop_after_the_window(make_authorize
     merchant = make_authorizer()
     _register(merchant, receiver.url)
     receiver.answers = [500] * 10
-    sent = Recorder()
     # An endpoint subscribed to everything still gets a ping only when one is asked for.
     assert (
         services.webhook_event_enqueue(
@@ -110,7 +106,7 @@ def test_retries_back_off_exponentially_and_stop_after_the_window(make_authorize
         )
         == []
     )
-    ids = services._enqueue(list(WebhookEndpoint.objects.all()), merchant.appid, "ping", {}, sent)
+    ids = services._enqueue(list(WebhookEndpoint.objects.all()), merchant.appid, "ping", {})
     policy = services.RetryPolicy(base_seconds=30, cap_seconds=3600, window_seconds=86400)
     delays = [policy.delay(n) for n in range(1, 9)]
     assert 24 <= delays[0] <= 30 and 48 <= delays[1] <= 60 and 96 <= delays[2] <= 120
@@ -252,17 +248,21 @@ def test_the_sweeper_resends_lost_deliveries_and_recovers_expired_leases(
 ):
     merchant = make_authorizer()
     _register(merchant, receiver.url)
-    sent = Recorder()
-    with django_capture_on_commit_callbacks(execute=True):
-        ids = services._enqueue(list(WebhookEndpoint.objects.all()), merchant.appid, "ping", {}, sent)
-    assert sent.sent == [ids]  # would have gone to the broker; pretend the message was lost
+    with django_capture_on_commit_callbacks() as callbacks:  # captured, not run: the message is lost
+        ids = services._enqueue(list(WebhookEndpoint.objects.all()), merchant.appid, "ping", {})
+    assert deliveries_sent(callbacks) == ids
     policy = retry_policy()
-    assert services.webhook_deliveries_sweep(policy=policy, dispatch=sent) == 0  # sent just now
+
+    def sweep() -> tuple[int, list[int]]:
+        with django_capture_on_commit_callbacks() as callbacks:
+            resent = services.webhook_deliveries_sweep(policy=policy)
+        return resent, deliveries_sent(callbacks)
+
+    assert sweep() == (0, [])  # sent just now
     WebhookDelivery.objects.filter(pk=ids[0]).update(dispatched_at=timezone.now() - timedelta(minutes=5))
-    assert services.webhook_deliveries_sweep(policy=policy, dispatch=sent) == 1
+    assert sweep() == (1, ids)
     WebhookDelivery.objects.filter(pk=ids[0]).update(
         status=DeliveryStatus.DELIVERING, lease_expires_at=timezone.now() - timedelta(seconds=1), dispatched_at=None
     )
-    assert services.webhook_deliveries_sweep(policy=policy, dispatch=sent) == 1
+    assert sweep() == (1, ids)
     assert WebhookDelivery.objects.get(pk=ids[0]).status == DeliveryStatus.PENDING
-    assert sent.sent[-1] == ids
