@@ -51,7 +51,7 @@ class ComponentCredential(models.Model):
 
 
 # WeChat certification (仅认证): 0 WeChat-verified, 3/4/5 qualification-verified. -1 is uncertified and
-# 1/2 are Weibo-only verifications, which are not WeChat certification (wechat-protocol.md §1.7).
+# 1/2 are Weibo-only verifications, which are not WeChat certification (docs/wechat.md §5).
 CERTIFIED_VERIFY_TYPE_IDS = frozenset({0, 3, 4, 5})
 
 

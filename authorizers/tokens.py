@@ -137,7 +137,7 @@ def component_token_get(*, rejected: str | None = None) -> str:
             )
     _audit_refresh("wechat.api_component_token", failure)
     if isinstance(failure, ComponentTicketInvalid):
-        # 61005/61006: the stored ticket is dead; ask WeChat to push a new one (§1.1, §7.3).
+        # 61005/61006: the stored ticket is dead; ask WeChat to push a new one (docs/wechat.md §2, §3).
         verify_ticket_push_request()
     if failure is not None:
         raise failure

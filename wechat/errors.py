@@ -52,10 +52,10 @@ REVOKED_ERRCODES: frozenset[int] = frozenset({61003, 61023})
 KF_NOT_ENABLED_ERRCODES: frozenset[int] = frozenset({65400})
 INVALID_KF_ACCOUNT_ERRCODES: frozenset[int] = frozenset({65401})
 # 61005 ticket expired, 61006 ticket invalid: transient: ask WeChat to push again
-# (api_start_push_ticket) and retry once the next ticket has arrived (§1.1, §7.3).
+# (api_start_push_ticket) and retry once the next ticket has arrived (docs/wechat.md §2, §3).
 COMPONENT_TICKET_ERRCODES: frozenset[int] = frozenset({61005, 61006})
 # 61004 the caller's IP is not on the platform's whitelist: every component and authorizer call
-# fails the same way until an operator fixes the whitelist (§1, §7.5).
+# fails the same way until an operator fixes the whitelist (docs/wechat.md §1).
 IP_WHITELIST_ERRCODES: frozenset[int] = frozenset({61004})
 # 61009 code invalid (or already used), 61010 code expired: an authorization code is honoured once.
 AUTHORIZATION_CODE_ERRCODES: frozenset[int] = frozenset({61009, 61010})
