@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -15,7 +13,6 @@ from rest_framework.views import APIView
 from authorizers.api_keys import request_merchant
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
-from kfaccounts.tasks import sync_kf_accounts
 from kfaccounts.validation import MAX_BULK, InvalidKfAccount
 from platform_app.api_errors import ApiError
 
@@ -144,11 +141,7 @@ class KfAccountSync(APIView):
                 f"kf accounts cannot be read for this account: {verdict.summary}",
                 status_code=status.HTTP_403_FORBIDDEN,
             )
-        actor = merchant.actor
-        queued = services.kf_accounts_sync_request(
-            authorizer=authorizer,
-            dispatch=partial(sync_kf_accounts.delay, authorizer.pk, actor.kind, actor.label, actor.id),
-        )
+        queued = services.kf_accounts_sync_request(authorizer=authorizer, actor=merchant.actor)
         # A sync already queued (not yet started) answers for this request too.
         return Response({"status": "queued" if queued else "already_queued"}, status=status.HTTP_202_ACCEPTED)
 

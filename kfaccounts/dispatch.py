@@ -13,9 +13,17 @@ from functools import partial
 
 from django.db import transaction
 
+from audit.services import Actor
+
 
 def deletions_send(ids: Sequence[int]) -> None:
     """Send one task per deletion (a worker fans out big batches: see tasks.dispatch_deletions)."""
     from kfaccounts import tasks  # tasks → services → dispatch: imported on use, here only
 
     transaction.on_commit(partial(tasks.dispatch_deletions, list(ids)))
+
+
+def kf_accounts_sync_send(*, authorizer_id: int, actor: Actor) -> None:
+    from kfaccounts import tasks
+
+    transaction.on_commit(partial(tasks.sync_kf_accounts.delay, authorizer_id, actor.kind, actor.label, actor.id))

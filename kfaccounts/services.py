@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypedDict
@@ -25,7 +25,7 @@ from authorizers.models import ApiKey, Authorizer, AuthorizerStatus
 from authorizers.policy import Eligibility, eligibility
 from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import AuthorizerRevokedError, with_authorizer_token
-from kfaccounts.dispatch import deletions_send
+from kfaccounts.dispatch import deletions_send, kf_accounts_sync_send
 from kfaccounts.models import (
     ACTIVE_STATUSES,
     DeletionReason,
@@ -935,7 +935,7 @@ def _from_unix(seconds: int | None) -> datetime | None:
 SYNC_QUEUED_STALE_AFTER = timedelta(minutes=10)
 
 
-def kf_accounts_sync_request(*, authorizer: Authorizer, dispatch: Callable[[], object]) -> bool:
+def kf_accounts_sync_request(*, authorizer: Authorizer, actor: Actor) -> bool:
     """Queue a sync unless one is queued and not started yet; False when this request joined it.
 
     A queued mark older than SYNC_QUEUED_STALE_AFTER is taken as lost (a broker restart) and replaced.
@@ -947,7 +947,7 @@ def kf_accounts_sync_request(*, authorizer: Authorizer, dispatch: Callable[[], o
         .update(kf_sync_queued_at=now)
     )
     if claimed:
-        transaction.on_commit(dispatch)
+        kf_accounts_sync_send(authorizer_id=authorizer.pk, actor=actor)
     return bool(claimed)
 
 
