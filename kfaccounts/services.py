@@ -957,5 +957,7 @@ def kf_accounts_sync_started(*, authorizer_id: int) -> None:
 
 
 def deletions_for(ids: Iterable[int]) -> list[DeletionRequest]:
-    by_id = DeletionRequest.objects.in_bulk(list(ids))
-    return [by_id[i] for i in ids if i in by_id]
+    """The deletions with these ids, in the order given (ids not found are left out)."""
+    wanted = list(ids)  # read once: a generator would be empty on a second pass
+    by_id = DeletionRequest.objects.in_bulk(wanted)
+    return [by_id[i] for i in wanted if i in by_id]

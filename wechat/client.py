@@ -174,13 +174,6 @@ class WeChatClient:
 
     # --- customer-service account APIs, docs/wechat.md §9 (authorizer_access_token as access_token) ---------
 
-    def kf_add(self, *, access_token: str, kf_account: str, nickname: str) -> JSON:
-        return self._post(
-            "/customservice/kfaccount/add",
-            {"kf_account": kf_account, "nickname": nickname},
-            access_token=access_token,
-        )
-
     def kf_delete(self, *, access_token: str, kf_account: str) -> JSON:
         # POST with a JSON body, as the current docs say (docs/wechat.md §9), not the GET of older SDKs.
         return self._post("/customservice/kfaccount/del", {"kf_account": kf_account}, access_token=access_token)
@@ -235,7 +228,7 @@ class WeChatClient:
         headers = None
         data = None
         if body is not None:
-            # ensure_ascii=False: nicknames go over the wire as UTF-8, as WeChat's examples show.
+            # ensure_ascii=False: non-ASCII text goes over the wire as UTF-8, as WeChat's examples show.
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             headers = {"Content-Type": "application/json; charset=utf-8"}
         hidden = (token or "", self._component_appsecret, *secrets)

@@ -153,3 +153,14 @@ def test_an_idempotent_replay_answers_as_before_even_if_the_merchant_became_inel
     assert replay.status_code == 202 and replay.json()["id"] == first.json()["id"]
     fresh, _ = _post(client, {"kf_account": "kf1@shop"}, django_capture_on_commit_callbacks, key="other")
     assert fresh.status_code == 403
+
+
+def test_deletions_for_reads_ids_once_so_a_generator_works_and_keeps_its_order(merchant):
+    from audit.services import Actor
+    from kfaccounts import services
+
+    rows = services.deletions_request(
+        authorizer=merchant, kf_accounts=["kf1@shop", "kf2@shop", "kf3@shop"], actor=Actor.system("test")
+    )
+    wanted = [rows[2].pk, 999_999, rows[0].pk]
+    assert [d.pk for d in services.deletions_for(pk for pk in wanted)] == [rows[2].pk, rows[0].pk]

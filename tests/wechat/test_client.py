@@ -171,14 +171,6 @@ def test_kf_delete_posts_exactly_the_documented_json_body(wechat_client, mocked)
     assert request.body == b'{"kf_account":"test1@test"}'
 
 
-def test_kf_add_sends_the_nickname_as_utf8_not_escapes(wechat_client, mocked):
-    mocked.post(f"{BASE}/customservice/kfaccount/add", json={"errcode": 0, "errmsg": "ok"})
-    wechat_client.kf_add(access_token=ACCESS_TOKEN, kf_account="kf1@gh_test", nickname="客服1")
-    request = only_call(mocked)
-    assert query_of(request) == {"access_token": [ACCESS_TOKEN]}
-    assert request.body == '{"kf_account":"kf1@gh_test","nickname":"客服1"}'.encode()
-
-
 def test_kf_list_gets_and_parses_leniently(wechat_client, mocked):
     mocked.get(
         f"{BASE}/cgi-bin/customservice/getkflist",

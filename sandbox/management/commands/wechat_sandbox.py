@@ -14,13 +14,14 @@ EVENTS_PATH = "/wechat/component/events/"
 
 def settings_fallbacks(options: dict[str, Any], source: Any = settings) -> dict[str, Any]:
     """The platform's own credentials, so the sandbox and the platform agree without repeating them."""
-    fallbacks = {
+    fallbacks: dict[str, Any] = {
         "component_appid": getattr(source, "WECHAT_COMPONENT_APPID", None),
         "component_appsecret": getattr(source, "WECHAT_COMPONENT_APPSECRET", None),
         "component_token": getattr(source, "WECHAT_COMPONENT_TOKEN", None),
         "component_aes_key": getattr(source, "WECHAT_COMPONENT_AES_KEY", None),
-        "push_url": getattr(source, "SANDBOX_PUSH_URL", None),
     }
+    # Where to push comes from --platform-url, else the sandbox's own --push-url / SANDBOX_PUSH_URL:
+    # the platform's settings have no such value.
     if options.get("platform_url"):
         fallbacks["push_url"] = options["platform_url"].rstrip("/") + EVENTS_PATH
     return fallbacks
