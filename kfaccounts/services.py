@@ -734,16 +734,13 @@ def authorizer_deactivate(*, authorizer: Authorizer, actor: Actor) -> Deactivati
         for key in keys:
             api_key_revoke(api_key=key, actor=actor)
         key_prefixes = [key.prefix for key in keys]
-        pending = DeletionRequest.objects.filter(authorizer=authorizer, status=DeletionStatus.PENDING)
-        cancelled_ids = list(pending.values_list("pk", flat=True))
-        DeletionRequest.objects.filter(pk__in=cancelled_ids, status=DeletionStatus.PENDING).update(
-            status=DeletionStatus.CANCELLED,
-            finished_at=now,
-            next_attempt_at=None,
-            dispatched_at=None,
-            errmsg=f"cancelled: merchant deactivated by {actor.label}"[:255],
-            updated_at=now,
-        )
+        cancelled_ids = []
+        for deletion in DeletionRequest.objects.filter(authorizer=authorizer, status=DeletionStatus.PENDING):
+            try:
+                deletion_cancel(deletion=deletion, actor=actor)  # audited and announced like any cancel
+            except DeletionNotCancellable:
+                continue  # a worker claimed it meanwhile: it finishes (refused, as no longer eligible)
+            cancelled_ids.append(deletion.pk)
         audit_record(
             actor=actor,
             action="authorizer.deactivated",

@@ -306,8 +306,19 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
                     f"{name}: " + gettext("not retried: %(why)s") % {"why": exc.verdict.summary},
                     messages.ERROR,
                 )
-            except services.DeletionNotRetryable as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+            except services.DeletionNotRetryable:
+                deletion.refresh_from_db()
+                why = (
+                    gettext("another deletion of this account is already pending or running")
+                    if deletion.status == DeletionStatus.FAILED
+                    else gettext("it is %(status)s; only a failed deletion can be retried")
+                    % {"status": deletion.get_status_display()}
+                )
+                self.message_user(
+                    request,
+                    f"{name}: " + gettext("deletion #%(id)d not retried: ") % {"id": deletion.pk} + why,
+                    messages.ERROR,
+                )
             else:
                 self.message_user(request, f"{name}: " + gettext("deletion #%(id)d sent again") % {"id": deletion.pk})
 
@@ -317,7 +328,15 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
             name = f"{merchant_name(deletion.authorizer)} {deletion.kf_account}"
             try:
                 services.deletion_cancel(deletion=deletion, actor=staff_actor(request))
-            except services.DeletionNotCancellable as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+            except services.DeletionNotCancellable:
+                self.message_user(
+                    request,
+                    f"{name}: "
+                    + gettext(
+                        "deletion #%(id)d not cancelled: it is %(status)s; only a pending deletion can be cancelled"
+                    )
+                    % {"id": deletion.pk, "status": deletion.get_status_display()},
+                    messages.ERROR,
+                )
             else:
                 self.message_user(request, f"{name}: " + gettext("deletion #%(id)d cancelled") % {"id": deletion.pk})

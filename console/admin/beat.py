@@ -1,0 +1,36 @@
+"""django-celery-beat's schedule admin, with its actions declaring the permission they need.
+
+Its own actions declare none, so any staff user who can see the schedules (a viewer) could run,
+enable or disable them. Same actions, same behaviour, now for users who may change schedules.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
+
+
+class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
+    @admin.action(description=BeatPeriodicTaskAdmin.enable_tasks.short_description, permissions=["change"])
+    def enable_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().enable_tasks(request, queryset)
+
+    @admin.action(description=BeatPeriodicTaskAdmin.disable_tasks.short_description, permissions=["change"])
+    def disable_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().disable_tasks(request, queryset)
+
+    @admin.action(description=BeatPeriodicTaskAdmin.toggle_tasks.short_description, permissions=["change"])
+    def toggle_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().toggle_tasks(request, queryset)
+
+    @admin.action(description=BeatPeriodicTaskAdmin.run_tasks.short_description, permissions=["change"])
+    def run_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().run_tasks(request, queryset)
+
+
+if admin.site.is_registered(PeriodicTask):
+    admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)
