@@ -92,8 +92,8 @@ def test_nothing_holding_history_can_be_deleted_even_by_a_superuser(superuser_cl
     for name, pk in (
         ("authorizers_authorizer", shop.pk),
         ("authorizers_apikey", shop.api_keys.first().pk),
-        ("kfaccounts_deletionrequest", DeletionRequest.objects.first().pk),
-        ("audit_auditevent", AuditEvent.objects.first().pk),
+        ("kfaccounts_deletionrequest", DeletionRequest.objects.earliest("id").pk),
+        ("audit_auditevent", AuditEvent.objects.earliest("id").pk),
     ):
         response = superuser_client.post(reverse(f"admin:{name}_delete", args=[pk]), {"post": "yes"})
         assert response.status_code == 403, name
