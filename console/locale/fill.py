@@ -1,0 +1,93 @@
+"""Fill console/locale/zh_Hans/LC_MESSAGES/django.po from zh_hans.py and compile the .mo.
+
+    python console/locale/fill.py        # after `django-admin makemessages -l zh_Hans` in console/
+
+Needs no gettext: the .mo is written here (the GNU format is a small table of strings), so a
+machine without gettext can refresh the catalog too. Fails listing any string left untranslated.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import struct
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PO = HERE / "zh_Hans" / "LC_MESSAGES" / "django.po"
+MO = PO.with_suffix(".mo")
+ENTRY = re.compile(r'^(#[^\n]*\n)*msgid ((?:"[^\n]*"\n)+)(?:msgid_plural ((?:"[^\n]*"\n)+))?((?:msgstr(?:\[\d\])? (?:"[^\n]*"\n)+)+)', re.M)
+
+
+def _text(block: str) -> str:
+    return "".join(ast.literal_eval(line) for line in re.findall(r'"(?:[^"\\]|\\.)*"', block))
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def main() -> int:
+    sys.path.insert(0, str(HERE))
+    from zh_hans import ZH, ZH_PLURAL
+
+    po = PO.read_text(encoding="utf-8")
+    catalog: dict[str, str] = {}
+    missing: list[str] = []
+    out: list[str] = []
+    last = 0
+    for match in ENTRY.finditer(po + "\n"):
+        msgid = _text(match.group(2))
+        plural = _text(match.group(3)) if match.group(3) else None
+        out.append(po[last : match.start(2) - len("msgid ")])
+        last = min(match.end(), len(po))
+        head = f"msgid {_quote(msgid)}\n" + (f"msgid_plural {_quote(plural)}\n" if plural is not None else "")
+        if not msgid:
+            header = _text(match.group(4).split(" ", 1)[1])
+            header = header.replace("Language: \n", "Language: zh_Hans\n")
+            out.append(head + f"msgstr {_quote(header)}\n")
+            catalog[""] = header
+            continue
+        translated = ZH_PLURAL.get(msgid) if plural is not None else ZH.get(msgid)
+        if translated is None:
+            missing.append(msgid)
+            translated = ""
+        if plural is not None:
+            out.append(head + f"msgstr[0] {_quote(translated)}\n")
+            if translated:
+                catalog[msgid + "\0" + plural] = translated
+        else:
+            out.append(head + f"msgstr {_quote(translated)}\n")
+            if translated:
+                catalog[msgid] = translated
+    out.append(po[last:])
+    PO.write_text("".join(out).replace("#, fuzzy\n", "", 1), encoding="utf-8")
+    _write_mo(catalog)
+    if missing:
+        print("untranslated:", *missing, sep="\n  ")
+        return 1
+    print(f"{len(catalog) - 1} strings → {MO.relative_to(HERE.parent.parent)}")
+    return 0
+
+
+def _write_mo(catalog: dict[str, str]) -> None:
+    keys = sorted(catalog)
+    ids = b"".join(k.encode() + b"\0" for k in keys)
+    strs = b"".join(catalog[k].encode() + b"\0" for k in keys)
+    start = 7 * 4 + 16 * len(keys)
+    offsets_ids, offsets_strs, position = [], [], 0
+    for k in keys:
+        offsets_ids.append((len(k.encode()), start + position))
+        position += len(k.encode()) + 1
+    position = 0
+    for k in keys:
+        offsets_strs.append((len(catalog[k].encode()), start + len(ids) + position))
+        position += len(catalog[k].encode()) + 1
+    header = struct.pack("Iiiiiii", 0x950412DE, 0, len(keys), 7 * 4, 7 * 4 + 8 * len(keys), 0, 0)
+    table = b"".join(struct.pack("ii", *o) for o in offsets_ids) + b"".join(struct.pack("ii", *o) for o in offsets_strs)
+    MO.write_bytes(header + table + ids + strs)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

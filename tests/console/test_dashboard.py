@@ -1,0 +1,71 @@
+"""The dashboard: ticket age and token expiry, merchants by state, deletions, failures, errcodes."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from authorizers.models import ComponentCredential
+
+pytestmark = pytest.mark.django_db
+
+
+def _text(html: str, section: str) -> str:
+    match = re.search(rf'<section class="console-card" id="{section}">(.*?)</section>', html, re.S)
+    assert match, section
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match.group(1)))
+
+
+def test_a_fresh_ticket_shows_its_age_and_no_warning(superuser_client, shop):
+    html = superuser_client.get("/admin/").content.decode()
+    component = _text(html, "dash-component")
+    assert re.search(r"\d+ min \d\d s ago", component)
+    assert 'id="ticket-warning"' not in html
+    assert "component token expires" in component and "expired" not in component
+
+
+def test_a_ticket_older_than_20_minutes_is_a_warning(superuser_client, shop):
+    ComponentCredential.objects.update(
+        ticket_received_at=timezone.now() - timedelta(minutes=21, seconds=5),
+        access_token_expires_at=timezone.now() - timedelta(minutes=1),
+    )
+    html = superuser_client.get("/admin/").content.decode()
+    component = _text(html, "dash-component")
+    assert "21 min 0" in component
+    assert "No verify ticket for more than 20 minutes" in component
+    assert "expired" in component
+
+
+def test_merchants_are_counted_by_state_and_reason(superuser_client, shop, make_authorizer):
+    make_authorizer(func_ids=[2, 3])  # no kf permission set
+    make_authorizer(verify_type_id=-1)  # an uncertified Official Account
+    make_authorizer(status="revoked")
+    make_authorizer(quota_paused_until=timezone.now() + timedelta(hours=3))
+    merchants = _text(superuser_client.get("/admin/").content.decode(), "dash-merchants")
+    assert "eligible 2 " in merchants  # the shop and the paused one
+    assert "not eligible 2 " in merchants
+    assert "no kf permission set granted 1" in merchants and "not certified 1" in merchants
+    assert "revoked 1" in merchants and "paused for quota 1" in merchants
+
+
+def test_deletions_by_status_failures_and_errcodes(superuser_client, shop):
+    AuditEvent.objects.create(actor_kind="system", action="wechat.kfaccount.del", outcome="ok", errcode=0)
+    AuditEvent.objects.create(actor_kind="system", action="wechat.kfaccount.del", outcome="quota_exceeded", errcode=45009)
+    html = superuser_client.get("/admin/").content.decode()
+    deletions = _text(html, "dash-deletions")
+    assert "pending 0 deferred for quota 1" in deletions and "failed (24 h) 1" in deletions
+    assert "succeeded 1 1" in deletions and "failed 1 1" in deletions
+    assert html.count('title="') > 31  # one column per hour and per day in the chart
+    failed = shop.deletions.get(status="failed")
+    failures = _text(html, "dash-failures")
+    assert f"#{failed.pk}" in failures and "kf_not_enabled (65400)" in failures
+    assert reverse("admin:kfaccounts_deletionrequest_change", args=[failed.pk]) in html
+    upstream = _text(html, "dash-upstream")
+    # Three calls audited (the shop fixture's failed attempt and the two above): 65400 and 45009 one each.
+    assert "3 calls to WeChat" in upstream
+    assert "65400 kf_not_enabled 1 33.3%" in upstream and "45009 quota_exceeded 1 33.3%" in upstream

@@ -1,0 +1,81 @@
+"""The console in Simplified Chinese or English, times in TIME_ZONE to the second."""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from kfaccounts.models import DeletionRequest
+
+pytestmark = pytest.mark.django_db
+
+LOCALE = Path(__file__).resolve().parents[2] / "console" / "locale" / "zh_Hans" / "LC_MESSAGES"
+
+
+def test_time_zone_defaults_to_shanghai():
+    assert settings.TIME_ZONE == "Asia/Shanghai"
+
+
+def test_the_console_follows_the_browsers_language(superuser_client, shop):
+    chinese = superuser_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9").content.decode()
+    assert "kfplatform 运营控制台" in chinese and "商户状态分布" in chinese and 'lang="zh-hans"' in chinese
+    english = superuser_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "kfplatform staff console" in english and "Merchants by state" in english
+
+
+def test_the_language_switch_overrides_the_browser(superuser_client, shop):
+    response = superuser_client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/admin/"})
+    assert response.status_code == 302
+    page = superuser_client.get(
+        reverse("admin:kfaccounts_kfaccount_changelist"), HTTP_ACCEPT_LANGUAGE="en-US"
+    ).content.decode()
+    assert "在微信删除所选客服账号" in page and "绑定的微信号" in page
+
+
+def test_times_are_shown_in_beijing_time_with_seconds(superuser_client, shop):
+    deletion = shop.deletions.get(status="pending")
+    DeletionRequest.objects.filter(pk=deletion.pk).update(
+        created_at=datetime(2026, 3, 4, 16, 4, 5, tzinfo=UTC), next_attempt_at=datetime(2027, 3, 4, 16, 4, 35, tzinfo=UTC)
+    )
+    page = reverse("admin:kfaccounts_deletionrequest_change", args=[deletion.pk])
+    for language in ("en-US", "zh-CN"):
+        html = superuser_client.get(page, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert "2026-03-05 00:04:05" in html  # created_at, in Asia/Shanghai
+        assert "2027-03-05 00:04:35" in html  # the next attempt of a deletion deferred for quota
+    listing = superuser_client.get(reverse("admin:kfaccounts_deletionrequest_changelist")).content.decode()
+    assert "2026-03-05 00:04:05" in listing and "2027-03-05 00:04:35" in listing
+
+
+def test_another_time_zone_can_be_configured(superuser_client, shop, settings):
+    settings.TIME_ZONE = "UTC"
+    deletion = shop.deletions.get(status="pending")
+    DeletionRequest.objects.filter(pk=deletion.pk).update(created_at=datetime(2026, 3, 4, 16, 4, 5, tzinfo=UTC))
+    html = superuser_client.get(reverse("admin:kfaccounts_deletionrequest_change", args=[deletion.pk])).content.decode()
+    assert "2026-03-04 16:04:05" in html
+
+
+def _po_entries() -> dict[str, str]:
+    po = (LOCALE / "django.po").read_text(encoding="utf-8")
+    entries = {}
+    for block in po.split("\n\n")[1:]:
+        msgid = "".join(ast.literal_eval(s) for s in re.findall(r'^msgid (".*")$', block, re.M))
+        msgstr = "".join(ast.literal_eval(s) for s in re.findall(r'^msgstr(?:\[0\])? (".*")$', block, re.M))
+        entries[msgid] = msgstr
+    return entries
+
+
+def test_every_console_string_has_a_chinese_translation_and_the_committed_mo_is_current():
+    entries = _po_entries()
+    assert len(entries) > 200
+    assert [msgid for msgid, msgstr in entries.items() if not msgstr] == []
+    with open(LOCALE / "django.mo", "rb") as handle:
+        compiled = gettext.GNUTranslations(handle)
+    stale = [msgid for msgid, msgstr in entries.items() if "%(" not in msgid and compiled.gettext(msgid) != msgstr]
+    assert stale == []
