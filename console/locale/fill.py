@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import ast
 import re
+import runpy
 import struct
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PO = HERE / "zh_Hans" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
-ENTRY = re.compile(r'^(#[^\n]*\n)*msgid ((?:"[^\n]*"\n)+)(?:msgid_plural ((?:"[^\n]*"\n)+))?((?:msgstr(?:\[\d\])? (?:"[^\n]*"\n)+)+)', re.M)
+ENTRY = re.compile(
+    r'^(#[^\n]*\n)*msgid ((?:"[^\n]*"\n)+)(?:msgid_plural ((?:"[^\n]*"\n)+))?((?:msgstr(?:\[\d\])? (?:"[^\n]*"\n)+)+)',
+    re.M,
+)
 
 
 def _text(block: str) -> str:
@@ -29,8 +32,8 @@ def _quote(text: str) -> str:
 
 
 def main() -> int:
-    sys.path.insert(0, str(HERE))
-    from zh_hans import ZH, ZH_PLURAL
+    strings = runpy.run_path(str(HERE / "zh_hans.py"))
+    ZH, ZH_PLURAL = strings["ZH"], strings["ZH_PLURAL"]
 
     po = PO.read_text(encoding="utf-8")
     catalog: dict[str, str] = {}

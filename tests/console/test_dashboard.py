@@ -55,7 +55,9 @@ def test_merchants_are_counted_by_state_and_reason(superuser_client, shop, make_
 
 def test_deletions_by_status_failures_and_errcodes(superuser_client, shop):
     AuditEvent.objects.create(actor_kind="system", action="wechat.kfaccount.del", outcome="ok", errcode=0)
-    AuditEvent.objects.create(actor_kind="system", action="wechat.kfaccount.del", outcome="quota_exceeded", errcode=45009)
+    AuditEvent.objects.create(
+        actor_kind="system", action="wechat.kfaccount.del", outcome="quota_exceeded", errcode=45009
+    )
     html = superuser_client.get("/admin/").content.decode()
     deletions = _text(html, "dash-deletions")
     assert "pending 0 deferred for quota 1" in deletions and "failed (24 h) 1" in deletions

@@ -42,7 +42,8 @@ def test_the_language_switch_overrides_the_browser(superuser_client, shop):
 def test_times_are_shown_in_beijing_time_with_seconds(superuser_client, shop):
     deletion = shop.deletions.get(status="pending")
     DeletionRequest.objects.filter(pk=deletion.pk).update(
-        created_at=datetime(2026, 3, 4, 16, 4, 5, tzinfo=UTC), next_attempt_at=datetime(2027, 3, 4, 16, 4, 35, tzinfo=UTC)
+        created_at=datetime(2026, 3, 4, 16, 4, 5, tzinfo=UTC),
+        next_attempt_at=datetime(2027, 3, 4, 16, 4, 35, tzinfo=UTC),
     )
     page = reverse("admin:kfaccounts_deletionrequest_change", args=[deletion.pk])
     for language in ("en-US", "zh-CN"):
