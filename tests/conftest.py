@@ -121,3 +121,11 @@ def api_client_for(db):
         return client
 
     return make
+
+
+def assert_api_key_401(response) -> None:
+    """A merchant endpoint refused the caller's key: 401, the error envelope, and the scheme to use."""
+    assert response.status_code == 401, response.content
+    error = response.json()["error"]
+    assert error["code"] in ("not_authenticated", "authentication_failed") and error["message"]
+    assert response["WWW-Authenticate"] == "Api-Key"
