@@ -93,3 +93,20 @@ def audit_record(
 def audit_record_many(events: Iterable[AuditEvent]) -> None:
     """Bulk variant for fan-out writes: one INSERT on PostgreSQL (SQLite splits at its parameter limit)."""
     AuditEvent.objects.bulk_create(list(events))
+
+
+def audit_events_prune(*, older_than: Any, batch: int = 1000, max_batches: int = 1000) -> int:
+    """Retention: delete events older than ``older_than`` in batches of ``batch`` rows.
+
+    The only deletion the log ever sees (it is append-only otherwise); small batches keep each
+    transaction short so writers are never blocked for long. Returns how many were deleted.
+    """
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(AuditEvent.objects.filter(at__lt=older_than).order_by("id").values_list("id", flat=True)[:batch])
+        if not ids:
+            break
+        deleted += AuditEvent.objects.filter(id__in=ids).delete()[0]
+        if len(ids) < batch:
+            break
+    return deleted

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
@@ -267,6 +268,14 @@ CELERY_TASK_ROUTES = {"webhooks.tasks.deliver_webhook": {"queue": "webhooks"}}
 CELERY_BEAT_SCHEDULE = {
     "sweep-deletions": {"task": "kfaccounts.tasks.sweep_deletions", "schedule": float(DELETION_SWEEP_SECONDS)},
     "refresh-expiring-tokens": {"task": "authorizers.tasks.refresh_expiring_tokens", "schedule": 300.0},
+    "reread-merchants-nightly": {"task": "cleanup.tasks.reread_merchants", "schedule": crontab(hour=19, minute=17)},
+    "resync-kf-accounts": {"task": "cleanup.tasks.resync_kf_accounts", "schedule": float(KF_RESYNC_SECONDS)},
+    "audit-retention": {"task": "cleanup.tasks.prune_audit_log", "schedule": crontab(hour=20, minute=3)},
+    "verify-ticket-watchdog": {
+        "task": "cleanup.tasks.watch_verify_ticket",
+        "schedule": float(VERIFY_TICKET_WATCHDOG_SECONDS),
+    },
+    "finish-cleanup-runs": {"task": "cleanup.tasks.finish_cleanup_runs", "schedule": float(CLEANUP_FINISH_SECONDS)},
     "sweep-webhook-deliveries": {
         "task": "webhooks.tasks.sweep_webhook_deliveries",
         "schedule": float(WEBHOOK_SWEEP_SECONDS),

@@ -1,0 +1,254 @@
+"""Housekeeping the scheduler runs without anyone: merchants re-read and reconciled with WeChat's
+list, kf lists re-synced, audit retention, and the verify-ticket watchdog.
+
+Each function is one service a periodic task calls (CELERY_BEAT_SCHEDULE in settings installs them
+into django-celery-beat, where staff can change or pause them). Problems an operator should see
+become `Alert` rows; `alerts_active()` is what the dashboard lists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.services import Actor, audit_events_prune, audit_record
+from authorizers.client import wechat_client
+from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
+from authorizers.policy import eligibility
+from authorizers.tokens import with_component_token
+from cleanup.models import Alert
+from wechat import errors
+from wechat.results import coerce_int
+
+log = logging.getLogger(__name__)
+
+IdDispatch = Callable[[int], None]
+MAX_LIST_PAGES = 200  # 100,000 merchants at 500 a page
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+def alerts_active() -> list[Alert]:
+    """What the dashboard shows: every alert not cleared, newest first."""
+    return list(Alert.objects.filter(cleared_at__isnull=True).order_by("-raised_at"))
+
+
+def alert_raise(*, key: str, kind: str, message: str, authorizer_appid: str = "") -> tuple[Alert, bool]:
+    """Raise (or keep raised) the alert with this key; returns it and whether it is newly raised."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            alert, created = Alert.objects.get_or_create(
+                key=key,
+                defaults={
+                    "kind": kind,
+                    "message": message[:500],
+                    "authorizer_appid": authorizer_appid,
+                    "raised_at": now,
+                    "last_seen_at": now,
+                },
+            )
+    except IntegrityError:  # raised concurrently
+        alert, created = Alert.objects.get(key=key), False
+    newly = created or alert.cleared_at is not None
+    updates = {"message": message[:500], "last_seen_at": now}
+    if alert.cleared_at is not None:
+        updates.update(cleared_at=None, raised_at=now)
+    Alert.objects.filter(pk=alert.pk).update(**updates)
+    alert.refresh_from_db()
+    if newly:
+        log.warning("alert %s: %s", key, message)
+        audit_record(
+            actor=Actor.system("housekeeping"),
+            action="alert.raised",
+            authorizer_appid=authorizer_appid,
+            subject=key[:128],
+            outcome=kind,
+            errmsg=message[:255],
+        )
+    return alert, newly
+
+
+def alert_clear(*, key: str, actor: Actor) -> bool:
+    cleared = Alert.objects.filter(key=key, cleared_at__isnull=True).update(cleared_at=timezone.now())
+    if cleared:
+        audit_record(actor=actor, action="alert.cleared", subject=key[:128], outcome="cleared")
+    return bool(cleared)
+
+
+# --- merchants: nightly re-read and reconciliation ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    listed: int
+    gone: list[str]
+    unknown: list[str]
+
+
+def merchants_reread(*, dispatch: IdDispatch) -> int:
+    """Ask for every active merchant's info to be re-read (one task each); returns how many."""
+    ids = list(Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE).values_list("pk", flat=True))
+    for authorizer_id in ids:
+        dispatch(authorizer_id)
+    return len(ids)
+
+
+def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
+    """Compare our merchants with api_get_authorizer_list; flag the differences, change nothing else.
+
+    An active merchant WeChat no longer lists has probably revoked without our seeing the push; one
+    WeChat lists that we do not know authorized without our exchanging its code. Both need a person.
+    """
+    listed: set[str] = set()
+    offset = 0
+    client = wechat_client()
+    for _ in range(MAX_LIST_PAGES):
+
+        def read_page(token: str, offset: int = offset) -> dict[str, Any]:
+            return client.get_authorizer_list(component_token=token, offset=offset, count=500)
+
+        page = with_component_token(read_page)
+        raw = page.get("list")
+        items: list[Any] = raw if isinstance(raw, list) else []
+        for item in items:
+            appid = item.get("authorizer_appid") if isinstance(item, dict) else None
+            if isinstance(appid, str) and appid:
+                listed.add(appid[:32])
+        offset += len(items)
+        total = coerce_int(page.get("total_count")) or 0
+        if not items or offset >= total:
+            break
+    ours = dict(Authorizer.objects.values_list("appid", "status"))
+    gone = sorted(a for a, status in ours.items() if status == AuthorizerStatus.ACTIVE and a not in listed)
+    unknown = sorted(a for a in listed if a not in ours)
+    for appid in gone:
+        alert_raise(
+            key=f"merchant_gone:{appid}",
+            kind=Alert.Kind.MERCHANT_GONE,
+            authorizer_appid=appid,
+            message=f"{appid} is active here but api_get_authorizer_list no longer lists it (revoked unseen?)",
+        )
+    for appid in unknown:
+        alert_raise(
+            key=f"merchant_unknown:{appid}",
+            kind=Alert.Kind.MERCHANT_UNKNOWN,
+            authorizer_appid=appid,
+            message=f"api_get_authorizer_list lists {appid}, which never completed an authorization here",
+        )
+    # Differences that went away (re-authorized, revoked since, now known) clear their alert.
+    still = {f"merchant_gone:{a}" for a in gone} | {f"merchant_unknown:{a}" for a in unknown}
+    for alert in Alert.objects.filter(
+        kind__in=[Alert.Kind.MERCHANT_GONE, Alert.Kind.MERCHANT_UNKNOWN], cleared_at__isnull=True
+    ).exclude(key__in=still):
+        alert_clear(key=alert.key, actor=actor)
+    audit_record(
+        actor=actor,
+        action="authorizers.reconciled",
+        outcome="ok" if not (gone or unknown) else "differences",
+        detail={"listed": len(listed), "gone": gone[:100], "unknown": unknown[:100]},
+    )
+    return Reconciliation(listed=len(listed), gone=gone, unknown=unknown)
+
+
+# --- kf lists ----------------------------------------------------------------------------------
+
+
+def kf_accounts_resync_all(*, dispatch: IdDispatch) -> int:
+    """Ask for every eligible merchant's kf list to be re-read; returns how many."""
+    count = 0
+    for authorizer in Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE):
+        if eligibility(authorizer).eligible:
+            dispatch(authorizer.pk)
+            count += 1
+    return count
+
+
+# --- audit retention ---------------------------------------------------------------------------
+
+
+def audit_retention_apply(*, now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    deleted = audit_events_prune(older_than=cutoff, batch=settings.AUDIT_RETENTION_BATCH)
+    if deleted:
+        log.info("audit retention: %d events older than %s deleted", deleted, cutoff.isoformat())
+        # Recorded after the deletion, so the record of it is never what it deletes.
+        audit_record(
+            actor=Actor.system("audit retention"),
+            action="audit.pruned",
+            outcome="ok",
+            detail={"deleted": deleted, "before": cutoff.isoformat(), "days": settings.AUDIT_RETENTION_DAYS},
+        )
+    return deleted
+
+
+# --- the verify-ticket watchdog ------------------------------------------------------------------
+
+TICKET_ALERT_KEY = "verify_ticket_stale"
+_WATCH_SINCE_KEY = "cleanup:verify_ticket_watch_since"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketWatch:
+    stale: bool
+    last_ticket_at: datetime | None
+    push_requested: bool
+
+
+def verify_ticket_watch(*, now: datetime | None = None) -> TicketWatch:
+    """No ticket for VERIFY_TICKET_STALE_MINUTES → log, alert, and api_start_push_ticket at most once
+    per VERIFY_TICKET_RESTART_MINUTES (a conditional UPDATE on the alert row, across processes)."""
+    now = now or timezone.now()
+    credential = ComponentCredential.objects.filter(component_appid=settings.WECHAT_COMPONENT_APPID).first()
+    last = credential.ticket_received_at if credential else None
+    stale_after = timedelta(minutes=settings.VERIFY_TICKET_STALE_MINUTES)
+    if last is None:
+        # Never had one: count from when the watchdog first looked, not from the epoch.
+        cache.add(_WATCH_SINCE_KEY, now.timestamp(), timeout=None)
+        since = datetime.fromtimestamp(float(cache.get(_WATCH_SINCE_KEY, now.timestamp())), tz=now.tzinfo)
+    else:
+        since = last
+    if since > now - stale_after:
+        alert_clear(key=TICKET_ALERT_KEY, actor=Actor.system("verify-ticket watchdog"))
+        return TicketWatch(stale=False, last_ticket_at=last, push_requested=False)
+    minutes = int((now - since).total_seconds() // 60)
+    message = (
+        f"no component_verify_ticket from WeChat for {minutes} minutes (last {last.isoformat()})"
+        if last
+        else f"no component_verify_ticket received yet ({minutes} minutes)"
+    )
+    log.warning("verify-ticket watchdog: %s", message)
+    alert, _ = alert_raise(key=TICKET_ALERT_KEY, kind=Alert.Kind.VERIFY_TICKET_STALE, message=message)
+    interval = timedelta(minutes=settings.VERIFY_TICKET_RESTART_MINUTES)
+    claimed = (
+        Alert.objects.filter(pk=alert.pk)
+        .filter(Q(last_action_at__isnull=True) | Q(last_action_at__lte=now - interval))
+        .update(last_action_at=now)
+    )
+    if not claimed:
+        return TicketWatch(stale=True, last_ticket_at=last, push_requested=False)
+    actor = Actor.system("verify-ticket watchdog")
+    try:
+        wechat_client().start_push_ticket()
+    except errors.WeChatError as exc:
+        audit_record(
+            actor=actor,
+            action="wechat.api_start_push_ticket",
+            outcome=exc.reason,
+            errcode=exc.errcode,
+            errmsg=exc.errmsg,
+            rid=exc.rid,
+        )
+        return TicketWatch(stale=True, last_ticket_at=last, push_requested=False)
+    audit_record(actor=actor, action="wechat.api_start_push_ticket", outcome="ok", errcode=0)
+    return TicketWatch(stale=True, last_ticket_at=last, push_requested=True)
