@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +14,7 @@ NOW = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo("UTC"))  # 16:00 in Beijing
 
 
 def account(name: str = "temp1@shop", **fields) -> Account:
-    values = {"kf_wx": "", "invite_status": "", "invite_expire_time": None, "unbound_since": None}
+    values: dict[str, Any] = {"kf_wx": "", "invite_status": "", "invite_expire_time": None, "unbound_since": None}
     values.update(fields)
     return Account(kf_account=name, **values)
 
