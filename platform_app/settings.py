@@ -335,11 +335,20 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "kfplatform API",
-    "DESCRIPTION": "Merchant API: your authorizer, your customer-service accounts and their deletions.",
+    "DESCRIPTION": (
+        "Merchant API: your authorizer, your customer-service accounts and their deletions, "
+        "cleanup rules and their runs, webhooks."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Several models have a `status`; each choice set gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "DeletionStatusEnum": "kfaccounts.models.DeletionStatus",
+        "CleanupRunStatusEnum": "cleanup.models.RunStatus",
+        "WebhookDeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+    },
 }
 
 # --- i18n, static, misc ------------------------------------------------------------------------

@@ -16,6 +16,8 @@ urlpatterns = [
     path("api/v1/authorizer/", authorizer_api.OwnAuthorizerView.as_view(), name="api-authorizer"),
     path("api/v1/ping/", authorizer_api.PingView.as_view(), name="api-ping"),
     path("api/v1/", include("kfaccounts.urls")),
+    path("api/v1/", include("cleanup.urls")),
+    path("api/v1/", include("webhooks.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
