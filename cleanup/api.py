@@ -30,7 +30,6 @@ from cleanup.models import (
     RunItem,
     ScheduleKind,
 )
-from cleanup.tasks import dispatch_run
 
 
 class NewestFirst(CursorPagination):
@@ -240,7 +239,6 @@ def _start(request: Request, pk: int, *, dry_run: bool) -> Response:
             actor=merchant.actor,
             dry_run=dry_run,
             trigger="api",
-            dispatch=dispatch_run,
             authorizer=merchant.authorizer,
         )
     except services.InvalidRule as exc:

@@ -9,7 +9,6 @@ become `Alert` rows; `alerts_active()` is what the dashboard lists.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,16 +21,17 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_events_prune, audit_record
 from authorizers.client import wechat_client
+from authorizers.dispatch import authorizer_info_refresh_send
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
 from authorizers.policy import eligibility
 from authorizers.tokens import with_component_token
+from cleanup.dispatch import kf_accounts_sync_send
 from cleanup.models import Alert
 from wechat import errors
 from wechat.results import coerce_int
 
 log = logging.getLogger(__name__)
 
-IdDispatch = Callable[[int], None]
 MAX_LIST_PAGES = 200  # 100,000 merchants at 500 a page
 
 
@@ -96,11 +96,11 @@ class Reconciliation:
     unknown: list[str]
 
 
-def merchants_reread(*, dispatch: IdDispatch) -> int:
+def merchants_reread() -> int:
     """Ask for every active merchant's info to be re-read (one task each); returns how many."""
     ids = list(Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE).values_list("pk", flat=True))
     for authorizer_id in ids:
-        dispatch(authorizer_id)
+        authorizer_info_refresh_send(authorizer_id=authorizer_id)
     return len(ids)
 
 
@@ -164,12 +164,12 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
 # --- kf lists ----------------------------------------------------------------------------------
 
 
-def kf_accounts_resync_all(*, dispatch: IdDispatch) -> int:
+def kf_accounts_resync_all() -> int:
     """Ask for every eligible merchant's kf list to be re-read; returns how many."""
     count = 0
     for authorizer in Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE):
         if eligibility(authorizer).eligible:
-            dispatch(authorizer.pk)
+            kf_accounts_sync_send(authorizer_id=authorizer.pk, label="periodic kf re-sync")
             count += 1
     return count
 

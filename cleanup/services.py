@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,6 +32,7 @@ from authorizers.models import Authorizer, AuthorizerStatus
 from authorizers.policy import eligibility
 from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket
 from cleanup import selectors
+from cleanup.dispatch import cleanup_run_send
 from cleanup.models import (
     OPEN_RUN_STATUSES,
     CleanupRule,
@@ -53,6 +54,7 @@ from kfaccounts.validation import MAX_BULK, InvalidKfAccount, kf_account_check
 from webhooks.models import EventType
 from webhooks.services import webhook_event_enqueue
 from wechat import errors
+from wechat.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,10 @@ FIRE_TASK = "cleanup.tasks.fire_cleanup_rule"
 MAX_LISTED = 10_000
 MAX_SYNC_ATTEMPTS = 3
 RUN_LEASE = timedelta(minutes=10)
+# A run whose sync hit a transient error tries again after up to 10 s, 20 s (then it fails).
+SYNC_BACKOFF = Backoff(base_seconds=10, cap_seconds=300, jitter=0.5)
 # Items sent in a webhook event; the API and the admin show every one.
 EVENT_ITEMS_MAX = 1000
-
-RunDispatch = Callable[[int], None]
-DeletionDispatch = kf_services.Dispatch
 
 
 class InvalidRule(ValueError):
@@ -403,9 +404,7 @@ def _targets(rule: CleanupRule) -> list[Authorizer]:
     return list(Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE).order_by("pk"))
 
 
-def _new_run(
-    rule: CleanupRule, authorizer: Authorizer, *, dry_run: bool, trigger: str, actor: Actor, dispatch: RunDispatch
-) -> CleanupRun:
+def _new_run(rule: CleanupRule, authorizer: Authorizer, *, dry_run: bool, trigger: str, actor: Actor) -> CleanupRun:
     run = CleanupRun.objects.create(
         rule=rule,
         authorizer=authorizer,
@@ -414,11 +413,11 @@ def _new_run(
         requested_by_kind=actor.kind,
         requested_by_label=actor.label[:150],
     )
-    transaction.on_commit(lambda: dispatch(run.pk))
+    cleanup_run_send(run.pk)
     return run
 
 
-def cleanup_rule_fire(*, rule_id: int, dispatch: RunDispatch) -> list[CleanupRun]:
+def cleanup_rule_fire(*, rule_id: int) -> list[CleanupRun]:
     """The schedule fired: one run per target merchant, unless one is still open for it."""
     rule = CleanupRule.objects.select_related("authorizer").filter(pk=rule_id).first()
     if rule is None or rule.is_archived or not rule.enabled:
@@ -439,7 +438,6 @@ def cleanup_rule_fire(*, rule_id: int, dispatch: RunDispatch) -> list[CleanupRun
                     dry_run=rule.mode == RuleMode.DRY_RUN,
                     trigger="schedule",
                     actor=rule_actor(rule),
-                    dispatch=dispatch,
                 )
             )
     return runs
@@ -451,7 +449,6 @@ def cleanup_run_request(
     actor: Actor,
     dry_run: bool,
     trigger: str,
-    dispatch: RunDispatch,
     authorizer: Authorizer | None = None,
 ) -> list[CleanupRun]:
     """A run asked for now (API, admin): a dry run of any rule, or a real run of a delete-mode rule."""
@@ -461,10 +458,7 @@ def cleanup_run_request(
         raise InvalidRule({"mode": "this rule is in dry-run mode: it only previews (set mode to delete first)"})
     targets = [authorizer] if authorizer is not None else _targets(rule)
     with transaction.atomic():
-        runs = [
-            _new_run(rule, target, dry_run=dry_run, trigger=trigger, actor=actor, dispatch=dispatch)
-            for target in targets
-        ]
+        runs = [_new_run(rule, target, dry_run=dry_run, trigger=trigger, actor=actor) for target in targets]
         for run in runs:
             audit_record(
                 actor=actor,
@@ -549,7 +543,7 @@ def _plan(rule: CleanupRule, authorizer: Authorizer, now: datetime) -> Plan:
     return plan
 
 
-def cleanup_run_execute(*, run_id: int, dispatch: DeletionDispatch) -> Next:
+def cleanup_run_execute(*, run_id: int) -> Next:
     """Claim a run, re-sync, select, then preview / stop for approval / ask for the deletions."""
     now = timezone.now()
     claimed = (
@@ -585,7 +579,7 @@ def cleanup_run_execute(*, run_id: int, dispatch: DeletionDispatch) -> Next:
         return Next()
     except (errors.Transient, errors.TokenInvalid, NoVerifyTicket) as exc:
         if run.attempts < MAX_SYNC_ATTEMPTS:
-            delay = min(300.0, 10.0 * 2 ** (run.attempts - 1))
+            delay = SYNC_BACKOFF.delay(run.attempts)
             due = timezone.now() + timedelta(seconds=delay)
             if _move(run, status=RunStatus.PENDING, next_attempt_at=due, lease_expires_at=None, message=str(exc)[:500]):
                 return Next(countdown=delay)
@@ -641,7 +635,7 @@ def cleanup_run_execute(*, run_id: int, dispatch: DeletionDispatch) -> Next:
         for start in range(0, wanted, MAX_BULK):
             chunk = [account for account, _ in plan.delete[start : start + MAX_BULK]]
             deletions = kf_services.deletions_request(
-                authorizer=authorizer, kf_accounts=chunk, actor=actor, dispatch=dispatch, record_rejections=True
+                authorizer=authorizer, kf_accounts=chunk, actor=actor, record_rejections=True
             )
             by_account = {d.kf_account: d for d in deletions}
             for item in items:
@@ -766,7 +760,7 @@ def _announce(run: CleanupRun, event_type: str) -> None:
 # --- approval ----------------------------------------------------------------------------------
 
 
-def cleanup_run_approve(*, run: CleanupRun, actor: Actor, dispatch: RunDispatch) -> CleanupRun:
+def cleanup_run_approve(*, run: CleanupRun, actor: Actor) -> CleanupRun:
     """An operator approves a run stopped at its limit: a follow-up run re-syncs and deletes at most
     the accounts this run listed (those that still match)."""
     now = timezone.now()
@@ -798,7 +792,7 @@ def cleanup_run_approve(*, run: CleanupRun, actor: Actor, dispatch: RunDispatch)
             outcome="approved",
             detail={"run_id": run.pk, "follow_up_run_id": follow_up.pk, "accounts": run.created_count or None},
         )
-        transaction.on_commit(lambda: dispatch(follow_up.pk))
+        cleanup_run_send(follow_up.pk)
     return follow_up
 
 
@@ -873,7 +867,7 @@ def cleanup_runs_finish(*, run_ids: Iterable[int] | None = None) -> int:
     return finished
 
 
-def cleanup_runs_sweep(*, dispatch: RunDispatch) -> int:
+def cleanup_runs_sweep() -> int:
     """Re-send runs a crash left behind: running with an expired lease, or pending and due but unsent."""
     now = timezone.now()
     recovered = CleanupRun.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now).update(
@@ -887,5 +881,5 @@ def cleanup_runs_sweep(*, dispatch: RunDispatch) -> int:
     )
     for run_id in due:
         CleanupRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(updated_at=now)
-        dispatch(run_id)
+        cleanup_run_send(run_id)
     return recovered + len(due)

@@ -5,25 +5,20 @@ from __future__ import annotations
 from celery import shared_task
 
 from audit.services import Actor
-from authorizers.tasks import refresh_authorizer_info
 from cleanup import housekeeping, services
-from kfaccounts.tasks import dispatch_deletions, sync_kf_accounts
 from wechat.errors import Transient
-
-
-def dispatch_run(run_id: int) -> None:
-    execute_cleanup_run.apply_async((run_id,))
+from wechat.retry import Backoff
 
 
 @shared_task(ignore_result=True)
 def fire_cleanup_rule(rule_id: int) -> None:
     """What a rule's PeriodicTask sends."""
-    services.cleanup_rule_fire(rule_id=rule_id, dispatch=dispatch_run)
+    services.cleanup_rule_fire(rule_id=rule_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def execute_cleanup_run(run_id: int) -> None:
-    outcome = services.cleanup_run_execute(run_id=run_id, dispatch=dispatch_deletions)
+    outcome = services.cleanup_run_execute(run_id=run_id)
     if outcome.countdown is not None:
         execute_cleanup_run.apply_async((run_id,), countdown=outcome.countdown)
 
@@ -31,27 +26,26 @@ def execute_cleanup_run(run_id: int) -> None:
 @shared_task(ignore_result=True)
 def finish_cleanup_runs() -> None:
     services.cleanup_runs_finish()
-    services.cleanup_runs_sweep(dispatch=dispatch_run)
+    services.cleanup_runs_sweep()
 
 
-def _reread(authorizer_id: int) -> None:
-    refresh_authorizer_info.delay(authorizer_id)
+# The nightly reconciliation retries a transient failure after up to 30 s, 60 s, … 10 min.
+RECONCILE_BACKOFF = Backoff(base_seconds=30, cap_seconds=600, jitter=0.5)
 
 
-@shared_task(ignore_result=True, autoretry_for=(Transient,), retry_backoff=30, retry_backoff_max=600, max_retries=5)
-def reread_merchants() -> None:
+@shared_task(bind=True, ignore_result=True, max_retries=5)
+def reread_merchants(self) -> None:
     """Nightly: every active merchant's info re-read, then the list reconciled with WeChat's."""
-    housekeeping.merchants_reread(dispatch=_reread)
-    housekeeping.authorizers_reconcile(actor=Actor.schedule("nightly reconciliation"))
-
-
-def _resync(authorizer_id: int) -> None:
-    sync_kf_accounts.delay(authorizer_id, "schedule", "periodic kf re-sync", "")
+    housekeeping.merchants_reread()
+    try:
+        housekeeping.authorizers_reconcile(actor=Actor.schedule("nightly reconciliation"))
+    except Transient as exc:
+        raise self.retry(exc=exc, countdown=RECONCILE_BACKOFF.delay(self.request.retries + 1)) from exc
 
 
 @shared_task(ignore_result=True)
 def resync_kf_accounts() -> None:
-    housekeeping.kf_accounts_resync_all(dispatch=_resync)
+    housekeeping.kf_accounts_resync_all()
 
 
 @shared_task(ignore_result=True)

@@ -403,6 +403,31 @@ def _move(delivery: WebhookDelivery, **changes: object) -> bool:
     )
 
 
+def webhook_delivery_retry(*, delivery: WebhookDelivery, actor: Actor) -> bool:
+    """A staff "try again" for a delivery that was given up: one more attempt, now."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.FAILED).update(
+            status=DeliveryStatus.PENDING,
+            gave_up_at=None,
+            next_attempt_at=None,
+            dispatched_at=now,
+            # A fresh window, so a failure of this attempt is retried with backoff again.
+            created_at=now,
+            updated_at=now,
+        )
+        if moved:
+            audit_record(
+                actor=actor,
+                action="webhook.delivery_retried",
+                authorizer_appid=delivery.endpoint.authorizer.appid,
+                subject=f"delivery {delivery.pk}",
+                outcome="pending",
+            )
+            deliveries_send([delivery.pk])
+    return bool(moved)
+
+
 def webhook_deliveries_sweep(*, policy: RetryPolicy, stale_after: timedelta = timedelta(minutes=2)) -> int:
     """Re-send what a crash or a lost message left behind; returns how many were re-sent."""
     now = timezone.now()

@@ -10,7 +10,6 @@ import pytest
 from audit.services import Actor
 from cleanup import services
 from cleanup.models import CleanupRule, CleanupRun
-from kfaccounts.tasks import dispatch_deletions
 from tests.kfaccounts.conftest import DEL_URL, LIST_URL, OK
 
 STAFF = Actor.system("test staff")
@@ -59,17 +58,29 @@ def run_rule(django_capture_on_commit_callbacks) -> Callable[..., CleanupRun]:
     """Start one run of the rule and execute it in-process (deletions run eagerly, as a worker would)."""
 
     def run(rule: CleanupRule, *, dry_run: bool = False, authorizer=None) -> CleanupRun:
-        started: list[int] = []
         (created,) = services.cleanup_run_request(
-            rule=rule, actor=STAFF, dry_run=dry_run, trigger="test", dispatch=started.append, authorizer=authorizer
+            rule=rule, actor=STAFF, dry_run=dry_run, trigger="test", authorizer=authorizer
         )
         return execute(created.pk)
 
     def execute(run_id: int) -> CleanupRun:
         with django_capture_on_commit_callbacks(execute=True):
-            services.cleanup_run_execute(run_id=run_id, dispatch=dispatch_deletions)
+            services.cleanup_run_execute(run_id=run_id)
         services.cleanup_runs_finish(run_ids=[run_id])
         return CleanupRun.objects.get(pk=run_id)
 
     run.execute = execute  # type: ignore[attr-defined]
     return run
+
+
+def runs_sent(callbacks: list[Callable[[], object]]) -> list[int]:
+    """The run ids that on-commit callbacks captured by ``django_capture_on_commit_callbacks`` send."""
+    from functools import partial
+
+    from cleanup.tasks import execute_cleanup_run
+
+    return [
+        callback.args[0]
+        for callback in callbacks
+        if isinstance(callback, partial) and callback.func == execute_cleanup_run.delay
+    ]

@@ -119,16 +119,23 @@ def test_reconciliation_flags_merchants_wechat_lists_as_gone_or_unknown_and_clea
     assert Alert.objects.filter(cleared_at__isnull=False).count() == 2
 
 
-def test_nightly_re_read_covers_every_active_merchant_and_kf_resync_only_the_eligible(make_authorizer):
+def test_nightly_re_read_covers_every_active_merchant_and_kf_resync_only_the_eligible(
+    make_authorizer, django_capture_on_commit_callbacks
+):
+    from authorizers.tasks import refresh_authorizer_info
+    from kfaccounts.tasks import sync_kf_accounts
+
     eligible = make_authorizer()
     uncertified = make_authorizer(verify_type_id=-1)
     make_authorizer(status=AuthorizerStatus.REVOKED)
-    reread: list[int] = []
-    assert housekeeping.merchants_reread(dispatch=reread.append) == 2
-    assert sorted(reread) == sorted([eligible.pk, uncertified.pk])
-    resync: list[int] = []
-    assert housekeeping.kf_accounts_resync_all(dispatch=resync.append) == 1
-    assert resync == [eligible.pk]
+    with django_capture_on_commit_callbacks() as reread:
+        assert housekeeping.merchants_reread() == 2
+    assert sorted(c.args[0] for c in reread if c.func == refresh_authorizer_info.delay) == sorted(
+        [eligible.pk, uncertified.pk]
+    )
+    with django_capture_on_commit_callbacks() as resync:
+        assert housekeeping.kf_accounts_resync_all() == 1
+    assert [c.args[:2] for c in resync if c.func == sync_kf_accounts.delay] == [(eligible.pk, "schedule")]
 
 
 def test_audit_retention_deletes_only_old_events_in_batches(db, settings):

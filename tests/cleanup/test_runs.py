@@ -12,7 +12,7 @@ from authorizers.models import AuthorizerStatus
 from cleanup import services
 from cleanup.models import CleanupRun, ItemAction, RunItem, RunStatus, SkipReason
 from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
-from tests.cleanup.conftest import STAFF, kf_item, serve_deletes, serve_kf_list
+from tests.cleanup.conftest import STAFF, kf_item, runs_sent, serve_deletes, serve_kf_list
 from tests.kfaccounts.conftest import DEL_URL, LIST_URL, body_of, calls_to
 
 pytestmark = pytest.mark.django_db
@@ -88,11 +88,12 @@ def test_a_rule_in_dry_run_mode_fires_as_a_preview_and_cannot_be_run_for_real(
     wechat, merchant, make_rule, django_capture_on_commit_callbacks
 ):
     rule = make_rule(merchant, mode="dry_run", pattern="temp*")
-    started: list[int] = []
-    (run,) = services.cleanup_rule_fire(rule_id=rule.pk, dispatch=started.append)
+    with django_capture_on_commit_callbacks() as callbacks:
+        (run,) = services.cleanup_rule_fire(rule_id=rule.pk)
+    assert runs_sent(callbacks) == [run.pk]
     assert run.dry_run and run.trigger == "schedule" and run.requested_by_kind == "schedule"
     with pytest.raises(services.InvalidRule, match="dry-run mode"):
-        services.cleanup_run_request(rule=rule, actor=STAFF, dry_run=False, trigger="api", dispatch=started.append)
+        services.cleanup_run_request(rule=rule, actor=STAFF, dry_run=False, trigger="api")
 
 
 def test_over_the_account_limit_nothing_is_deleted_until_an_operator_approves(
@@ -113,12 +114,13 @@ def test_over_the_account_limit_nothing_is_deleted_until_an_operator_approves(
 
     # Meanwhile one listed account went away and a new matching one appeared.
     serve_kf_list(wechat, *[a for a in accounts if a != "temp0@shop"], "temp_late@shop")
-    follow_ups: list[int] = []
-    follow_up = services.cleanup_run_approve(run=stopped, actor=STAFF, dispatch=follow_ups.append)
+    with django_capture_on_commit_callbacks() as callbacks:
+        follow_up = services.cleanup_run_approve(run=stopped, actor=STAFF)
+    assert runs_sent(callbacks) == [follow_up.pk]
     stopped.refresh_from_db()
     assert stopped.status == RunStatus.APPROVED and stopped.decided_by_label == STAFF.label
     with pytest.raises(services.RunNotDecidable):
-        services.cleanup_run_approve(run=stopped, actor=STAFF, dispatch=follow_ups.append)
+        services.cleanup_run_approve(run=stopped, actor=STAFF)
 
     done = run_rule.execute(follow_up.pk)
 
@@ -152,7 +154,7 @@ def test_a_declined_run_deletes_nothing(wechat, merchant, make_rule, run_rule):
     stopped.refresh_from_db()
     assert stopped.status == RunStatus.DECLINED
     with pytest.raises(services.RunNotDecidable):
-        services.cleanup_run_approve(run=stopped, actor=STAFF, dispatch=lambda run_id: None)
+        services.cleanup_run_approve(run=stopped, actor=STAFF)
     assert not DeletionRequest.objects.exists()
 
 
@@ -212,16 +214,14 @@ def test_a_rule_for_every_merchant_runs_for_each_active_one_and_refuses_the_inel
     serve_kf_list(wechat, "temp1@good")
     serve_deletes(wechat)
     rule = make_rule(None, pattern="temp*", max_percent=100)
-    started: list[int] = []
-    runs = services.cleanup_rule_fire(rule_id=rule.pk, dispatch=started.append)
+    runs = services.cleanup_rule_fire(rule_id=rule.pk)
     assert {r.authorizer_id for r in runs} == {good.pk, uncertified.pk}
     # A second firing while those are open starts nothing new.
-    assert services.cleanup_rule_fire(rule_id=rule.pk, dispatch=started.append) == []
-    from kfaccounts.tasks import dispatch_deletions
+    assert services.cleanup_rule_fire(rule_id=rule.pk) == []
 
     with django_capture_on_commit_callbacks(execute=True):
         for run in runs:
-            services.cleanup_run_execute(run_id=run.pk, dispatch=dispatch_deletions)
+            services.cleanup_run_execute(run_id=run.pk)
     services.cleanup_runs_finish()
     by_merchant = {r.authorizer_id: r for r in CleanupRun.objects.all()}
     assert by_merchant[good.pk].status == RunStatus.FINISHED

@@ -1,0 +1,344 @@
+"""Staff views of cleanup rules, their runs (approval shows the list first) and operator alerts.
+
+Every write goes through cleanup.services with the staff user as the actor; every action declares
+the permission it needs (operators have `change`, viewers only look). Nothing here is ever deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from audit.services import Actor
+from cleanup import housekeeping, services
+from cleanup.models import (
+    Alert,
+    CleanupRule,
+    CleanupRun,
+    InviteStatus,
+    ItemAction,
+    ListedAccount,
+    RunItem,
+    RunStatus,
+)
+
+MAX_CSV_BYTES = 2 * 1024 * 1024
+
+
+def _merchant(authorizer: Any) -> str:
+    if authorizer is None:
+        return str(_("every merchant"))
+    return f"{authorizer.nickname or '?'} ({authorizer.appid})"
+
+
+class CleanupRuleForm(forms.ModelForm):
+    invite_statuses = forms.MultipleChoiceField(
+        choices=InviteStatus.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = CleanupRule
+        fields = ["authorizer", *services.RULE_FIELDS]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        values = {name: cleaned.get(name) for name in services.RULE_FIELDS}
+        values["invite_statuses"] = list(values.get("invite_statuses") or [])
+        try:
+            self.checked = services.rule_values_check(values)
+        except services.InvalidRule as exc:
+            for name, message in exc.errors.items():
+                self.add_error(name if name in self.fields else None, message)
+        return cleaned
+
+
+class ListedAccountInline(admin.TabularInline):
+    model = ListedAccount
+    fields = ("kf_account", "delete_on", "note", "added_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+    verbose_name_plural = _("accounts listed for deletion on a date (upload a CSV to change)")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CleanupRule)
+class CleanupRuleAdmin(admin.ModelAdmin):
+    form = CleanupRuleForm
+    list_display = ("name", "merchant", "mode", "enabled", "schedule", "selectors", "archived_at")
+    list_filter = ("mode", "enabled")
+    search_fields = ("name", "authorizer__appid", "authorizer__nickname")
+    inlines = [ListedAccountInline]
+    actions = ["dry_run_now", "run_now", "archive"]
+    change_form_template = "admin/cleanup/cleanuprule/change_form.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fixed = ("periodic_task_link", "created_by_label", "created_at", "archived_at")
+        return ("authorizer", *fixed) if obj is not None else fixed
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # archive instead: runs keep pointing at their rule
+
+    @admin.display(description=_("merchant"))
+    def merchant(self, obj: CleanupRule) -> str:
+        return _merchant(obj.authorizer)
+
+    @admin.display(description=_("schedule"))
+    def schedule(self, obj: CleanupRule) -> str:
+        if obj.schedule_kind == "interval":
+            return f"every {obj.interval_seconds} s"
+        return f"{obj.crontab} ({obj.timezone})"
+
+    @admin.display(description=_("selects"))
+    def selectors(self, obj: CleanupRule) -> str:
+        parts = []
+        if obj.pattern:
+            parts.append(f"{obj.pattern_kind} {obj.pattern}")
+        if obj.invite_statuses:
+            parts.append("invitation " + "/".join(obj.invite_statuses))
+        if obj.unbound_days is not None:
+            parts.append(f"unbound > {obj.unbound_days} d")
+        if obj.use_list:
+            parts.append("dated list")
+        return f" {obj.combine} ".join(parts) or "—"
+
+    @admin.display(description=_("periodic task"))
+    def periodic_task_link(self, obj: CleanupRule) -> str:
+        if obj.periodic_task_id is None:
+            return "—"
+        url = reverse("admin:django_celery_beat_periodictask_change", args=[obj.periodic_task_id])
+        return format_html('<a href="{}">{}</a>', url, obj.periodic_task)
+
+    def save_model(self, request: HttpRequest, obj: CleanupRule, form: Any, change: bool) -> None:
+        actor = Actor.staff(request.user)
+        values = form.checked
+        if change:
+            rule = services.cleanup_rule_update(rule=CleanupRule.objects.get(pk=obj.pk), actor=actor, values=values)
+        else:
+            rule = services.cleanup_rule_create(
+                authorizer=form.cleaned_data.get("authorizer"), actor=actor, values=values
+            )
+        obj.pk = rule.pk
+        obj.refresh_from_db()
+
+    def _start(self, request: HttpRequest, queryset: Any, *, dry_run: bool) -> None:
+        for rule in queryset:
+            try:
+                runs = services.cleanup_run_request(
+                    rule=rule, actor=Actor.staff(request.user), dry_run=dry_run, trigger="admin"
+                )
+            except services.InvalidRule as exc:
+                self.message_user(request, f"{rule} ({_merchant(rule.authorizer)}): {exc}", messages.ERROR)
+            else:
+                what = _("dry run") if dry_run else _("run")
+                self.message_user(request, f"{rule}: {what} started for {len(runs)} merchant(s); see Cleanup runs")
+
+    @admin.action(description=_("Dry run now (preview, deletes nothing)"), permissions=["change"])
+    def dry_run_now(self, request: HttpRequest, queryset: Any) -> None:
+        self._start(request, queryset, dry_run=True)
+
+    @admin.action(description=_("Run now (delete-mode rules; limits apply)"), permissions=["change"])
+    def run_now(self, request: HttpRequest, queryset: Any) -> None:
+        self._start(request, queryset, dry_run=False)
+
+    @admin.action(description=_("Archive (stop and hide; runs stay)"), permissions=["change"])
+    def archive(self, request: HttpRequest, queryset: Any) -> None:
+        for rule in queryset:
+            services.cleanup_rule_archive(rule=rule, actor=Actor.staff(request.user))
+        self.message_user(request, _("archived"))
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/upload-list/",
+                self.admin_site.admin_view(self.upload_list_view),
+                name="cleanup_cleanuprule_upload_list",
+            ),
+            path(
+                "<path:object_id>/dry-run/",
+                self.admin_site.admin_view(self.dry_run_view),
+                name="cleanup_cleanuprule_dry_run",
+            ),
+            *super().get_urls(),
+        ]
+
+    def dry_run_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        rule = get_object_or_404(CleanupRule, pk=object_id)
+        if request.method != "POST" or not self.has_change_permission(request, rule):
+            raise PermissionDenied
+        self._start(request, CleanupRule.objects.filter(pk=rule.pk), dry_run=True)
+        return HttpResponseRedirect(reverse("admin:cleanup_cleanuprun_changelist") + f"?rule__id__exact={rule.pk}")
+
+    def upload_list_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        rule = get_object_or_404(CleanupRule, pk=object_id)
+        if not self.has_change_permission(request, rule):
+            raise PermissionDenied
+        error = ""
+        if request.method == "POST":
+            upload = request.FILES.get("csv")
+            if upload is None or upload.size is None or upload.size > MAX_CSV_BYTES:
+                error = str(_("choose a CSV file of at most 2 MB"))
+            else:
+                try:
+                    text = upload.read().decode("utf-8-sig")
+                    entries = services.listed_entries_from_csv(text)
+                    saved = services.cleanup_listed_accounts_set(
+                        rule=rule,
+                        entries=entries,
+                        actor=Actor.staff(request.user),
+                        replace=bool(request.POST.get("replace")),
+                    )
+                except UnicodeDecodeError:
+                    error = str(_("the file is not UTF-8 text"))
+                except services.InvalidRule as exc:
+                    error = str(exc)
+                else:
+                    self.message_user(request, f"{rule}: {saved} accounts listed")
+                    return HttpResponseRedirect(reverse("admin:cleanup_cleanuprule_change", args=[rule.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "rule": rule,
+            "error": error,
+            "title": _("Upload accounts to delete on a date"),
+        }
+        return TemplateResponse(
+            request, "admin/cleanup/cleanuprule/upload_list.html", context, status=400 if error else 200
+        )
+
+
+class RunItemInline(admin.TabularInline):
+    model = RunItem
+    fields = ("kf_account", "action", "matched_by", "skip_reason", "deletion_link")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("deletion"))
+    def deletion_link(self, obj: RunItem) -> str:
+        if obj.deletion_id is None:
+            return "—"
+        url = reverse("admin:kfaccounts_deletionrequest_change", args=[obj.deletion_id])
+        return format_html('<a href="{}">#{} {}</a>', url, obj.deletion_id, obj.deletion.status if obj.deletion else "")
+
+
+@admin.register(CleanupRun)
+class CleanupRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "rule", "merchant", "status", "dry_run", "counts", "created_at")
+    list_filter = ("status", "dry_run", "trigger", "rule")
+    search_fields = ("authorizer__appid", "authorizer__nickname", "rule__name")
+    inlines = [RunItemInline]
+    actions = ["approve_runs", "decline_runs"]
+    change_form_template = "admin/cleanup/cleanuprun/change_form.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in CleanupRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("merchant"))
+    def merchant(self, obj: CleanupRun) -> str:
+        return _merchant(obj.authorizer)
+
+    @admin.display(description=_("matched / created / skipped → ok / failed"))
+    def counts(self, obj: CleanupRun) -> str:
+        return (
+            f"{obj.matched_count} / {obj.created_count} / {obj.skipped_count} → "
+            f"{obj.succeeded_count} / {obj.failed_count + obj.rejected_count}"
+        )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = extra_context or {}
+        if object_id is not None:
+            run = CleanupRun.objects.filter(pk=object_id).first()
+            extra_context["awaiting_approval"] = bool(run and run.status == RunStatus.AWAITING_APPROVAL)
+            extra_context["can_decide"] = self.has_change_permission(request, run)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Approve the selected runs (shows the accounts first)"), permissions=["change"])
+    def approve_runs(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        runs = list(queryset.filter(status=RunStatus.AWAITING_APPROVAL).select_related("rule", "authorizer"))
+        if not runs:
+            self.message_user(request, _("none of the selected runs is awaiting approval"), messages.WARNING)
+            return None
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": _("Approve cleanup runs"),
+                "runs": [(run, run.items.filter(action=ItemAction.DELETE)) for run in runs],
+                "selected": [run.pk for run in runs],
+                "action": "approve_runs",
+            }
+            return TemplateResponse(request, "admin/cleanup/cleanuprun/approve_confirm.html", context)
+        for run in runs:
+            try:
+                follow_up = services.cleanup_run_approve(run=run, actor=Actor.staff(request.user))
+            except services.RunNotDecidable as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"run #{run.pk} ({_merchant(run.authorizer)}) approved: follow-up run #{follow_up.pk}"
+                )
+        return None
+
+    @admin.action(description=_("Decline the selected runs (delete nothing)"), permissions=["change"])
+    def decline_runs(self, request: HttpRequest, queryset: Any) -> None:
+        for run in queryset.select_related("authorizer"):
+            try:
+                services.cleanup_run_decline(run=run, actor=Actor.staff(request.user))
+            except services.RunNotDecidable as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"run #{run.pk} ({_merchant(run.authorizer)}) declined")
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("kind", "authorizer_appid", "message", "raised_at", "last_seen_at", "cleared_at")
+    list_filter = ("kind", ("cleared_at", admin.EmptyFieldListFilter))
+    search_fields = ("authorizer_appid", "message")
+    actions = ["clear"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in Alert._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(
+        description=_("Clear the selected alerts (they come back if the problem does)"), permissions=["change"]
+    )
+    def clear(self, request: HttpRequest, queryset: Any) -> None:
+        for alert in queryset:
+            housekeeping.alert_clear(key=alert.key, actor=Actor.staff(request.user))
+        self.message_user(request, _("cleared"))
