@@ -205,6 +205,7 @@ class PlatformAlert(models.Model):
 
     class Code(models.TextChoices):
         IP_NOT_WHITELISTED = "ip_not_whitelisted", "Caller IP not on the platform's whitelist (61004)"
+        VERIFY_TICKET_STALE = "verify_ticket_stale", "No component_verify_ticket from WeChat (pushes stopped)"
 
     code = models.CharField(max_length=32, choices=Code.choices)
     errcode = models.IntegerField(null=True, blank=True)

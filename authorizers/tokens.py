@@ -146,15 +146,17 @@ def component_token_get(*, rejected: str | None = None) -> str:
     return token
 
 
-def verify_ticket_push_request() -> bool:
-    """Call api_start_push_ticket, at most once per PUSH_RESTART_INTERVAL across every process."""
+def verify_ticket_push_request(*, interval: timedelta = PUSH_RESTART_INTERVAL) -> bool:
+    """Call api_start_push_ticket, at most once per ``interval`` across every process.
+
+    Both callers share the one fence (``push_restart_requested_at``): a 61005/61006 on a token
+    refresh, and the verify-ticket watchdog when pushes stop (cleanup/housekeeping.py).
+    """
     now = timezone.now()
     _credential()
     claimed = (
         ComponentCredential.objects.filter(component_appid=settings.WECHAT_COMPONENT_APPID)
-        .filter(
-            Q(push_restart_requested_at__isnull=True) | Q(push_restart_requested_at__lt=now - PUSH_RESTART_INTERVAL)
-        )
+        .filter(Q(push_restart_requested_at__isnull=True) | Q(push_restart_requested_at__lt=now - interval))
         .update(push_restart_requested_at=now)
     )
     if not claimed:

@@ -2,8 +2,9 @@
 list, kf lists re-synced, audit retention, and the verify-ticket watchdog.
 
 Each function is one service a periodic task calls (CELERY_BEAT_SCHEDULE in settings installs them
-into django-celery-beat, where staff can change or pause them). Problems an operator should see
-become `Alert` rows; `alerts_active()` is what the dashboard lists.
+into django-celery-beat, where staff can change or pause them). Merchant-level findings an operator
+should see become `Alert` rows (`alerts_active()`); a stale verify ticket is a platform alert
+(authorizers.alerts), shown at the top of every admin page.
 """
 
 from __future__ import annotations
@@ -16,18 +17,17 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, audit_events_prune, audit_record
+from authorizers.alerts import platform_alert_clear, platform_alert_raise
 from authorizers.client import wechat_client
 from authorizers.dispatch import authorizer_info_refresh_send
-from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
+from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential, PlatformAlert
 from authorizers.policy import eligibility
-from authorizers.tokens import with_component_token
+from authorizers.tokens import verify_ticket_push_request, with_component_token
 from cleanup.dispatch import kf_accounts_sync_send
 from cleanup.models import Alert
-from wechat import errors
 from wechat.results import coerce_int
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,6 @@ def audit_retention_apply(*, now: datetime | None = None) -> int:
 
 # --- the verify-ticket watchdog ------------------------------------------------------------------
 
-TICKET_ALERT_KEY = "verify_ticket_stale"
 _WATCH_SINCE_KEY = "cleanup:verify_ticket_watch_since"
 
 
@@ -206,8 +205,9 @@ class TicketWatch:
 
 
 def verify_ticket_watch(*, now: datetime | None = None) -> TicketWatch:
-    """No ticket for VERIFY_TICKET_STALE_MINUTES → log, alert, and api_start_push_ticket at most once
-    per VERIFY_TICKET_RESTART_MINUTES (a conditional UPDATE on the alert row, across processes)."""
+    """No ticket for VERIFY_TICKET_STALE_MINUTES → a log line, a platform alert (shown at the top of
+    every admin page and on the dashboard) and api_start_push_ticket, at most once per
+    VERIFY_TICKET_RESTART_MINUTES (the same fence a 61005/61006 uses, across processes)."""
     now = now or timezone.now()
     credential = ComponentCredential.objects.filter(component_appid=settings.WECHAT_COMPONENT_APPID).first()
     last = credential.ticket_received_at if credential else None
@@ -218,37 +218,16 @@ def verify_ticket_watch(*, now: datetime | None = None) -> TicketWatch:
         since = datetime.fromtimestamp(float(cache.get(_WATCH_SINCE_KEY, now.timestamp())), tz=now.tzinfo)
     else:
         since = last
+    code = PlatformAlert.Code.VERIFY_TICKET_STALE
     if since > now - stale_after:
-        alert_clear(key=TICKET_ALERT_KEY, actor=Actor.system("verify-ticket watchdog"))
+        platform_alert_clear(code=code, actor=Actor.system("verify-ticket watchdog"))
         return TicketWatch(stale=False, last_ticket_at=last, push_requested=False)
     minutes = int((now - since).total_seconds() // 60)
-    message = (
-        f"no component_verify_ticket from WeChat for {minutes} minutes (last {last.isoformat()})"
-        if last
-        else f"no component_verify_ticket received yet ({minutes} minutes)"
+    log.warning(
+        "verify-ticket watchdog: no component_verify_ticket for %d minutes (last %s)",
+        minutes,
+        last.isoformat() if last else "never",
     )
-    log.warning("verify-ticket watchdog: %s", message)
-    alert, _ = alert_raise(key=TICKET_ALERT_KEY, kind=Alert.Kind.VERIFY_TICKET_STALE, message=message)
-    interval = timedelta(minutes=settings.VERIFY_TICKET_RESTART_MINUTES)
-    claimed = (
-        Alert.objects.filter(pk=alert.pk)
-        .filter(Q(last_action_at__isnull=True) | Q(last_action_at__lte=now - interval))
-        .update(last_action_at=now)
-    )
-    if not claimed:
-        return TicketWatch(stale=True, last_ticket_at=last, push_requested=False)
-    actor = Actor.system("verify-ticket watchdog")
-    try:
-        wechat_client().start_push_ticket()
-    except errors.WeChatError as exc:
-        audit_record(
-            actor=actor,
-            action="wechat.api_start_push_ticket",
-            outcome=exc.reason,
-            errcode=exc.errcode,
-            errmsg=exc.errmsg,
-            rid=exc.rid,
-        )
-        return TicketWatch(stale=True, last_ticket_at=last, push_requested=False)
-    audit_record(actor=actor, action="wechat.api_start_push_ticket", outcome="ok", errcode=0)
-    return TicketWatch(stale=True, last_ticket_at=last, push_requested=True)
+    platform_alert_raise(code=code)
+    requested = verify_ticket_push_request(interval=timedelta(minutes=settings.VERIFY_TICKET_RESTART_MINUTES))
+    return TicketWatch(stale=True, last_ticket_at=last, push_requested=requested)

@@ -199,10 +199,11 @@ class RunItem(models.Model):
 
 
 class Alert(models.Model):
-    """Something an operator should look at: the dashboard lists the active ones (cleared_at unset)."""
+    """A merchant-level difference an operator should look at (the reconciliation's findings); the
+    dashboard lists the active ones. Platform-level problems (no verify ticket, 61004) are
+    authorizers.PlatformAlert."""
 
     class Kind(models.TextChoices):
-        VERIFY_TICKET_STALE = "verify_ticket_stale", "No verify ticket from WeChat"
         MERCHANT_GONE = "merchant_gone", "WeChat no longer lists an active merchant"
         MERCHANT_UNKNOWN = "merchant_unknown", "WeChat lists a merchant we do not know"
 
@@ -213,8 +214,6 @@ class Alert(models.Model):
     raised_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     cleared_at = models.DateTimeField(null=True, blank=True)
-    # When the alert's own remedy last ran (api_start_push_ticket for a stale ticket).
-    last_action_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["cleared_at", "-raised_at"]

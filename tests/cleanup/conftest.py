@@ -10,6 +10,7 @@ import pytest
 from audit.services import Actor
 from cleanup import services
 from cleanup.models import CleanupRule, CleanupRun
+from tests.console.conftest import operator, superuser, viewer  # noqa: F401 (the staff fixtures, shared)
 from tests.kfaccounts.conftest import DEL_URL, LIST_URL, OK
 
 STAFF = Actor.system("test staff")

@@ -11,7 +11,7 @@ from django.urls import reverse
 from cleanup.models import CleanupRule, CleanupRun, ListedAccount, RunStatus
 from kfaccounts.models import DeletionRequest
 from tests.cleanup.conftest import serve_deletes, serve_kf_list
-from tests.console.conftest import client_for, operator, superuser, viewer  # noqa: F401 (fixtures)
+from tests.console.conftest import client_for
 from tests.kfaccounts.conftest import DEL_URL, calls_to
 from webhooks import signing
 from webhooks.models import WebhookEndpoint
@@ -40,7 +40,7 @@ def test_an_operator_sees_the_list_then_approves_and_the_follow_up_run_deletes(
     make_rule,
     run_rule,
     operator,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     run = _stopped_run(wechat, merchant, make_rule, run_rule)
     client = client_for(operator)
@@ -64,7 +64,7 @@ def test_an_operator_sees_the_list_then_approves_and_the_follow_up_run_deletes(
     assert len(calls_to(wechat, DEL_URL)) == 3
 
 
-def test_a_viewer_can_look_but_not_approve(wechat, merchant, make_rule, run_rule, viewer):  # noqa: F811
+def test_a_viewer_can_look_but_not_approve(wechat, merchant, make_rule, run_rule, viewer):
     run = _stopped_run(wechat, merchant, make_rule, run_rule)
     client = client_for(viewer)
     page = client.get(reverse("admin:cleanup_cleanuprun_change", args=[run.pk]))
@@ -75,7 +75,7 @@ def test_a_viewer_can_look_but_not_approve(wechat, merchant, make_rule, run_rule
     assert not DeletionRequest.objects.exists()
 
 
-def test_an_operator_declines_and_nothing_is_deleted(wechat, merchant, make_rule, run_rule, operator):  # noqa: F811
+def test_an_operator_declines_and_nothing_is_deleted(wechat, merchant, make_rule, run_rule, operator):
     run = _stopped_run(wechat, merchant, make_rule, run_rule)
     client_for(operator).post(RUNS, {"action": "decline_runs", "_selected_action": [run.pk]})
     assert CleanupRun.objects.get(pk=run.pk).status == RunStatus.DECLINED
@@ -86,7 +86,7 @@ def test_rules_are_created_and_dry_run_from_the_admin_with_a_schedule_in_django_
     wechat,
     merchant,
     operator,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     client = client_for(operator)
     form = {
@@ -121,7 +121,7 @@ def test_rules_are_created_and_dry_run_from_the_admin_with_a_schedule_in_django_
     assert b"temp1@shop" in page.content
 
 
-def test_a_csv_list_is_uploaded_in_the_admin_and_a_bad_file_changes_nothing(merchant, make_rule, operator):  # noqa: F811
+def test_a_csv_list_is_uploaded_in_the_admin_and_a_bad_file_changes_nothing(merchant, make_rule, operator):
     rule = make_rule(merchant, use_list=True)
     client = client_for(operator)
     url = reverse("admin:cleanup_cleanuprule_upload_list", args=[rule.pk])
@@ -132,7 +132,7 @@ def test_a_csv_list_is_uploaded_in_the_admin_and_a_bad_file_changes_nothing(merc
     assert sorted(ListedAccount.objects.values_list("kf_account", flat=True)) == ["intern@shop", "leaver@shop"]
 
 
-def test_registering_a_webhook_in_the_admin_shows_the_secret_once(merchant, superuser, settings):  # noqa: F811
+def test_registering_a_webhook_in_the_admin_shows_the_secret_once(merchant, superuser, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     client = client_for(superuser)
     url = reverse("admin:webhooks_webhookendpoint_add")
