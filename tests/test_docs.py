@@ -13,6 +13,7 @@ WECHAT_DOC = ROOT / "docs" / "wechat.md"
 OUTSIDE = re.compile(r"\.\./shared|\bshared/|wechat-protocol\.md|\bdesign\.md|\bservices\.md")
 _MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 _SECTION = re.compile(r"§(\d+)")
+_DOC_NAMED = re.compile(r"\bdocs/([A-Za-z0-9_.-]+\.md)\b")
 
 
 @cache
@@ -77,3 +78,14 @@ def test_section_references_in_the_code_name_sections_of_docs_wechat_md() -> Non
             if "docs/wechat.md §" not in line or any(n not in sections for n in cited):
                 wrong.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
     assert not wrong, "cite WeChat facts as `docs/wechat.md §N` with an existing N:\n" + "\n".join(wrong)
+
+
+def test_every_doc_the_code_names_exists() -> None:
+    missing = [
+        f"{path.relative_to(ROOT)}:{number}: docs/{name}"
+        for path in tracked_text_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        for name in _DOC_NAMED.findall(line)
+        if not (ROOT / "docs" / name).is_file()
+    ]
+    assert not missing, "these name a page docs/ does not have:\n" + "\n".join(missing)
