@@ -22,14 +22,34 @@ class ObjectActionsAdmin(NoDeleteAdmin):
     """
 
     object_actions: tuple[str, ...] = ()
+    # Shorter names for the buttons, where the list's wording ("the selected …") reads oddly.
+    object_action_labels: dict[str, Any] = {}
     change_form_template = "console/change_form.html"
+
+    def object_action_applies(self, name: str, obj: Any) -> bool:
+        """Whether the button makes sense for this row (a retry only for a failed deletion…)."""
+        return True
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         allowed = self.get_actions(request)
-        buttons = [(name, entry[2]) for name in self.object_actions if (entry := allowed.get(name)) is not None]
-        context = {"object_action_buttons": buttons, "console_next_field": NEXT, **(extra_context or {})}
+        obj = self.get_object(request, object_id)
+        buttons = [
+            (name, self.object_action_labels.get(name, entry[2]))
+            for name in self.object_actions
+            if (entry := allowed.get(name)) is not None and obj is not None and self.object_action_applies(name, obj)
+        ]
+        context = {
+            "object_action_buttons": buttons,
+            "console_next_field": NEXT,
+            # Every field is read-only: changes happen through actions (services), never the form.
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+            **(extra_context or {}),
+        }
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def response_action(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:

@@ -68,6 +68,10 @@ class KfAccountAdmin(ObjectActionsAdmin):
     readonly_fields = fields
     actions = ["delete_selected_kf_accounts"]
     object_actions = ("delete_selected_kf_accounts",)
+    object_action_labels = {"delete_selected_kf_accounts": _("Delete on WeChat…")}
+
+    def object_action_applies(self, name: str, obj: Any) -> bool:
+        return obj.gone_at is None
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # the mirror is written by sync only
@@ -232,6 +236,11 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
     )
     actions = ["retry_failed", "cancel_pending"]
     object_actions = ("retry_failed", "cancel_pending")
+    object_action_labels = {"retry_failed": _("Retry this deletion"), "cancel_pending": _("Cancel this deletion")}
+
+    def object_action_applies(self, name: str, obj: Any) -> bool:
+        wanted = {"retry_failed": DeletionStatus.FAILED, "cancel_pending": DeletionStatus.PENDING}
+        return obj.status == wanted.get(name, obj.status)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # requested from the kf accounts list, the API, the command line or a schedule

@@ -92,6 +92,17 @@ class AuthorizerAdmin(ObjectActionsAdmin):
     list_per_page = 50
     object_actions = ("refresh_token", "reread_permissions", "sync_kf_accounts", "issue_api_key", "deactivate")
     actions = list(object_actions)
+    object_action_labels = {
+        "refresh_token": _("Refresh token"),
+        "reread_permissions": _("Re-read permissions"),
+        "sync_kf_accounts": _("Sync kf accounts"),
+        "issue_api_key": _("Issue API key"),
+        "deactivate": _("Deactivate"),
+    }
+
+    def object_action_applies(self, name: str, obj: Any) -> bool:
+        return obj.status == AuthorizerStatus.ACTIVE
+
     fieldsets = (
         (
             _("Account"),
@@ -250,7 +261,7 @@ class AuthorizerAdmin(ObjectActionsAdmin):
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 (
                     (
-                        admin_link(k, f"{k.prefix}…"),
+                        admin_link(k, f"kfp_{k.prefix}_…"),
                         k.name or "—",
                         local_time(k.created_at),
                         gettext("revoked %(at)s") % {"at": local_time(k.revoked_at)}
@@ -401,6 +412,10 @@ class ApiKeyAdmin(ObjectActionsAdmin):
     readonly_fields = fields
     actions = ["revoke"]
     object_actions = ("revoke",)
+    object_action_labels = {"revoke": _("Revoke this key")}
+
+    def object_action_applies(self, name: str, obj: Any) -> bool:
+        return obj.revoked_at is None
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # issued from the merchant's page (shown once) or `manage.py issue_api_key`

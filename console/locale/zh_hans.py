@@ -226,6 +226,15 @@ ZH = {
     "This account is locked after repeated wrong passwords from this address. Try again later, or ask an administrator to unlock it (python manage.py axes_reset_username USERNAME).": "此地址多次输入错误密码，该账号已被锁定。请稍后再试，或请管理员解锁（python manage.py axes_reset_username 用户名）。",
     "%(h)d h %(m)02d min %(s)02d s": "%(h)d 小时 %(m)02d 分 %(s)02d 秒",
     "%(m)d min %(s)02d s": "%(m)d 分 %(s)02d 秒",
+    "Delete on WeChat…": "在微信删除…",
+    "Retry this deletion": "重试此删除请求",
+    "Cancel this deletion": "取消此删除请求",
+    "Refresh token": "刷新令牌",
+    "Re-read permissions": "重新读取权限",
+    "Sync kf accounts": "同步客服账号",
+    "Issue API key": "签发 API 密钥",
+    "Deactivate": "停用",
+    "Revoke this key": "吊销此密钥",
 }
 
 ZH_PLURAL = {
