@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.console.conftest import shop  # noqa: F401  (the console's merchant, for its browser tests)
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps trying to reach the (closed) internet.
 LAUNCH_ARGS = [

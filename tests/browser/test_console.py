@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 
 from kfaccounts.models import DeletionRequest
 from tests.browser.conftest import ARTIFACTS
-from tests.console.conftest import PASSWORD, _staff, shop  # noqa: F401  (shop is a fixture)
+from tests.console.conftest import PASSWORD, _staff
 from tests.kfaccounts.conftest import DEL_URL, OK
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,7 +47,7 @@ def test_operator_reads_the_dashboard_filters_merchants_and_deletes_two_kf_accou
     screenshot,
     shop,
     make_authorizer,
-    wechat,  # noqa: F811
+    wechat,
 ):
     assert Group.objects.filter(name="operator").exists()
     _staff("ops_li", "operator")
@@ -99,12 +99,12 @@ def test_operator_reads_the_dashboard_filters_merchants_and_deletes_two_kf_accou
     assert {d.requested_by_label for d in deletions} == {"ops_li"}
     assert len(wechat.calls) == 2
     _fits(page)
-    page.goto(f"{live_server.url}/admin/kfaccounts/deletionrequest/{deletions.first().pk}/change/")
+    page.goto(f"{live_server.url}/admin/kfaccounts/deletionrequest/{deletions.earliest('id').pk}/change/")
     assert "wechat.kfaccount.del" in page.inner_text("#content")
     screenshot("console-deletion-succeeded")
 
 
-def test_a_viewer_is_refused_the_same_action(live_server, page, screenshot, shop, wechat):  # noqa: F811
+def test_a_viewer_is_refused_the_same_action(live_server, page, screenshot, shop, wechat):
     _staff("viewer_wang", "viewer")
     _login(page, live_server, "viewer_wang")
     page.goto(f"{live_server.url}/admin/kfaccounts/kfaccount/?authorizer__id__exact={shop.pk}")
@@ -131,7 +131,7 @@ def test_a_viewer_is_refused_the_same_action(live_server, page, screenshot, shop
     assert page.locator("button[data-action=retry_failed]").count() == 0
 
 
-def test_a_failed_deletion_is_retried_from_its_page(live_server, page, screenshot, shop, wechat):  # noqa: F811
+def test_a_failed_deletion_is_retried_from_its_page(live_server, page, screenshot, shop, wechat):
     _staff("ops_li", "operator")
     wechat.post(DEL_URL, json=OK)
     failed = shop.deletions.get(status="failed")
@@ -151,7 +151,7 @@ def test_a_failed_deletion_is_retried_from_its_page(live_server, page, screensho
     screenshot("console-deletion-retried")
 
 
-def test_the_console_in_chinese(live_server, browser, shop):  # noqa: F811
+def test_the_console_in_chinese(live_server, browser, shop):
     _staff("ops_li", "operator")
     context = browser.new_context(viewport={"width": WIDTH, "height": 900}, locale="zh-CN")
     page = context.new_page()
