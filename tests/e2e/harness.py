@@ -46,6 +46,7 @@ T = TypeVar("T")
 LEASE_SECONDS = 6
 SWEEP_SECONDS = 2
 WORKER_THREADS = 8
+WEBHOOK_RETRY_BASE_MS = 300
 # Its own Redis database for the broker (flushed at start); E2E_BROKER_REDIS_DB lets two suites share
 # one Redis server without flushing each other.
 BROKER_REDIS_DB = int(os.environ.get("E2E_BROKER_REDIS_DB", "14"))
@@ -68,6 +69,11 @@ _OWN_PREFIXES = (
     "CACHE_",
     "PUBLIC_BASE_URL",
     "LOG_LEVEL",
+    "WEBHOOK_",
+    "CLEANUP_",
+    "VERIFY_TICKET_",
+    "AUDIT_RETENTION_",
+    "KF_RESYNC_",
 )
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
@@ -602,6 +608,14 @@ def _session_env(
             "DELETION_MAX_TRANSIENT_FAILURES": "5",
             "API_RATE_LIMIT": "100000/min",  # the tests poll; throttling is not what they are about
             "LOG_LEVEL": "INFO",
+            # The test's webhook receivers listen on 127.0.0.1 over http; retries a fraction of a second
+            # apart instead of 30 s; cleanup rules may fire every second and runs finish within one.
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            "WEBHOOK_RETRY_BASE_MS": str(WEBHOOK_RETRY_BASE_MS),
+            "WEBHOOK_RETRY_CAP_MS": "2000",
+            "WEBHOOK_SWEEP_SECONDS": "5",
+            "CLEANUP_MIN_INTERVAL_SECONDS": "1",
+            "CLEANUP_FINISH_SECONDS": "1",
         }
     )
     if redis_url:
