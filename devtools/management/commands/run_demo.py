@@ -23,6 +23,8 @@ from audit.services import Actor
 from authorizers.api_keys import api_key_issue
 from authorizers.models import Authorizer, ComponentCredential
 from authorizers.policy import eligibility
+from cleanup import services as cleanup_services
+from cleanup.models import CleanupRule
 from devtools import procs
 
 # Which permission sets the demo grants, by sandbox account kind and certification: some merchants
@@ -53,6 +55,8 @@ class Command(BaseCommand):
             "WECHAT_MP_BASE": sandbox,
             "SANDBOX_PUSH_URL": f"{web}/wechat/component/events/",
             "PYTHONUNBUFFERED": "1",
+            # Webhook receivers you try out in the demo listen on this machine, over http.
+            "WEBHOOK_ALLOW_PRIVATE_URLS": os.environ.get("WEBHOOK_ALLOW_PRIVATE_URLS", "true"),
         }
         logs = settings.VAR_DIR / "logs"
         children = [
@@ -132,9 +136,30 @@ class Command(BaseCommand):
         eligible = [a for a in Authorizer.objects.all() if eligibility(a).eligible]
         if not eligible:
             return ""
-        merchant = eligible[0]
+        merchant = next((a for a in eligible if a.alias == "lotustea"), eligible[0])
+        self._example_rule(merchant)
         _, key = api_key_issue(authorizer=merchant, name="demo", actor=Actor.system("make run"))
         return f"Demo API key for {merchant.nickname} ({merchant.appid}):\n  {key}\n  curl -H 'Authorization: Api-Key {key}' {web}/api/v1/kf-accounts/"
+
+    @staticmethod
+    def _example_rule(merchant: Authorizer) -> None:
+        """One cleanup rule in dry-run mode, on a schedule, with a first preview at once."""
+        name = "Example: expired or rejected invitations"
+        actor = Actor.system("make run")
+        if CleanupRule.objects.filter(authorizer=merchant, name=name).exists():
+            return
+        rule = cleanup_services.cleanup_rule_create(
+            authorizer=merchant,
+            actor=actor,
+            values={
+                "name": name,
+                "mode": "dry_run",
+                "invite_statuses": ["expired", "rejected"],
+                "schedule_kind": "interval",
+                "interval_seconds": max(300, settings.CLEANUP_MIN_INTERVAL_SECONDS),
+            },
+        )
+        cleanup_services.cleanup_run_request(rule=rule, actor=actor, dry_run=True, trigger="demo")
 
     def _banner(self, web: str, sandbox: str, password: str | None, api_key_line: str, logs) -> None:
         lines = [
@@ -149,6 +174,7 @@ class Command(BaseCommand):
             f"  API docs    {web}/api/docs/",
             f"  authorize   {web}/wechat/authorize/   (opens the sandbox's WeChat authorization page)",
             f"  sandbox     {sandbox}/sandbox/calls   (every call WeChat received)",
+            f"  cleanup     {web}/admin/cleanup/cleanuprun/   (an example rule previews every 5 minutes)",
             f"  logs        {logs}/",
         ]
         if api_key_line:
