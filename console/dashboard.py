@@ -28,6 +28,14 @@ STATUS_COLOURS = {
     DeletionStatus.PENDING: "#1565c0",
     DeletionStatus.RUNNING: "#6a1b9a",
 }
+STATUS_LABELS = {
+    DeletionStatus.SUCCEEDED: _("succeeded"),
+    DeletionStatus.FAILED: _("failed"),
+    DeletionStatus.REJECTED: _("rejected"),
+    DeletionStatus.CANCELLED: _("cancelled"),
+    DeletionStatus.PENDING: _("pending"),
+    DeletionStatus.RUNNING: _("running"),
+}
 CHART_HEIGHT = 120  # px of the tallest column
 REASON_LABELS = {
     "authorization_revoked": _("authorization revoked"),
@@ -115,7 +123,7 @@ def _columns(since: datetime, step: timedelta, steps: int, trunc: Any, label_for
         counter = by_bucket.get(at, Counter())
         columns.append(Column(label=at.strftime(label_format), total=sum(counter.values())))
         columns[-1].segments = [
-            {"status": status, "count": counter[status], "colour": colour}
+            {"status": STATUS_LABELS[status], "count": counter[status], "colour": colour}
             for status, colour in STATUS_COLOURS.items()
             if counter[status]
         ]
@@ -129,20 +137,27 @@ def _columns(since: datetime, step: timedelta, steps: int, trunc: Any, label_for
 def deletions_summary(now: datetime) -> dict[str, Any]:
     day, week = now - timedelta(hours=24), now - timedelta(days=7)
     totals = DeletionRequest.objects.aggregate(
-        pending=Count("id", filter=Q(status=DeletionStatus.PENDING) & ~Q(reason=DeletionReason.QUOTA_EXHAUSTED)),
+        pending=Count(
+            "id",
+            filter=Q(status=DeletionStatus.PENDING)
+            & ~Q(reason__in=[DeletionReason.QUOTA_EXHAUSTED, DeletionReason.PLATFORM_HELD]),
+        ),
         deferred=Count("id", filter=Q(status=DeletionStatus.PENDING, reason=DeletionReason.QUOTA_EXHAUSTED)),
+        held=Count("id", filter=Q(status=DeletionStatus.PENDING, reason=DeletionReason.PLATFORM_HELD)),
         running=Count("id", filter=Q(status=DeletionStatus.RUNNING)),
         failed_24h=Count("id", filter=Q(status=DeletionStatus.FAILED, created_at__gte=day)),
     )
 
-    def by_status(since: datetime) -> list[tuple[str, int, str]]:
+    def by_status(since: datetime) -> list[tuple[str, int, str, Any]]:
         counts = dict(
             DeletionRequest.objects.filter(created_at__gte=since)
             .values_list("status")
             .annotate(n=Count("id"))
             .values_list("status", "n")
         )
-        return [(status, counts.get(status, 0), colour) for status, colour in STATUS_COLOURS.items()]
+        return [
+            (status, counts.get(status, 0), colour, STATUS_LABELS[status]) for status, colour in STATUS_COLOURS.items()
+        ]
 
     local_now = timezone.localtime(now)
     return {
@@ -151,7 +166,7 @@ def deletions_summary(now: datetime) -> dict[str, Any]:
         "last_7d": by_status(week),
         "hours": _columns(local_now - timedelta(hours=23), timedelta(hours=1), 24, TruncHour, "%H"),
         "days": _columns(local_now - timedelta(days=6), timedelta(days=1), 7, TruncDay, "%m-%d"),
-        "legend": list(STATUS_COLOURS.items()),
+        "legend": [(status, colour, STATUS_LABELS[status]) for status, colour in STATUS_COLOURS.items()],
     }
 
 

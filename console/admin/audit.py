@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
 from authorizers.models import ApiKey, Authorizer
-from console.admin.helpers import ReadOnlyAdmin, admin_link, changelist_link
-from kfaccounts.models import DeletionRequest
+from console.admin.helpers import ReadOnlyAdmin, changelist_link
+from kfaccounts.models import KfAccount
 
 
 @admin.register(AuditEvent)
@@ -38,26 +40,23 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def actor(self, obj: AuditEvent) -> str:
         return f"{obj.get_actor_kind_display()}: {obj.actor_label}"
 
+    # Links are built from the event's own fields (no query per row): the log outlives the rows it
+    # names, so a link may lead to a list that no longer holds the row.
+
     @admin.display(description=_("merchant"), ordering="authorizer_appid")
     def merchant(self, obj: AuditEvent) -> str:
         if not obj.authorizer_appid:
             return "—"
-        authorizer = Authorizer.objects.filter(appid=obj.authorizer_appid).first()
-        return admin_link(authorizer, obj.authorizer_appid) if authorizer else obj.authorizer_appid
+        return changelist_link(Authorizer, obj.authorizer_appid, appid=obj.authorizer_appid)
 
     @admin.display(description=_("subject"), ordering="subject")
     def subject_link(self, obj: AuditEvent) -> str:
         deletion_id = (obj.detail or {}).get("deletion_id")
         if isinstance(deletion_id, int):
-            deletion = DeletionRequest.objects.filter(pk=deletion_id).first()
-            if deletion is not None:
-                return admin_link(deletion, f"{obj.subject} (#{deletion_id})")
+            url = reverse("admin:kfaccounts_deletionrequest_change", args=[deletion_id])
+            return format_html('<a href="{}">{} (#{})</a>', url, obj.subject, deletion_id)
         if obj.action.startswith("api_key.") and obj.subject:
-            key = ApiKey.objects.filter(prefix=obj.subject).first()
-            if key is not None:
-                return admin_link(key, f"{obj.subject}…")
+            return changelist_link(ApiKey, f"{obj.subject}…", prefix=obj.subject)
         if obj.action.startswith("kf_accounts.") and obj.authorizer_appid:
-            from kfaccounts.models import KfAccount
-
             return changelist_link(KfAccount, _("kf accounts"), authorizer__appid=obj.authorizer_appid)
         return obj.subject or "—"

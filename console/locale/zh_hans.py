@@ -235,6 +235,18 @@ ZH = {
     "Issue API key": "签发 API 密钥",
     "Deactivate": "停用",
     "Revoke this key": "吊销此密钥",
+    "Mark as fixed": "标记为已解决",
+    "Mark the selected alerts as fixed (held deletions resume)": "将所选告警标记为已解决（被暂扣的删除请求将恢复）",
+    "%(alert)s: marked as fixed": "%(alert)s：已标记为已解决",
+    "succeeded": "成功",
+    "failed": "失败",
+    "rejected": "已拒绝",
+    "cancelled": "已取消",
+    "The platform is blocked:": "平台被阻断：",
+    "since %(first)s, last %(last)s, %(n)s times": "自 %(first)s 起，最近一次 %(last)s，共 %(n)s 次",
+    "Deletions are held until it is fixed: add this server's IP to the platform's whitelist in the WeChat Open Platform console, then mark the alert fixed.": "问题解决前删除请求会被暂扣：请在微信开放平台把本服务器的 IP 加入第三方平台的白名单，然后把告警标记为已解决。",
+    "Open the alert": "查看告警",
+    "held (platform alert)": "暂扣（平台告警）",
 }
 
 ZH_PLURAL = {

@@ -71,3 +71,34 @@ def test_deletions_by_status_failures_and_errcodes(superuser_client, shop):
     # Three calls audited (the shop fixture's failed attempt and the two above): 65400 and 45009 one each.
     assert "3 calls to WeChat" in upstream
     assert "65400 kf_not_enabled 1 33.3%" in upstream and "45009 quota_exceeded 1 33.3%" in upstream
+
+
+def test_an_open_platform_alert_is_on_every_console_page_until_an_operator_clears_it(
+    operator_client, shop, django_capture_on_commit_callbacks
+):
+    from authorizers import alerts
+    from authorizers.models import PlatformAlert
+
+    alert = alerts.platform_alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED)
+    for url in ("/admin/", reverse("admin:kfaccounts_deletionrequest_changelist")):
+        html = operator_client.get(url).content.decode()
+        assert 'data-platform-alert="ip_not_whitelisted"' in html and "(61004)" in html, url
+    with django_capture_on_commit_callbacks(execute=True):
+        operator_client.post(
+            reverse("admin:authorizers_platformalert_changelist"),
+            {"action": "clear", "index": 0, "_selected_action": [alert.pk]},
+        )
+    alert.refresh_from_db()
+    assert alert.cleared_at is not None and alert.cleared_by == "ops_li"
+    assert AuditEvent.objects.filter(action="platform.alert_cleared", actor_label="ops_li").exists()
+    assert "data-platform-alert" not in operator_client.get("/admin/").content.decode()
+
+
+def test_audit_events_link_to_their_merchant_and_deletion(superuser_client, shop):
+    failed = shop.deletions.get(status="failed")
+    html = superuser_client.get(reverse("admin:audit_auditevent_changelist")).content.decode()
+    merchant_link = f"{reverse('admin:authorizers_authorizer_changelist')}?appid={shop.appid}"
+    assert merchant_link in html
+    assert reverse("admin:kfaccounts_deletionrequest_change", args=[failed.pk]) in html
+    listing = superuser_client.get(merchant_link).content.decode()
+    assert "1 merchant" in listing and shop.appid in listing
