@@ -37,8 +37,13 @@ def _click(page, selector: str) -> None:
 
 
 def _fits(page) -> None:
-    """No sideways scrolling at 1366 px."""
+    """No sideways scrolling at 1366 px: neither the page nor a list's own scroll box."""
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH, page.url
+    clipped = page.evaluate(
+        "Array.from(document.querySelectorAll('#changelist .results, #content-main'))"
+        ".filter(e => e.scrollWidth > e.clientWidth + 1).length"
+    )
+    assert clipped == 0, f"a list scrolls sideways on {page.url}"
 
 
 def test_operator_reads_the_dashboard_filters_merchants_and_deletes_two_kf_accounts(
@@ -93,6 +98,8 @@ def test_operator_reads_the_dashboard_filters_merchants_and_deletes_two_kf_accou
 
     page.goto(f"{live_server.url}/admin/kfaccounts/deletionrequest/?status__exact=succeeded&q=teahouse")
     listing = page.inner_text("#result_list")
+    _fits(page)
+    screenshot("console-deletions")
     assert "kf1@teahouse" in listing and "kf2@teahouse" in listing
     deletions = DeletionRequest.objects.filter(kf_account__in=["kf1@teahouse", "kf2@teahouse"])
     assert sorted(deletions.values_list("status", flat=True)) == ["succeeded", "succeeded"]

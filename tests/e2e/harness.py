@@ -652,6 +652,8 @@ def start_stack(tmp: Path) -> Stack:
     )
     try:
         stack.manage("migrate", "--noinput", timeout=300)
+        # As the image does: whitenoise serves the admin's CSS and scripts from STATIC_ROOT.
+        stack.manage("collectstatic", "--noinput", timeout=300)
         stack.start(
             "sandbox",
             procs.manage(
