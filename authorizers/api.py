@@ -76,7 +76,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "authorizers.api_keys.ApiKeyAuthentication"
     name = "ApiKey"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: object) -> dict[str, str]:
         return {
             "type": "apiKey",
             "in": "header",

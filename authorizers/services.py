@@ -25,7 +25,7 @@ from authorizers.tokens import (
     with_component_token,
 )
 from wechat.errors import WeChatError
-from wechat.results import parse_authorization_info, parse_authorizer_info
+from wechat.results import AuthorizerInfo, parse_authorization_info, parse_authorizer_info
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _lock_or_create(appid: str) -> Authorizer:
     return authorizer
 
 
-def _apply_info(authorizer: Authorizer, info) -> None:
+def _apply_info(authorizer: Authorizer, info: AuthorizerInfo) -> None:
     authorizer.nickname = info.nick_name or authorizer.nickname
     authorizer.user_name = info.user_name or authorizer.user_name
     authorizer.alias = info.alias or ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from audit.services import Actor
 from authorizers import services, tokens
@@ -16,11 +16,11 @@ TOKEN_REFRESH_BACKOFF = Backoff(base_seconds=2, cap_seconds=600, jitter=1)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
-def process_authorization_event(self, event_id: int) -> None:
+def process_authorization_event(self: Task[[int], None], event_id: int) -> None:
     try:
         services.component_event_process(event_id=event_id)
     except Transient as exc:  # NoVerifyTicket included: the next push brings a ticket
-        if self.request.retries >= self.max_retries:
+        if self.request.retries >= (self.max_retries or 0):
             services.component_event_fail(event_id=event_id, error=f"retries exhausted: {exc}")
             return
         raise self.retry(countdown=AUTHORIZATION_EVENT_BACKOFF.delay(self.request.retries + 1)) from exc
@@ -30,7 +30,7 @@ def process_authorization_event(self, event_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5)
-def refresh_authorizer_info(self, authorizer_id: int) -> None:
+def refresh_authorizer_info(self: Task[[int], None], authorizer_id: int) -> None:
     try:
         services.authorizer_info_refresh(authorizer_id=authorizer_id, actor=Actor.system("permissions re-read"))
     except Transient as exc:
@@ -45,7 +45,7 @@ def refresh_expiring_tokens() -> None:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=3)
-def refresh_authorizer_token(self, authorizer_id: int) -> None:
+def refresh_authorizer_token(self: Task[[int], None], authorizer_id: int) -> None:
     try:
         tokens.authorizer_token_get(authorizer_id=authorizer_id)
     except tokens.AuthorizerRevokedError:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -115,10 +118,10 @@ class KfAccountList(generics.ListAPIView):
         summary="Your kf accounts, as of the last sync",
         parameters=[OpenApiParameter("include_gone", bool, description="also list accounts gone upstream")],
     )
-    def get(self, request: Request, *args, **kwargs) -> Response:
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[KfAccount]:
         queryset = KfAccount.objects.filter(authorizer=request_merchant(self.request).authorizer)
         if self.request.query_params.get("include_gone", "").lower() not in ("1", "true"):
             queryset = queryset.filter(gone_at__isnull=True)
@@ -157,7 +160,7 @@ class DeletionListCreate(generics.ListAPIView):
     serializer_class = DeletionSerializer
     pagination_class = NewestFirst
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[DeletionRequest]:
         queryset = DeletionRequest.objects.filter(authorizer=request_merchant(self.request).authorizer)
         wanted = self.request.query_params.get("status")
         if wanted:
@@ -169,7 +172,7 @@ class DeletionListCreate(generics.ListAPIView):
     @extend_schema(
         summary="Your deletions, newest first", parameters=[OpenApiParameter("status", str, enum=DeletionStatus.values)]
     )
-    def get(self, request: Request, *args, **kwargs) -> Response:
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
@@ -202,6 +205,6 @@ class DeletionListCreate(generics.ListAPIView):
 class DeletionDetail(generics.RetrieveAPIView):
     serializer_class = DeletionSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[DeletionRequest]:
         # Scoped to the caller's merchant: another merchant's id is simply not found (404).
         return DeletionRequest.objects.filter(authorizer=request_merchant(self.request).authorizer)

@@ -38,6 +38,7 @@ from kfaccounts.validation import MAX_BULK, InvalidKfAccount, kf_account_check
 from webhooks.models import EventType
 from webhooks.services import webhook_event_enqueue
 from wechat import errors
+from wechat.results import KfAccountInfo
 from wechat.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -903,7 +904,7 @@ _MIRRORED_FIELDS = [
 ]
 
 
-def _copy_info(row: KfAccount, info, now: datetime) -> None:
+def _copy_info(row: KfAccount, info: KfAccountInfo, now: datetime) -> None:
     row.kf_id = info.kf_id[:32]
     row.kf_nick = info.kf_nick[:64]
     row.kf_headimgurl = info.kf_headimgurl[:500]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
 from audit.services import Actor
@@ -65,7 +65,11 @@ SYNC_BACKOFF = Backoff(base_seconds=2, cap_seconds=60, jitter=1)
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=5)
 def sync_kf_accounts(
-    self, authorizer_id: int, actor_kind: str = "system", actor_label: str = "sync", actor_id: str = ""
+    self: Task[[int, str, str, str], None],
+    authorizer_id: int,
+    actor_kind: str = "system",
+    actor_label: str = "sync",
+    actor_id: str = "",
 ) -> None:
     services.kf_accounts_sync_started(authorizer_id=authorizer_id)
     authorizer = Authorizer.objects.get(pk=authorizer_id)

@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.services import Actor
 from authorizers.api_keys import api_key_issue
@@ -8,11 +10,11 @@ from authorizers.models import Authorizer
 class Command(BaseCommand):
     help = "Issue an API key for a merchant (authorizer appid). The key is printed once, as the last line."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("appid")
         parser.add_argument("--name", default="", help="a label to recognise the key by")
 
-    def handle(self, *args, appid: str, name: str, **options):
+    def handle(self, *args: Any, appid: str, name: str, **options: Any) -> None:
         authorizer = Authorizer.objects.filter(appid=appid).first()
         if authorizer is None:
             raise CommandError(f"no authorizer with appid {appid!r}")

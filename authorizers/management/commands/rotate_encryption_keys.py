@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from authorizers.rotation import encryption_keys_rotate
@@ -9,7 +11,7 @@ class Command(BaseCommand):
         "Put the new key first, keep the old ones listed, run this, then drop the old keys."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         counts = encryption_keys_rotate()
         for label, count in counts.items():
             self.stdout.write(f"{label}: {count} re-encrypted")

@@ -12,12 +12,15 @@ import secrets
 import signal
 import sys
 import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.services import Actor
 from authorizers.api_keys import api_key_issue
@@ -41,12 +44,12 @@ DEMO_GRANTS = {
 class Command(BaseCommand):
     help = "Run the embedded demo: sandbox, web, worker and beat, with demo merchants authorized."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
         parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("SANDBOX_PORT", 8001)))
         parser.add_argument("--no-demo-data", action="store_true", help="do not authorize demo merchants")
 
-    def handle(self, *args, port: int, sandbox_port: int, no_demo_data: bool, **options):
+    def handle(self, *args: Any, port: int, sandbox_port: int, no_demo_data: bool, **options: Any) -> None:
         web = f"http://127.0.0.1:{port}"
         sandbox = f"http://127.0.0.1:{sandbox_port}"
         env = {
@@ -72,7 +75,7 @@ class Command(BaseCommand):
         password = self._staff_password()
         stopping = False
 
-        def on_signal(signum, frame):
+        def on_signal(signum: int, frame: FrameType | None) -> None:
             nonlocal stopping
             stopping = True
 
@@ -161,7 +164,7 @@ class Command(BaseCommand):
         )
         cleanup_services.cleanup_run_request(rule=rule, actor=actor, dry_run=True, trigger="demo")
 
-    def _banner(self, web: str, sandbox: str, password: str | None, api_key_line: str, logs) -> None:
+    def _banner(self, web: str, sandbox: str, password: str | None, api_key_line: str, logs: Path) -> None:
         lines = [
             "",
             "kfplatform is running (embedded: SQLite, filesystem broker, sandbox WeChat)",

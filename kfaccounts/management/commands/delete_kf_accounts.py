@@ -6,8 +6,9 @@ import getpass
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from audit.models import ActorKind
@@ -35,14 +36,16 @@ def _settled(deletion: DeletionRequest) -> bool:
 class Command(BaseCommand):
     help = "Delete customer-service accounts of a merchant. Runs on the Celery workers; --wait follows them."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("appid", help="the merchant's authorizer appid")
         parser.add_argument("accounts", nargs="*", metavar="ACCOUNT", help="kf accounts, prefix@wechatid")
         parser.add_argument("--file", type=Path, help="read accounts from a file, one per line (# comments)")
         parser.add_argument("--wait", action="store_true", help="show progress until every deletion has settled")
         parser.add_argument("--timeout", type=float, default=0, help="with --wait: give up after this many seconds")
 
-    def handle(self, *args, appid: str, accounts: list[str], file: Path | None, wait: bool, timeout: float, **options):
+    def handle(
+        self, *args: Any, appid: str, accounts: list[str], file: Path | None, wait: bool, timeout: float, **options: Any
+    ) -> None:
         if file is not None:
             try:
                 lines = file.read_text(encoding="utf-8").splitlines()
