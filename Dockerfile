@@ -16,4 +16,4 @@ RUN pip install --no-cache-dir . \
  && useradd --system --home /app kfplatform && mkdir -p /app/var && chown -R kfplatform /app/var
 USER kfplatform
 EXPOSE 8000
-CMD ["gunicorn", "platform_app.wsgi:application", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "-c", "python:platform_app.gunicorn_conf", "platform_app.wsgi:application", "--bind", "0.0.0.0:8000"]

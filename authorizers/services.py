@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.client import wechat_client
-from authorizers.dispatch import authorization_event_process_send
-from authorizers.models import Authorizer, AuthorizerStatus, ComponentEvent
+from authorizers.dispatch import authorization_event_process_send, authorizer_info_refresh_send
+from authorizers.models import AuthorizationCodeExchange, Authorizer, AuthorizerStatus, ComponentEvent
 from authorizers.policy import account_kind
 from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import (
@@ -24,7 +26,7 @@ from authorizers.tokens import (
     verify_ticket_store,
     with_component_token,
 )
-from wechat.errors import WeChatError
+from wechat.errors import TokenInvalid, Transient, WeChatError, error_for
 from wechat.results import AuthorizerInfo, parse_authorization_info, parse_authorizer_info
 
 log = logging.getLogger(__name__)
@@ -49,50 +51,155 @@ def preauth_code_create() -> str:
     return result["pre_auth_code"]
 
 
-def authorizer_authorize(*, authorization_code: str, actor: Actor, event_time: datetime | None = None) -> Authorizer:
-    """Exchange an authorization code and keep what WeChat says about the account.
+class ExchangeInProgress(Transient):
+    """The other path (callback or push) is exchanging this code right now: its result will be shared."""
 
-    Both the browser's return and the ``authorized`` push carry the code; whichever comes first
-    creates the row and the other updates it to the same values.
+
+class CodeReplayed(ValueError):
+    """The browser callback presented an authorization code it had presented before."""
+
+
+# A claim on a code whose holder has not finished after this long is presumed dead (crashed).
+EXCHANGE_LEASE = timedelta(seconds=60)
+EXCHANGE_POLL_SECONDS = 0.2
+
+
+def _code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def _exchange_claim(digest: str) -> tuple[bool, AuthorizationCodeExchange]:
+    """Insert the code's row (we exchange it) or find the other path's; a dead claim is taken over."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return True, AuthorizationCodeExchange.objects.create(
+                code_sha256=digest, lease_expires_at=now + EXCHANGE_LEASE
+            )
+    except IntegrityError:
+        pass
+    taken = AuthorizationCodeExchange.objects.filter(
+        code_sha256=digest, state=AuthorizationCodeExchange.State.EXCHANGING, lease_expires_at__lt=now
+    ).update(lease_expires_at=now + EXCHANGE_LEASE)
+    return bool(taken), AuthorizationCodeExchange.objects.get(code_sha256=digest)
+
+
+def _exchange_wait(exchange: AuthorizationCodeExchange, wait: float) -> AuthorizationCodeExchange:
+    deadline = time.monotonic() + wait
+    while exchange.state == AuthorizationCodeExchange.State.EXCHANGING and time.monotonic() < deadline:
+        time.sleep(EXCHANGE_POLL_SECONDS)
+        exchange.refresh_from_db()
+    return exchange
+
+
+def authorizer_authorize(
+    *,
+    authorization_code: str,
+    actor: Actor,
+    event_time: datetime | None = None,
+    via_callback: bool = False,
+    wait: float = 0.0,
+) -> Authorizer:
+    """Exchange an authorization code once and keep what WeChat says about the account.
+
+    The browser's return and the ``authorized`` push both carry the code, and WeChat honours a code
+    once (61009 after). Whichever path claims the code first calls api_query_auth; the other gets
+    the stored result (waiting up to ``wait`` seconds if the exchange is under way, else
+    ExchangeInProgress, a Transient its task retries). ``via_callback`` refuses a code the browser
+    callback has presented before (CodeReplayed).
     """
+    digest = _code_digest(authorization_code)
+    mine, exchange = _exchange_claim(digest)
+    if via_callback and not AuthorizationCodeExchange.objects.filter(
+        pk=exchange.pk, callback_seen_at__isnull=True
+    ).update(callback_seen_at=timezone.now()):
+        raise CodeReplayed("this authorization code was presented before")
+    if not mine:
+        exchange = _exchange_wait(exchange, wait)
+        if exchange.state == AuthorizationCodeExchange.State.SUCCEEDED and exchange.authorizer_id is not None:
+            return _shared_result(exchange, event_time)
+        if exchange.state == AuthorizationCodeExchange.State.FAILED:
+            raise error_for(exchange.errcode or 61009, exchange.errmsg, path="api_query_auth (the other path)")
+        raise ExchangeInProgress(None, "the other path is exchanging this authorization code")
+
     client = wechat_client()
-    auth = parse_authorization_info(
-        with_component_token(
-            lambda token: client.query_auth(component_token=token, authorization_code=authorization_code)
+    try:
+        auth = parse_authorization_info(
+            with_component_token(
+                lambda token: client.query_auth(component_token=token, authorization_code=authorization_code)
+            )
         )
-    )
-    details = with_component_token(
-        lambda token: client.get_authorizer_info(component_token=token, authorizer_appid=auth.authorizer_appid)
-    )
-    info = parse_authorizer_info(details)
-    # api_get_authorizer_info's func_info is the newer reading when present.
-    granted = _granted_from(details) or auth.func_ids
+    except (Transient, TokenInvalid):
+        # WeChat did not (or may not have) honoured it: release the claim so a retry may exchange it.
+        AuthorizationCodeExchange.objects.filter(
+            pk=exchange.pk, state=AuthorizationCodeExchange.State.EXCHANGING
+        ).delete()
+        raise
+    except WeChatError as exc:
+        AuthorizationCodeExchange.objects.filter(pk=exchange.pk).update(
+            state=AuthorizationCodeExchange.State.FAILED,
+            errcode=exc.errcode,
+            errmsg=exc.errmsg[:255],
+            finished_at=timezone.now(),
+        )
+        raise
+    # The code is spent now. If the account details cannot be read, keep the tokens anyway and read
+    # the details later: a second exchange would only get 61009.
+    details: dict | None
+    try:
+        details = with_component_token(
+            lambda token: client.get_authorizer_info(component_token=token, authorizer_appid=auth.authorizer_appid)
+        )
+    except WeChatError as exc:
+        log.warning(
+            "authorizer info for %s not read after the exchange (%s); re-read later", auth.authorizer_appid, exc
+        )
+        details = None
     with transaction.atomic():
         authorizer = _lock_or_create(auth.authorizer_appid)
-        if event_time is not None and authorizer.last_event_at and authorizer.last_event_at > event_time:
-            return authorizer  # a newer push has been applied already
-        _apply_info(authorizer, info)
-        authorizer.func_ids = sorted(granted)
-        authorizer.status = AuthorizerStatus.ACTIVE
-        authorizer.authorized_at = timezone.now()
-        authorizer.revoked_at = None
-        if event_time is not None:
-            authorizer.last_event_at = event_time
-        authorizer_tokens_store(
-            authorizer=authorizer,
-            access_token=auth.access_token,
-            expires_in=auth.expires_in,
-            refresh_token=auth.refresh_token,
-        )
-        authorizer.save()
-        audit_record(
-            actor=actor,
-            action="authorizer.authorized",
-            authorizer_appid=authorizer.appid,
-            outcome="ok",
-            detail={"func_ids": authorizer.func_ids, "kind": authorizer.kind},
+        stale = event_time is not None and authorizer.last_event_at and authorizer.last_event_at > event_time
+        if not stale:  # else a newer push has been applied already
+            if details is not None:
+                _apply_info(authorizer, parse_authorizer_info(details))
+            # api_get_authorizer_info's func_info is the newer reading when present.
+            granted = (_granted_from(details) if details is not None else None) or auth.func_ids
+            authorizer.func_ids = sorted(granted)
+            authorizer.status = AuthorizerStatus.ACTIVE
+            authorizer.authorized_at = timezone.now()
+            authorizer.revoked_at = None
+            if event_time is not None:
+                authorizer.last_event_at = event_time
+            authorizer_tokens_store(
+                authorizer=authorizer,
+                access_token=auth.access_token,
+                expires_in=auth.expires_in,
+                refresh_token=auth.refresh_token,
+            )
+            authorizer.save()
+            audit_record(
+                actor=actor,
+                action="authorizer.authorized",
+                authorizer_appid=authorizer.appid,
+                outcome="ok",
+                detail={"func_ids": authorizer.func_ids, "kind": authorizer.kind},
+            )
+            if details is None:
+                authorizer_info_refresh_send(authorizer_id=authorizer.pk)
+        AuthorizationCodeExchange.objects.filter(pk=exchange.pk).update(
+            state=AuthorizationCodeExchange.State.SUCCEEDED, authorizer=authorizer, finished_at=timezone.now()
         )
     return authorizer
+
+
+def _shared_result(exchange: AuthorizationCodeExchange, event_time: datetime | None) -> Authorizer:
+    """The other path exchanged the code: its result is ours (a push still moves last_event_at on)."""
+    authorizer_id = exchange.authorizer_id
+    assert authorizer_id is not None  # a succeeded exchange names its authorizer
+    if event_time is not None:
+        Authorizer.objects.filter(pk=authorizer_id).filter(
+            Q(last_event_at__isnull=True) | Q(last_event_at__lt=event_time)
+        ).update(last_event_at=event_time)
+    return Authorizer.objects.get(pk=authorizer_id)
 
 
 def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:

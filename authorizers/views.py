@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
-from authorizers import services
+from authorizers import authorization, authorize_throttle, services
 from authorizers.client import message_crypto
 from authorizers.policy import eligibility
 from wechat.crypto import CryptoError
@@ -84,66 +83,120 @@ def component_events(request: HttpRequest) -> HttpResponse:
     return HttpResponse("success", content_type="text/plain")
 
 
-def _callback_url(request: HttpRequest) -> str:
-    path = reverse("wechat-authorize-callback")
-    if settings.PUBLIC_BASE_URL:
-        return settings.PUBLIC_BASE_URL + path
-    return request.build_absolute_uri(path)
+# --- the authorization flow --------------------------------------------------------------------
+
+# The page must send its origin as Referer when the merchant follows its link to WeChat (docs/wechat.md §4):
+# Django's default same-origin policy sends nothing cross-origin.
+AUTHORIZE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+# How long the browser callback waits for the push's exchange of the same code to finish.
+CALLBACK_WAIT_SECONDS = 10.0
+
+
+def _problem(request: HttpRequest, title: str, message: str, status: int) -> HttpResponse:
+    response = render(request, "authorizers/problem.html", {"title": title, "message": message}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _throttled(request: HttpRequest) -> HttpResponse | None:
+    retry_after = authorize_throttle.hit(request)
+    if retry_after is None:
+        return None
+    response = _problem(request, "Too many requests", "Please wait a moment and try again.", 429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _request_base(request: HttpRequest) -> str:
+    return f"{request.scheme}://{request.get_host()}"
 
 
 @require_GET
 def authorize(request: HttpRequest) -> HttpResponse:
-    """Start an authorization: a fresh pre-auth code and a redirect to WeChat's page."""
+    """The platform's authorization page: a fresh pre-auth code and links to WeChat's pages."""
+    refused = _throttled(request)
+    if refused is not None:
+        return refused
+    try:
+        choice = authorization.account_choice_parse(
+            auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid")
+        )
+    except authorization.BadChoice as exc:
+        return _problem(request, "Invalid link", str(exc), 400)
     try:
         pre_auth_code = services.preauth_code_create()
     except NoVerifyTicket as exc:
-        return render(
-            request,
-            "authorizers/problem.html",
-            {"title": "Not ready yet", "message": f"{exc}. WeChat pushes one every 10 minutes."},
-            status=503,
-        )
+        return _problem(request, "Not ready yet", f"{exc}. WeChat pushes one every 10 minutes.", 503)
     except WeChatError as exc:
-        return render(
-            request,
-            "authorizers/problem.html",
-            {"title": "WeChat did not answer", "message": f"errcode {exc.errcode}: {exc.errmsg}"},
-            status=502,
-        )
-    query = {
-        "component_appid": settings.WECHAT_COMPONENT_APPID,
-        "pre_auth_code": pre_auth_code,
-        "redirect_uri": _callback_url(request),
-        "auth_type": str(settings.WECHAT_AUTH_TYPE),
-    }
-    return HttpResponseRedirect(f"{settings.WECHAT_MP_BASE}/cgi-bin/componentloginpage?{urlencode(query)}")
+        return _problem(request, "WeChat did not answer", f"errcode {exc.errcode}: {exc.errmsg}", 502)
+    links = authorization.authorization_links(
+        base_url=authorization.public_base_url(_request_base(request)), pre_auth_code=pre_auth_code, choice=choice
+    )
+    response = render(request, "authorizers/authorize.html", {"links": links, "choice": choice})
+    response["Referrer-Policy"] = AUTHORIZE_REFERRER_POLICY
+    response["Cache-Control"] = "no-store"  # a pre-auth code is single-use
+    return response
 
 
 @require_GET
 def authorize_callback(request: HttpRequest) -> HttpResponse:
-    """WeChat sends the merchant back here with ?auth_code=…&expires_in=…"""
+    """WeChat sends the merchant back here with ?state=…&auth_code=…&expires_in=…"""
+    refused = _throttled(request)
+    if refused is not None:
+        return refused
     code = request.GET.get("auth_code", "").strip()
     if not code or len(code) > 512:
-        return render(
-            request,
-            "authorizers/problem.html",
-            {"title": "Missing authorization code", "message": "auth_code is required"},
-            status=400,
-        )
+        return _problem(request, "Missing authorization code", "auth_code is required", 400)
+    try:
+        authorization.state_consume(state=request.GET.get("state", ""))
+    except authorization.BadState as exc:
+        return _problem(request, "Authorization refused", str(exc), 400)
     try:
         authorizer = services.authorizer_authorize(
-            authorization_code=code, actor=Actor.system("authorization callback")
+            authorization_code=code,
+            actor=Actor.system("authorization callback"),
+            via_callback=True,
+            wait=CALLBACK_WAIT_SECONDS,
+        )
+    except services.CodeReplayed:
+        return _problem(request, "Authorization refused", "this authorization code was used already", 400)
+    except services.ExchangeInProgress:
+        return _problem(
+            request, "Almost done", "WeChat is still confirming this authorization; reload this page in a moment.", 202
         )
     except NoVerifyTicket as exc:
-        return render(request, "authorizers/problem.html", {"title": "Not ready yet", "message": str(exc)}, status=503)
+        return _problem(request, "Not ready yet", str(exc), 503)
     except WeChatError as exc:
         status = 502 if exc.errcode is None or exc.errcode == -1 else 400
-        return render(
-            request,
-            "authorizers/problem.html",
-            {"title": "Authorization failed", "message": f"errcode {exc.errcode}: {exc.errmsg}"},
-            status=status,
+        return _problem(request, "Authorization failed", f"errcode {exc.errcode}: {exc.errmsg}", status)
+    response = render(
+        request, "authorizers/authorized.html", {"authorizer": authorizer, "eligibility": eligibility(authorizer)}
+    )
+    # The URL holds the code: no cache, and no Referer carrying it to anything the page loads.
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@staff_member_required
+@require_GET
+def authorize_link(request: HttpRequest) -> HttpResponse:
+    """Staff: choose auth_type or one account (biz_appid) and copy a link to send a merchant."""
+    error = ""
+    link = ""
+    try:
+        choice = authorization.account_choice_parse(
+            auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid")
+        )
+    except authorization.BadChoice as exc:
+        error, choice = str(exc), authorization.AccountChoice()
+    else:
+        link = authorization.authorize_page_url(
+            base_url=authorization.public_base_url(_request_base(request)), choice=choice
         )
     return render(
-        request, "authorizers/authorized.html", {"authorizer": authorizer, "eligibility": eligibility(authorizer)}
+        request,
+        "authorizers/authorize_link.html",
+        {"link": link, "error": error, "choice": choice, "auth_types": authorization.AUTH_TYPES},
+        status=400 if error else 200,
     )

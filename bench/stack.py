@@ -256,7 +256,7 @@ def start(tmp: Path, *, latency_ms: int, layout: WorkerLayout, extra_env: dict[s
     _flush(broker_url)
     web_port, sandbox_port = procs.free_port(), procs.free_port()
     web_url, sandbox_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{sandbox_port}"
-    env = harness._session_env(tmp, db, broker_url, cache_url, sandbox_url=sandbox_url)
+    env = harness._session_env(tmp, db, broker_url, cache_url, sandbox_url=sandbox_url, web_url=web_url)
     env.update(
         {
             "PYTHONPATH": str(procs.ROOT),

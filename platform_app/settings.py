@@ -8,6 +8,7 @@ start without a real secret key, field-encryption keys and the platform's WeChat
 from __future__ import annotations
 
 import importlib.util
+import re
 import secrets
 import zoneinfo
 from collections.abc import Callable
@@ -286,6 +287,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- WeChat ------------------------------------------------------------------------------------
 WECHAT_API_BASE = env_url("WECHAT_API_BASE", "https://api.weixin.qq.com", schemes=("http", "https"))
 WECHAT_MP_BASE = env_url("WECHAT_MP_BASE", "https://mp.weixin.qq.com", schemes=("http", "https"))
+# Where the mobile (H5) authorization link, wxaopen/safe/bindcomponent, lives.
+WECHAT_OPEN_BASE = env_url("WECHAT_OPEN_BASE", "https://open.weixin.qq.com", schemes=("http", "https"))
 # Demo values, used only when DJANGO_DEBUG is true. They are not the simulator's own defaults
 # (sandbox/seed.py has others): `manage.py wechat_sandbox`, which `make run` starts, is handed these
 # settings, so the platform and the simulator agree without configuration.
@@ -297,7 +300,26 @@ WECHAT_COMPONENT_AES_KEY = _production_required(
 )
 # During an EncodingAESKey rotation WeChat may still encrypt with the previous key.
 WECHAT_COMPONENT_PREVIOUS_AES_KEYS = env_list("WECHAT_COMPONENT_PREVIOUS_AES_KEYS", [])
+
+
+def _check_encoding_aes_key(name: str, value: str) -> None:
+    # A malformed key must stop start-up, not fail every push later (43 of [A-Za-z0-9] → 32 bytes).
+    if not re.fullmatch(r"[A-Za-z0-9]{43}", value):
+        raise ImproperlyConfigured(f"{name} must be an EncodingAESKey: 43 characters of A-Z, a-z, 0-9")
+
+
+_check_encoding_aes_key("WECHAT_COMPONENT_AES_KEY", WECHAT_COMPONENT_AES_KEY)
+for _previous in WECHAT_COMPONENT_PREVIOUS_AES_KEYS:
+    _check_encoding_aes_key("WECHAT_COMPONENT_PREVIOUS_AES_KEYS", _previous)
 WECHAT_AUTH_TYPE = env_int("WECHAT_AUTH_TYPE", 3, minimum=1)
+if WECHAT_AUTH_TYPE not in (1, 2, 3):
+    raise ImproperlyConfigured("WECHAT_AUTH_TYPE must be 1 (Official Accounts), 2 (Mini Programs) or 3 (both)")
+# Seconds a redirect_uri's state stays good: longer than a pre-auth code lives (10-30 min).
+WECHAT_AUTHORIZE_STATE_MAX_AGE = 60 * 60
+# Each view of /wechat/authorize/ spends a pre-auth code at WeChat: throttled per client address.
+WECHAT_AUTHORIZE_RATE_LIMIT = env_str("WECHAT_AUTHORIZE_RATE_LIMIT", "30/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour)", WECHAT_AUTHORIZE_RATE_LIMIT):
+    raise ImproperlyConfigured("WECHAT_AUTHORIZE_RATE_LIMIT must read like 30/min (per s, min or hour)")
 WECHAT_EVENT_MAX_BODY = env_int("WECHAT_EVENT_MAX_BODY", 64 * 1024, minimum=1024)
 # Pushes older or newer than this many seconds are refused (replay window).
 WECHAT_EVENT_MAX_SKEW = env_int("WECHAT_EVENT_MAX_SKEW", 600, minimum=1)
@@ -305,7 +327,15 @@ WECHAT_CONNECT_TIMEOUT = float(env_int("WECHAT_CONNECT_TIMEOUT_MS", 3050, minimu
 WECHAT_READ_TIMEOUT = float(env_int("WECHAT_READ_TIMEOUT_MS", 10000, minimum=1)) / 1000
 # Refresh a token when less than this many seconds of life remain (WeChat suggests at 1 h 50 min).
 WECHAT_TOKEN_REFRESH_MARGIN = env_int("WECHAT_TOKEN_REFRESH_MARGIN", 600, minimum=0)
+# The platform's public origin, registered at WeChat as the authorization domain: the redirect_uri
+# is built from it (its host must be that domain). The demo uses the request's host instead.
 PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", None, schemes=("http", "https"))
+if PUBLIC_BASE_URL is None and PRODUCTION:
+    raise ImproperlyConfigured("PUBLIC_BASE_URL must be set when DJANGO_DEBUG is false (e.g. https://kf.example.com)")
+if PUBLIC_BASE_URL is not None:
+    PUBLIC_BASE_URL = PUBLIC_BASE_URL.rstrip("/")
+    if "?" in PUBLIC_BASE_URL or "#" in PUBLIC_BASE_URL:
+        raise ImproperlyConfigured("PUBLIC_BASE_URL must be an origin such as https://kf.example.com")
 
 
 # --- encryption at rest ------------------------------------------------------------------------
@@ -386,9 +416,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"no_query": {"()": "platform_app.logfilters.DropQueryStrings"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # runserver's access log (the demo): request lines without their query strings, which can
+        # hold authorization codes. gunicorn's format (platform_app/gunicorn_conf.py) drops them too.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False, "filters": ["no_query"]},
         # urllib3 logs full URLs at DEBUG, and WeChat URLs carry tokens in the query string.
         "urllib3": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},

@@ -108,7 +108,26 @@ def api_get_authorizer_list(sb: Sandbox, req: Request) -> dict[str, Any]:
 # ---------------------------------------------------------------- the authorization page
 
 
+def referer_problem(sb: Sandbox, referer: str) -> str | None:
+    """WeChat serves its authorization page only to a browser coming from the registered domain (docs/wechat.md §4)."""
+    if not referer:
+        return "授权入口页所在域名：空 · the page must be opened from the platform's registered domain (no Referer)"
+    registered = sb.config.registered_domain()
+    if registered is None:
+        return None
+    parts = urlsplit(referer)
+    seen = parts.netloc if ":" in registered else (parts.hostname or "")
+    if parts.scheme not in ("http", "https") or seen.lower() != registered.lower():
+        return (
+            f"授权入口页所在域名：{parts.netloc or referer[:100]} · not the platform's registered domain ({registered})"
+        )
+    return None
+
+
 def componentloginpage(sb: Sandbox, req: Request) -> Response:
+    referer = referer_problem(sb, req.referer)
+    if referer:
+        return html_response(error_page(referer), status=403)
     problem = _page_problem(sb, req.arg("component_appid"), req.arg("pre_auth_code"), req.arg("redirect_uri"))
     if problem:
         return html_response(error_page(problem), status=400)

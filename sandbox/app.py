@@ -40,6 +40,19 @@ class SandboxConfig:
     push_retry_delay: float = 1.0
     push_timeout: float = 5.0
     call_log_capacity: int = 200_000
+    # The platform's registered "授权发起页域名": WeChat's authorization page is refused to a browser
+    # whose Referer is not on it. A host ("kf.example.com", compared by host name) or host:port or
+    # URL (compared by host and port). None: the push URL's host:port; with no push URL either,
+    # any Referer is accepted, but a request with none is still refused, as WeChat does.
+    authorization_domain: str | None = None
+
+    def registered_domain(self) -> str | None:
+        from urllib.parse import urlsplit
+
+        value = self.authorization_domain or (self.push_url or None)
+        if not value:
+            return None
+        return urlsplit(value).netloc if "://" in value else value.strip().rstrip("/")
 
 
 class Sandbox:

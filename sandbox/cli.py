@@ -34,6 +34,7 @@ ENVIRONMENT = {
     "ticket_interval": "SANDBOX_TICKET_INTERVAL",
     "token_ttl": "SANDBOX_TOKEN_TTL",
     "seed": "SANDBOX_SEED",
+    "authorization_domain": "SANDBOX_AUTHORIZATION_DOMAIN",
 }
 
 
@@ -56,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", default=None, help="do not log each request to stderr")
     parser.add_argument("--push-retry-delay", type=float, help="seconds between push retries (default 1)")
+    parser.add_argument(
+        "--authorization-domain",
+        help="the platform's registered authorization domain: the authorization page refuses any other "
+        "Referer (env SANDBOX_AUTHORIZATION_DOMAIN; default: the push URL's host:port)",
+    )
     parser.add_argument(
         "--allow-nonlocal-push",
         action="store_true",
@@ -93,6 +99,7 @@ def config_from_options(
         "ticket_interval",
         "token_ttl",
         "seed",
+        "authorization_domain",
     ):
         value = options.get(name)
         if value is None:

@@ -54,6 +54,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             body=body,
             raw_query=split.query,
             content_type=self.headers.get("Content-Type", ""),
+            referer=self.headers.get("Referer", ""),
         )
         sandbox = self.server.sandbox
         if req.path == "/sandbox" or req.path.startswith("/sandbox/"):

@@ -366,11 +366,11 @@ class State:
             account = self.accounts[record.appid]
             if not account.authorized or account.generation != record.generation:
                 raise WeChatError(61009)  # superseded by a later authorization, or revoked
-            # The same code arrives in the redirect and in the push: a second exchange answers with
-            # the token the first one minted, as long as that is still the account's current token.
-            current = account.tokens[-1] if account.tokens else None
-            if record.token is None or record.token != current:
-                record.token = self._mint(account.tokens, appid=account.appid, epoch=account.epoch, now=now).value
+            # The same code arrives in the redirect and in the push, but WeChat honours a code once:
+            # a second exchange gets 61009 (the platform must share the first one's result).
+            if record.token is not None:
+                raise WeChatError(61009, "code has been used")
+            record.token = self._mint(account.tokens, appid=account.appid, epoch=account.epoch, now=now).value
             token = self.tokens[record.token]
             account.refresh_token_delivered = True
             return {

@@ -21,6 +21,7 @@ class Request:
     body: bytes
     raw_query: str = ""
     content_type: str = ""
+    referer: str = ""
     _json: Any = field(default=_UNPARSED, repr=False)
 
     def arg(self, name: str) -> str | None:

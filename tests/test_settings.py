@@ -61,7 +61,37 @@ WECHAT_PRODUCTION = {
     "WECHAT_COMPONENT_APPSECRET": "secret",
     "WECHAT_COMPONENT_TOKEN": "token",
     "WECHAT_COMPONENT_AES_KEY": "A" * 43,
+    "PUBLIC_BASE_URL": "https://kf.example",
 }
+
+
+def _production(**overrides: str) -> dict[str, str]:
+    import base64
+
+    return {
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "s" * 50,
+        "DJANGO_ALLOWED_HOSTS": "kf.example",
+        "FIELD_ENCRYPTION_KEYS": "k1:" + base64.b64encode(os.urandom(32)).decode(),
+        **WECHAT_PRODUCTION,
+        **overrides,
+    }
+
+
+def test_production_refuses_to_start_without_public_base_url():
+    env = _production()
+    del env["PUBLIC_BASE_URL"]
+    result = _start(env)
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL must be set" in result.stderr
+
+
+@pytest.mark.parametrize("bad", ["A" * 42, "A" * 44, "A" * 42 + "=", "not a key"])
+def test_a_malformed_encoding_aes_key_stops_start_up_naming_the_variable(bad):
+    for name in ("WECHAT_COMPONENT_AES_KEY", "WECHAT_COMPONENT_PREVIOUS_AES_KEYS"):
+        result = _start(_production(**{name: bad}))
+        assert result.returncode != 0, name
+        assert f"ImproperlyConfigured: {name} must be an EncodingAESKey" in result.stderr
 
 
 def test_production_refuses_to_start_without_encryption_keys():

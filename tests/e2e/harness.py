@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import pytest
 import requests
 
-from devtools import procs
+from devtools import authpage, procs
 from devtools.procs import Proc
 
 T = TypeVar("T")
@@ -499,15 +499,21 @@ class Stack:
         False only that push tells the platform (as when the browser never comes back).
         """
         start = self.web.get("/wechat/authorize/")
-        assert start.status_code == 302, f"/wechat/authorize/ answered {start.status_code}: {start.text[:500]}"
-        location = urlsplit(start.headers["Location"])
+        assert start.status_code == 200, f"/wechat/authorize/ answered {start.status_code}: {start.text[:500]}"
+        assert start.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        link = authpage.page_links(start.text)[authpage.PC_LINK]
+        assert link["referrerpolicy"] == "strict-origin-when-cross-origin"
+        location = urlsplit(link["href"])
         login_page = f"{location.scheme}://{location.netloc}{location.path}"
-        assert login_page == f"{self.sandbox_url}/cgi-bin/componentloginpage", start.headers["Location"]
+        assert login_page == f"{self.sandbox_url}/cgi-bin/componentloginpage", link["href"]
         query = {k: v[0] for k, v in parse_qs(location.query).items()}
         assert query["component_appid"] == self.env["WECHAT_COMPONENT_APPID"]
-        assert query["redirect_uri"] == f"{self.web_url}/wechat/authorize/callback/"
-        # The page the merchant would see, then what its confirm button does.
-        page = self.sandbox.http.get(start.headers["Location"], timeout=30)
+        assert query["redirect_uri"].startswith(f"{self.web_url}/wechat/authorize/callback/?state="), query
+        # The page the merchant would see (followed as a browser does: the platform's origin as
+        # Referer, which the sandbox checks like WeChat), then what its confirm button does.
+        page = self.sandbox.http.get(
+            link["href"], headers={"Referer": authpage.referer_for(f"{self.web_url}/wechat/authorize/")}, timeout=30
+        )
         assert page.status_code == 200, page.text[:500]
         confirm = self.sandbox.control(
             "POST",
@@ -579,7 +585,7 @@ class Stack:
 
 
 def _session_env(
-    tmp: Path, db: E2EDatabase, broker_url: str, redis_url: str | None, *, sandbox_url: str
+    tmp: Path, db: E2EDatabase, broker_url: str, redis_url: str | None, *, sandbox_url: str, web_url: str
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES) and k.lower() not in _PROXY_VARS}
     env.update(
@@ -598,6 +604,9 @@ def _session_env(
             "FIELD_ENCRYPTION_KEYS": _field_keys(),
             "WECHAT_API_BASE": sandbox_url,
             "WECHAT_MP_BASE": sandbox_url,
+            "WECHAT_OPEN_BASE": sandbox_url,
+            "PUBLIC_BASE_URL": web_url,
+            "WECHAT_AUTHORIZE_RATE_LIMIT": "100000/min",  # every test authorizes from 127.0.0.1
             "WECHAT_COMPONENT_APPID": "wx" + secrets.token_hex(8),
             "WECHAT_COMPONENT_APPSECRET": secrets.token_hex(16),
             "WECHAT_COMPONENT_TOKEN": _alnum(24),
@@ -640,7 +649,7 @@ def start_stack(tmp: Path) -> Stack:
     db = E2EDatabase.create(tmp, database_url)
     web_port, sandbox_port = procs.free_port(), procs.free_port()
     web_url, sandbox_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{sandbox_port}"
-    env = _session_env(tmp, db, broker_url, redis_url, sandbox_url=sandbox_url)
+    env = _session_env(tmp, db, broker_url, redis_url, sandbox_url=sandbox_url, web_url=web_url)
     stack = Stack(
         tmp=tmp,
         env=env,
@@ -665,6 +674,8 @@ def start_stack(tmp: Path) -> Stack:
             procs.python(
                 "-m",
                 "gunicorn",
+                "-c",
+                "python:platform_app.gunicorn_conf",
                 "platform_app.wsgi:application",
                 "--bind",
                 f"127.0.0.1:{web_port}",
@@ -678,8 +689,6 @@ def start_stack(tmp: Path) -> Stack:
                 "60",
                 "--graceful-timeout",
                 "5",
-                "--access-logfile",
-                "-",
             ),
         )
         stack.start("beat", procs.celery("beat", "-l", "info"))

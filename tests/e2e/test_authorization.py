@@ -6,6 +6,7 @@ WeChat is the sandbox process; it pushes encrypted events to the platform's even
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_pushed_verify_ticket_is_stored_encrypted_and_the_newest_one_derives_the
     sandbox, db = stack.sandbox, stack.db
     component_appid = stack.env["WECHAT_COMPONENT_APPID"]
     # The platform holds a component token (derived from the ticket pushed at start-up) ...
-    assert stack.web.get("/wechat/authorize/").status_code == 302
+    assert stack.web.get("/wechat/authorize/").status_code == 200
     pushed_before = max((p["seq"] for p in sandbox.pushes()), default=0)
 
     # ... when WeChat pushes a new ticket.
@@ -56,7 +57,7 @@ def test_pushed_verify_ticket_is_stored_encrypted_and_the_newest_one_derives_the
     mark = sandbox.mark()
     start = stack.web.get("/wechat/authorize/")
 
-    assert start.status_code == 302, start.text[:500]
+    assert start.status_code == 200, start.text[:500]
     (token_call,) = sandbox.calls(path=COMPONENT_TOKEN, since=mark)
     assert token_call["method"] == "POST"
     assert token_call["body"]["component_verify_ticket"] == ticket
@@ -189,3 +190,30 @@ def test_unauthorized_push_revokes_the_merchant_and_authorizing_again_restores_i
     refused = merchant.api.post("/api/v1/deletions/", {"kf_account": merchant.kf[1]})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_eligible"
     assert len(del_calls(sandbox, merchant.appid, since=mark)) == 1
+
+
+def test_authorization_codes_and_states_never_reach_the_access_log(stack: Stack) -> None:
+    merchant = stack.new_merchant(kind="service", func=(1, 6), kf=())
+    code = merchant.authorization["auth_code"]
+    callback = merchant.authorization["redirect"]
+    assert quote(code, safe="") in callback and "state=" in callback
+    web_log = stack.procs["web"].log_path
+    assert web_log is not None
+    text = web_log.read_text(errors="replace")
+    assert '"GET /wechat/authorize/callback/ HTTP/1.1" 200' in text  # the request is logged ...
+    assert code not in text and quote(code, safe="") not in text  # ... without its query
+    assert "auth_code=" not in text and "state=" not in text
+    assert "msg_signature=" not in text
+
+
+def test_the_callback_and_the_push_exchange_the_code_once(stack: Stack) -> None:
+    mark = stack.sandbox.mark()
+    merchant = stack.new_merchant(kind="service", func=(1, 6), kf=())
+    exchanges = stack.sandbox.calls(path="/cgi-bin/component/api_query_auth", since=mark)
+    assert [c["errcode"] for c in exchanges] == [0]  # never a second exchange answered 61009
+    ((state, count),) = stack.db.rows(
+        "SELECT e.state, count(*) FROM authorizers_authorizationcodeexchange e "
+        "JOIN authorizers_authorizer a ON a.id = e.authorizer_id WHERE a.appid = %s GROUP BY e.state",
+        merchant.appid,
+    )
+    assert (state, count) == ("succeeded", 1)

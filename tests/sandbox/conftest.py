@@ -42,8 +42,8 @@ class Client:
         self.http.trust_env = False
 
     # raw HTTP
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return self.http.get(self.url + path, params=params, timeout=10, allow_redirects=False)
+    def get(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> requests.Response:
+        return self.http.get(self.url + path, params=params, headers=headers, timeout=10, allow_redirects=False)
 
     def post(self, path: str, json: Any = None, *, data: Any = None, **params: Any) -> requests.Response:
         return self.http.post(self.url + path, params=params, json=json, data=data, timeout=10, allow_redirects=False)

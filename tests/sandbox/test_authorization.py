@@ -11,11 +11,14 @@ from .conftest import Client, FakeClock
 PAGE = "/cgi-bin/componentloginpage"
 CONFIRM = "/cgi-bin/componentloginpage/confirm"
 REDIRECT = "http://127.0.0.1:8000/wechat/authorize/callback/"
+# What a browser sends when it follows the platform page's link (strict-origin-when-cross-origin).
+FROM_PLATFORM = {"Referer": "http://127.0.0.1:8000/"}
 
 
-def _page(client: Client, code: str, **extra: str):
+def _page(client: Client, code: str, *, path: str = PAGE, headers: dict[str, str] | None = FROM_PLATFORM, **extra: str):
     return client.get(
-        PAGE,
+        path,
+        headers=headers,
         component_appid=client.config.component_appid,
         pre_auth_code=code,
         redirect_uri=REDIRECT,
@@ -56,6 +59,7 @@ def test_auth_type_and_biz_appid_narrow_the_accounts_shown(client: Client) -> No
     token = client.component_token()
     official_only = client.get(
         PAGE,
+        headers=FROM_PLATFORM,
         component_appid=client.config.component_appid,
         pre_auth_code=client.pre_auth_code(token),
         redirect_uri=REDIRECT,
@@ -114,10 +118,8 @@ def test_query_auth_gives_tokens_and_the_granted_sets(client: Client) -> None:
     assert info["expires_in"] == 7200
     assert info["authorizer_refresh_token"].startswith("refreshtoken@@@")
     assert info["func_info"] == [{"funcscope_category": {"id": n}} for n in (1, 6, 15)]
-    # The same code arrives in the redirect and in the push: both exchanges succeed alike.
-    again = client.component("api_query_auth", {"authorization_code": auth_code}, token)["authorization_info"]
-    assert again["authorizer_access_token"] == info["authorizer_access_token"]
-    assert again["authorizer_refresh_token"] == info["authorizer_refresh_token"]
+    # The same code arrives in the redirect and in the push, but WeChat honours it once.
+    assert client.component("api_query_auth", {"authorization_code": auth_code}, token)["errcode"] == 61009
 
 
 def test_query_auth_refuses_invalid_and_expired_codes(client: Client, clock: FakeClock) -> None:
@@ -246,3 +248,51 @@ def test_unauthorize_kills_tokens_and_codes(client: Client) -> None:
     # Authorizing again does not bring the old token back.
     client.authorize(seed.LOTUS_TEA)
     assert client.kf_list(info["authorizer_access_token"])["errcode"] == 40001
+
+
+def test_the_authorization_page_refuses_a_browser_that_sends_no_referer(client: Client) -> None:
+    token = client.component_token()
+    for path in (PAGE, "/wxaopen/safe/bindcomponent", "/safe/bindcomponent"):
+        code = client.pre_auth_code(token)
+        refused = _page(client, code, path=path, headers=None)
+        assert refused.status_code == 403
+        assert "授权入口页所在域名：空" in refused.text
+        assert _page(client, code, path=path).status_code == 200  # the refusal did not spend the code
+
+
+def test_the_authorization_page_refuses_a_referer_off_the_registered_domain(clock: FakeClock) -> None:
+    from .conftest import start_sandbox
+
+    sandbox = start_sandbox(clock, authorization_domain="http://127.0.0.1:8000")
+    client = Client(sandbox)
+    try:
+        token = client.component_token()
+        code = client.pre_auth_code(token)
+        for referer in ("http://127.0.0.1:9999/", "https://evil.example/wechat/authorize/", "not a url"):
+            refused = _page(client, code, headers={"Referer": referer})
+            assert refused.status_code == 403, referer
+            assert "授权入口页所在域名" in refused.text
+        assert _page(client, code, headers={"Referer": "http://127.0.0.1:8000/"}).status_code == 200
+        assert _page(client, code, headers={"Referer": "http://127.0.0.1:8000/wechat/authorize/"}).status_code == 200
+    finally:
+        client.http.close()
+        sandbox.shutdown()
+
+
+def test_the_registered_domain_defaults_to_the_platform_the_sandbox_pushes_to() -> None:
+    from sandbox.app import SandboxConfig
+
+    assert SandboxConfig(push_url="http://127.0.0.1:8000/wechat/component/events/").registered_domain() == (
+        "127.0.0.1:8000"
+    )
+    assert SandboxConfig(authorization_domain="kf.example.com").registered_domain() == "kf.example.com"
+    assert SandboxConfig().registered_domain() is None
+
+
+def test_an_authorization_code_is_honoured_once(client: Client) -> None:
+    token = client.component_token()
+    auth = client.control("POST", "/authorize", {"appid": seed.LOTUS_TEA, "func": [1, 6]})
+    first = client.component("api_query_auth", {"authorization_code": auth["auth_code"]}, token)
+    assert first["authorization_info"]["authorizer_appid"] == seed.LOTUS_TEA
+    second = client.component("api_query_auth", {"authorization_code": auth["auth_code"]}, token)
+    assert second["errcode"] == 61009

@@ -28,7 +28,7 @@ from authorizers.models import Authorizer, ComponentCredential
 from authorizers.policy import eligibility
 from cleanup import services as cleanup_services
 from cleanup.models import CleanupRule
-from devtools import procs
+from devtools import authpage, procs
 
 # Which permission sets the demo grants, by sandbox account kind and certification: some merchants
 # are eligible and some are not (uncertified), so the admin has something to show at once.
@@ -56,6 +56,8 @@ class Command(BaseCommand):
             **os.environ,
             "WECHAT_API_BASE": sandbox,
             "WECHAT_MP_BASE": sandbox,
+            "WECHAT_OPEN_BASE": sandbox,
+            "PUBLIC_BASE_URL": web,  # also the sandbox's registered domain (it pushes there)
             "SANDBOX_PUSH_URL": f"{web}/wechat/component/events/",
             "PYTHONUNBUFFERED": "1",
             # Webhook receivers you try out in the demo listen on this machine, over http.
@@ -117,10 +119,16 @@ class Command(BaseCommand):
         """Each sandbox account goes through /wechat/authorize/ → WeChat's page → the callback."""
         accounts = requests.get(f"{sandbox}/sandbox/accounts", timeout=5).json()["accounts"]
         for account in accounts:
+            # The platform's page, then its PC link the way a browser follows it: WeChat (and the
+            # sandbox) refuse the authorization page without the platform's origin as Referer.
             start = requests.get(f"{web}/wechat/authorize/", allow_redirects=False, timeout=10)
-            if start.status_code != 302:
+            if start.status_code != 200:
                 raise CommandError(f"/wechat/authorize/ answered {start.status_code}")
-            query = parse_qs(urlparse(start.headers["Location"]).query)
+            link = authpage.page_links(start.text)[authpage.PC_LINK]["href"]
+            page = requests.get(link, headers={"Referer": authpage.referer_for(start.url)}, timeout=10)
+            if page.status_code != 200:
+                raise CommandError(f"the sandbox's authorization page answered {page.status_code}: {page.text[:300]}")
+            query = parse_qs(urlparse(link).query)
             grant = DEMO_GRANTS.get((account["kind"], account.get("certified", True)), [1, 6])
             confirm = requests.post(
                 f"{sandbox}/sandbox/authorize",

@@ -24,6 +24,7 @@ def settings_fallbacks(options: dict[str, Any], source: Any = settings) -> dict[
     # the platform's settings have no such value.
     if options.get("platform_url"):
         fallbacks["push_url"] = options["platform_url"].rstrip("/") + EVENTS_PATH
+        fallbacks["authorization_domain"] = options["platform_url"]
     return fallbacks
 
 
