@@ -83,6 +83,13 @@ class Authorizer(models.Model):
     quota_paused_until = models.DateTimeField(null=True, blank=True)
     # A kf-account sync was queued and has not started yet: further requests join it.
     kf_sync_queued_at = models.DateTimeField(null=True, blank=True)
+    # Outbound calls per second on each kf API, across every worker (authorizers/ratelimit.py).
+    rate_limit_per_second = models.FloatField(
+        null=True, blank=True, help_text="calls/s on each kf API; empty: the global WECHAT_RATE_LIMIT_PER_SECOND"
+    )
+    learned_rate_limit = models.FloatField(
+        null=True, blank=True, help_text="lowered automatically when WeChat says 45009; clear it to forget"
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

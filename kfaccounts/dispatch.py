@@ -16,11 +16,17 @@ from django.db import transaction
 from audit.services import Actor
 
 
-def deletions_send(ids: Sequence[int]) -> None:
-    """Send one task per deletion (a worker fans out big batches: see tasks.dispatch_deletions)."""
+def deletions_send(ids: Sequence[int], *, authorizer_id: int | None = None) -> None:
+    """Start these deletions: the batch task of each merchant they belong to (tasks.dispatch_deletions).
+
+    ``authorizer_id``: they are all that merchant's (one request's), so no query is needed to group them.
+    """
     from kfaccounts import tasks  # tasks → services → dispatch: imported on use, here only
 
-    transaction.on_commit(partial(tasks.dispatch_deletions, list(ids)))
+    if authorizer_id is None:
+        transaction.on_commit(partial(tasks.dispatch_deletions, list(ids)))
+    else:
+        transaction.on_commit(partial(tasks.dispatch_deletions, list(ids), authorizer_id=authorizer_id))
 
 
 def kf_accounts_sync_send(*, authorizer_id: int, actor: Actor) -> None:

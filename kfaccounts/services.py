@@ -6,25 +6,31 @@ import hashlib
 import json
 import logging
 import random
+import threading
+import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from audit.services import Actor, audit_event, audit_record, audit_record_many
-from authorizers.alerts import platform_blocked
+from authorizers import ratelimit
+from authorizers.alerts import platform_blocked, platform_error_seen
 from authorizers.api_keys import api_key_revoke
 from authorizers.client import wechat_client
 from authorizers.dispatch import authorizer_info_refresh_send
 from authorizers.models import ApiKey, Authorizer, AuthorizerStatus
 from authorizers.policy import Eligibility, eligibility
 from authorizers.revocation import authorizer_revoke
-from authorizers.tokens import AuthorizerRevokedError, with_authorizer_token
+from authorizers.tokens import AuthorizerRevokedError, authorizer_token_get, with_authorizer_token
 from kfaccounts.dispatch import deletions_send, kf_accounts_sync_send
 from kfaccounts.models import (
     ACTIVE_STATUSES,
@@ -36,7 +42,7 @@ from kfaccounts.models import (
 )
 from kfaccounts.validation import MAX_BULK, InvalidKfAccount, kf_account_check
 from webhooks.models import EventType
-from webhooks.services import webhook_event_enqueue
+from webhooks.services import webhook_event_enqueue, webhook_events_enqueue
 from wechat import errors
 from wechat.results import KfAccountInfo
 from wechat.retry import Backoff
@@ -156,7 +162,7 @@ def deletions_request(
                     )
                 to_send = [d.pk for d in created if d.status == DeletionStatus.PENDING]
                 if to_send:
-                    deletions_send(to_send)
+                    deletions_send(to_send, authorizer_id=authorizer.pk)
                 return deletions
         except IntegrityError:
             # A concurrent request created an active row (or used the same key) first: look again.
@@ -247,68 +253,295 @@ CLAIM_EARLY_TOLERANCE = timedelta(seconds=2)
 
 def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
     """Claim one request, call kfaccount/del once (with one token refresh), record the outcome."""
+    authorizer_id = DeletionRequest.objects.filter(pk=deletion_id).values_list("authorizer_id", flat=True).first()
+    if authorizer_id is None:
+        return Next()
+    batch = deletions_execute(authorizer_id=authorizer_id, policy=policy, limit=1, ids=[deletion_id])
+    return Next(countdown=batch.countdown)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one run of a merchant's deletions did, and what its task should send next."""
+
+    claimed: int
+    more: bool  # it took a full batch: send the merchant's task again (to the back of the queue)
+    countdown: float | None = None  # a retry is scheduled: send it again in this many seconds
+
+
+@dataclass(slots=True)
+class _Call:
+    """One kfaccount/del call of a batch: its row, and what WeChat answered."""
+
+    deletion: DeletionRequest
+    error: BaseException | None = None
+    from_delete: bool = False  # the error came from kfaccount/del itself (not from a token refresh)
+    sent: bool = False  # kfaccount/del was called (an audit row is owed)
+    skipped: bool = False  # never sent: the merchant's quota ran out earlier in the batch
+
+
+def deletions_execute(
+    *, authorizer_id: int, policy: RetryPolicy, limit: int, ids: Sequence[int] | None = None
+) -> Batch:
+    """Claim up to ``limit`` of a merchant's due deletions and run them: the batch form of one attempt.
+
+    The claim is one conditional UPDATE (``pending`` and due → ``running``, attempts + 1) of rows
+    locked with SKIP LOCKED, so concurrent batches for one merchant never share a row. The token is
+    read once, the calls go out concurrently (paced by the merchant's rate limit), their audit rows
+    are written in one INSERT, the successes finish in one conditional UPDATE with their audit rows
+    and the mirror; every other outcome goes through the same per-row transitions as always.
+    """
     now = timezone.now()
-    claimed = (
-        DeletionRequest.objects.filter(pk=deletion_id, status=DeletionStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_EARLY_TOLERANCE))
-        .update(
-            status=DeletionStatus.RUNNING,
-            attempts=F("attempts") + 1,
-            lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
-            started_at=now,
-            updated_at=now,
-        )
-    )
-    if claimed != 1:
-        return Next()  # done, running elsewhere, or not due yet: another send covers it
-    deletion = DeletionRequest.objects.select_related("authorizer").get(pk=deletion_id)
-    authorizer = deletion.authorizer
+    authorizer = Authorizer.objects.filter(pk=authorizer_id).first()
+    if authorizer is None:
+        return Batch(claimed=0, more=False)
+    rate = ratelimit.rate_limit_for(authorizer)
+    size = limit if rate is None else max(1, min(limit, int(rate * settings.DELETION_BATCH_SECONDS)))
+    deletions = _claim(authorizer, size=size, now=now, policy=policy, ids=ids)
+    if not deletions:
+        return Batch(claimed=0, more=False)
+    more = ids is None and len(deletions) >= size
     verdict = eligibility(authorizer)
     if not verdict.eligible:
         # Refused before any call: the claim was not an attempt (attempts counts calls to WeChat).
         # A revocation that arrived after the request was accepted reads as the design's revocation
         # outcome; any other change of eligibility as a rejection by the policy.
-        if not authorizer.is_active:
-            _finish(
-                deletion,
-                DeletionStatus.FAILED,
-                DeletionReason.AUTHORIZATION_REVOKED,
-                errmsg="the merchant revoked the authorization",
-                attempts=F("attempts") - 1,
-            )
-        else:
-            _finish(
-                deletion,
-                DeletionStatus.REJECTED,
-                DeletionReason.NOT_ELIGIBLE,
-                errmsg=verdict.summary,
-                attempts=F("attempts") - 1,
-            )
-        return Next()
+        for deletion in deletions:
+            if not authorizer.is_active:
+                _finish(
+                    deletion,
+                    DeletionStatus.FAILED,
+                    DeletionReason.AUTHORIZATION_REVOKED,
+                    errmsg="the merchant revoked the authorization",
+                    attempts=F("attempts") - 1,
+                )
+            else:
+                _finish(
+                    deletion,
+                    DeletionStatus.REJECTED,
+                    DeletionReason.NOT_ELIGIBLE,
+                    errmsg=verdict.summary,
+                    attempts=F("attempts") - 1,
+                )
+        return Batch(claimed=len(deletions), more=more)
     paused_until = authorizer.quota_paused_until
     if paused_until is not None and authorizer.quota_paused(now):
-        _defer_for_quota(deletion, paused_until, counted=False)
-        return Next()
+        for deletion in deletions:
+            _defer_for_quota(deletion, paused_until, counted=False)
+        return Batch(claimed=len(deletions), more=False)
     if platform_blocked():
-        _hold_for_platform(deletion, counted=False)
-        return Next()
+        for deletion in deletions:
+            _hold_for_platform(deletion, counted=False)
+        return Batch(claimed=len(deletions), more=False)
 
-    client = wechat_client()
-    delete_errors: list[errors.WeChatError] = []
+    calls = _call_all(authorizer, deletions)
+    audit_record_many(_call_event(call) for call in calls if call.sent)
+    _succeed_all([c.deletion for c in calls if c.error is None and not c.skipped])
+    countdowns: list[float] = []
+    for call in calls:
+        if call.skipped:
+            _defer_for_quota(call.deletion, authorizer.quota_paused_until or next_quota_reset(), counted=False)
+        elif call.error is not None:
+            outcome = _on_call_error(call, policy)
+            if outcome.countdown is not None:
+                countdowns.append(outcome.countdown)
+    paused = any(isinstance(c.error, errors.QuotaExceeded) for c in calls)
+    return Batch(claimed=len(deletions), more=more and not paused, countdown=min(countdowns, default=None))
 
-    def delete(token: str) -> dict:
-        try:
-            answer = client.kf_delete(access_token=token, kf_account=deletion.kf_account)
-        except errors.WeChatError as exc:
-            delete_errors.append(exc)
-            _audit_call(deletion, exc)
-            raise
-        _audit_call(deletion, None)
-        return answer
 
+def _claim(
+    authorizer: Authorizer, *, size: int, now: datetime, policy: RetryPolicy, ids: Sequence[int] | None
+) -> list[DeletionRequest]:
+    due = DeletionRequest.objects.filter(authorizer_id=authorizer.pk, status=DeletionStatus.PENDING).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_EARLY_TOLERANCE)
+    )
+    if ids is not None:
+        due = due.filter(pk__in=list(ids))
+    lease = now + timedelta(seconds=policy.lease_seconds)
+    with transaction.atomic():
+        # SKIP LOCKED: a concurrent batch for the same merchant takes the next rows instead of
+        # waiting for these (PostgreSQL; SQLite's IMMEDIATE transactions serialize the claims).
+        deletions = list(due.select_for_update(skip_locked=True).order_by("id")[:size])
+        if not deletions:
+            return []
+        claimed = DeletionRequest.objects.filter(
+            pk__in=[d.pk for d in deletions], status=DeletionStatus.PENDING
+        ).update(
+            status=DeletionStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=lease,
+            started_at=now,
+            updated_at=now,
+        )
+        if claimed != len(deletions):  # only where the rows were not locked (no FOR UPDATE): look again
+            mine = set(
+                DeletionRequest.objects.filter(
+                    pk__in=[d.pk for d in deletions], status=DeletionStatus.RUNNING, updated_at=now
+                ).values_list("pk", flat=True)
+            )
+            deletions = [d for d in deletions if d.pk in mine]
+    for deletion in deletions:
+        deletion.status = DeletionStatus.RUNNING
+        deletion.attempts += 1
+        deletion.lease_expires_at = lease
+        deletion.started_at = deletion.updated_at = now
+        deletion.authorizer = authorizer  # one merchant per batch: no query per row
+    return deletions
+
+
+def _call_all(authorizer: Authorizer, deletions: list[DeletionRequest]) -> list[_Call]:
+    """kfaccount/del for every row: one token read, calls concurrent and paced, one refresh on 40001."""
+    calls = [_Call(deletion) for deletion in deletions]
     try:
-        with_authorizer_token(authorizer.pk, delete)
-    except AuthorizerRevokedError:
+        token = authorizer_token_get(authorizer_id=authorizer.pk)
+    except (AuthorizerRevokedError, errors.WeChatError) as exc:
+        for call in calls:
+            call.error = exc
+        return calls
+    _send(authorizer, calls, token)
+    stale = [c for c in calls if isinstance(c.error, errors.TokenInvalid)]
+    if stale:
+        # Audit the rejected calls now: their retry below replaces what the row remembers.
+        audit_record_many(_call_event(call) for call in stale)
+        retry = [_Call(c.deletion) for c in stale]
+        try:
+            fresh = authorizer_token_get(authorizer_id=authorizer.pk, rejected=token)
+        except (AuthorizerRevokedError, errors.WeChatError) as exc:
+            if isinstance(exc, errors.WeChatError):
+                platform_error_seen(exc)
+            for call in retry:
+                call.error = exc
+        else:
+            _send(authorizer, retry, fresh)
+        by_id = {c.deletion.pk: c for c in retry}
+        calls = [by_id.get(c.deletion.pk, c) for c in calls]
+    return calls
+
+
+def _send(authorizer: Authorizer, calls: list[_Call], token: str) -> None:
+    client = wechat_client()
+    quota_spent = threading.Event()
+
+    def call_one(call: _Call) -> None:
+        if quota_spent.is_set():
+            call.skipped = True
+            return
+        call.sent = True
+        try:
+            client.kf_delete(access_token=token, kf_account=call.deletion.kf_account)
+        except errors.WeChatError as exc:
+            call.error, call.from_delete = exc, True
+            if isinstance(exc, errors.QuotaExceeded):
+                quota_spent.set()
+            if not isinstance(exc, errors.TokenInvalid):  # a rejected token is retried, not reported
+                platform_error_seen(exc)
+
+    slots = ratelimit.reserve(authorizer=authorizer, api="del", count=len(calls))
+    if len(calls) == 1 and slots is None:
+        call_one(calls[0])
+        return
+    booked = time.monotonic()
+    pool = _call_pool()
+    futures: list[Future[None]] = []
+    for index, call in enumerate(calls):
+        if slots is not None:
+            wait = slots.due(index, booked) - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        futures.append(pool.submit(call_one, call))
+    for future in futures:
+        future.result()
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _call_pool() -> ThreadPoolExecutor:
+    """The worker process's threads for WeChat calls, shared by every batch running in it."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(settings.DELETION_CALL_THREADS, thread_name_prefix="wechat-call")
+        return _POOL
+
+
+def _call_event(call: _Call) -> AuditEvent:
+    deletion, exc = call.deletion, call.error
+    wechat_error = exc if isinstance(exc, errors.WeChatError) else None
+    return audit_event(
+        actor=Actor.system("deletions"),
+        action="wechat.kfaccount.del",
+        authorizer_appid=deletion.authorizer.appid,
+        subject=deletion.kf_account,
+        outcome="ok" if wechat_error is None else wechat_error.reason,
+        errcode=0 if wechat_error is None else wechat_error.errcode,
+        errmsg="ok" if wechat_error is None else wechat_error.errmsg,
+        rid=None if wechat_error is None else wechat_error.rid,
+        detail={"deletion_id": deletion.pk, "attempt": deletion.attempts},
+    )
+
+
+def _succeed_all(deletions: list[DeletionRequest]) -> None:
+    """errcode 0 for every one: one conditional UPDATE per attempt count, their audit rows, the mirror."""
+    if not deletions:
+        return
+    stamp = timezone.now()
+    by_attempts: dict[int, list[DeletionRequest]] = {}
+    for deletion in deletions:
+        by_attempts.setdefault(deletion.attempts, []).append(deletion)
+    with transaction.atomic():
+        finished: list[DeletionRequest] = []
+        for attempts, group in by_attempts.items():
+            pks = [d.pk for d in group]
+            moved = DeletionRequest.objects.filter(pk__in=pks, status=DeletionStatus.RUNNING, attempts=attempts).update(
+                status=DeletionStatus.SUCCEEDED,
+                reason="",
+                errcode=0,
+                errmsg="ok",
+                rid="",
+                finished_at=stamp,
+                next_attempt_at=None,
+                lease_expires_at=None,
+                updated_at=stamp,
+            )
+            if moved != len(group):
+                # A sweeper took an expired lease of some of them: only ours are finished here.
+                ours = set(
+                    DeletionRequest.objects.filter(
+                        pk__in=pks, updated_at=stamp, status=DeletionStatus.SUCCEEDED
+                    ).values_list("pk", flat=True)
+                )
+                group = [d for d in group if d.pk in ours]
+            finished += group
+        audit_record_many(
+            audit_event(
+                actor=Actor.system("deletions"),
+                action=f"deletion.{DeletionStatus.SUCCEEDED}",
+                authorizer_appid=d.authorizer.appid,
+                subject=d.kf_account,
+                outcome=DeletionStatus.SUCCEEDED,
+                errcode=0,
+                errmsg="ok",
+                detail={"deletion_id": d.pk},
+            )
+            for d in finished
+        )
+        if finished:
+            KfAccount.objects.filter(
+                authorizer_id=finished[0].authorizer_id,
+                kf_account__in=[d.kf_account for d in finished],
+                gone_at__isnull=True,
+            ).update(gone_at=stamp)
+    if finished:
+        _announce_finished_many(finished, stamp)
+    for deletion in finished:
+        deletion.status, deletion.errcode, deletion.errmsg, deletion.finished_at = "succeeded", 0, "ok", stamp
+
+
+def _on_call_error(call: _Call, policy: RetryPolicy) -> Next:
+    deletion, exc = call.deletion, call.error
+    if isinstance(exc, AuthorizerRevokedError):
         _finish(
             deletion,
             DeletionStatus.FAILED,
@@ -316,16 +549,11 @@ def deletion_execute(*, deletion_id: int, policy: RetryPolicy) -> Next:
             errmsg="the merchant revoked the authorization",
         )
         return Next()
-    except errors.WeChatError as exc:
-        from_delete = any(exc is seen for seen in delete_errors)  # token failures are audited by tokens.py
+    if isinstance(exc, errors.WeChatError):
         # Only kfaccount/del itself can leave the account in doubt: a token refresh that timed out
         # says nothing about whether the account was deleted.
-        return _on_wechat_error(deletion, exc, policy, outcome_unknown=from_delete and exc.outcome_unknown)
-    _finish(deletion, DeletionStatus.SUCCEEDED, "", errcode=0, errmsg="ok")
-    KfAccount.objects.filter(authorizer_id=authorizer.pk, kf_account=deletion.kf_account, gone_at__isnull=True).update(
-        gone_at=timezone.now()
-    )
-    return Next()
+        return _on_wechat_error(deletion, exc, policy, outcome_unknown=call.from_delete and exc.outcome_unknown)
+    raise AssertionError(f"unexpected error {exc!r}")
 
 
 class _Failure(TypedDict):
@@ -355,18 +583,33 @@ def _on_wechat_error(
         authorizer_revoke(appid=deletion.authorizer.appid, actor=Actor.system("deletions"), cause=exc)
         _finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED, **failed)
     elif isinstance(exc, errors.QuotaExceeded):
-        until = next_quota_reset()
-        Authorizer.objects.filter(pk=deletion.authorizer_id).update(quota_paused_until=until)
-        audit_record(
-            actor=Actor.system("deletions"),
-            action="authorizer.quota_paused",
-            authorizer_appid=deletion.authorizer.appid,
-            outcome="paused",
-            errcode=exc.errcode,
-            errmsg=exc.errmsg,
-            rid=exc.rid,
-            detail={"until": until.isoformat()},
+        now = timezone.now()
+        until = next_quota_reset(now)
+        newly = Authorizer.objects.filter(pk=deletion.authorizer_id).filter(
+            Q(quota_paused_until__isnull=True) | Q(quota_paused_until__lte=now)
         )
+        if newly.update(quota_paused_until=until):
+            # Once per pause, however many calls of a batch saw it: the merchant waits for midnight
+            # and is held to a lower pace from then on.
+            audit_record(
+                actor=Actor.system("deletions"),
+                action="authorizer.quota_paused",
+                authorizer_appid=deletion.authorizer.appid,
+                outcome="paused",
+                errcode=exc.errcode,
+                errmsg=exc.errmsg,
+                rid=exc.rid,
+                detail={"until": until.isoformat()},
+            )
+            ratelimit.rate_limit_learn(authorizer=deletion.authorizer, errcode=exc.errcode or 45009)
+        else:
+            until = (
+                Authorizer.objects.filter(pk=deletion.authorizer_id)
+                .values_list("quota_paused_until", flat=True)
+                .first()
+                or until
+            )
+        deletion.authorizer.quota_paused_until = until
         _defer_for_quota(deletion, until, counted=True, **failed)
     elif isinstance(exc, errors.IpNotWhitelisted):
         _hold_for_platform(deletion, counted=True, **failed)  # the alert is raised by with_authorizer_token
@@ -529,7 +772,36 @@ def _announce_finished(
     deletion: DeletionRequest, status: str, reason: str, errcode: int | None, errmsg: str, finished_at: datetime
 ) -> None:
     """The "deletion finished" hook: the merchant's webhooks get an event, sent once this has committed."""
-    data = {
+    data = _finished_event(deletion, status, reason, errcode, errmsg, finished_at)
+    try:
+        webhook_event_enqueue(
+            authorizer_id=deletion.authorizer_id,
+            authorizer_appid=deletion.authorizer.appid,
+            event_type=EventType.DELETION_FINISHED,
+            data=data,
+        )
+    except Exception:  # a webhook problem must never fail or retry a finished deletion
+        log.exception("could not record the deletion.finished webhook event for deletion %s", deletion.pk)
+
+
+def _announce_finished_many(deletions: list[DeletionRequest], finished_at: datetime) -> None:
+    """The same hook for a batch's successes (one merchant): one look for its webhook endpoints."""
+    first = deletions[0]
+    try:
+        webhook_events_enqueue(
+            authorizer_id=first.authorizer_id,
+            authorizer_appid=first.authorizer.appid,
+            event_type=EventType.DELETION_FINISHED,
+            data=[_finished_event(d, DeletionStatus.SUCCEEDED, "", 0, "ok", finished_at) for d in deletions],
+        )
+    except Exception:  # a webhook problem must never fail or retry a finished deletion
+        log.exception("could not record the deletion.finished webhook events for %d deletions", len(deletions))
+
+
+def _finished_event(
+    deletion: DeletionRequest, status: str, reason: str, errcode: int | None, errmsg: str, finished_at: datetime
+) -> dict[str, Any]:
+    return {
         "deletion": {
             "id": deletion.pk,
             "kf_account": deletion.kf_account,
@@ -543,15 +815,6 @@ def _announce_finished(
             "requested_by": {"kind": deletion.requested_by_kind, "label": deletion.requested_by_label},
         }
     }
-    try:
-        webhook_event_enqueue(
-            authorizer_id=deletion.authorizer_id,
-            authorizer_appid=deletion.authorizer.appid,
-            event_type=EventType.DELETION_FINISHED,
-            data=data,
-        )
-    except Exception:  # a webhook problem must never fail or retry a finished deletion
-        log.exception("could not record the deletion.finished webhook event for deletion %s", deletion.pk)
 
 
 def _move(deletion: DeletionRequest, **changes: object) -> bool:
@@ -561,20 +824,6 @@ def _move(deletion: DeletionRequest, **changes: object) -> bool:
             pk=deletion.pk, status=DeletionStatus.RUNNING, attempts=deletion.attempts
         ).update(updated_at=timezone.now(), **changes)
         == 1
-    )
-
-
-def _audit_call(deletion: DeletionRequest, exc: errors.WeChatError | None) -> None:
-    audit_record(
-        actor=Actor.system("deletions"),
-        action="wechat.kfaccount.del",
-        authorizer_appid=deletion.authorizer.appid,
-        subject=deletion.kf_account,
-        outcome="ok" if exc is None else exc.reason,
-        errcode=0 if exc is None else exc.errcode,
-        errmsg="ok" if exc is None else exc.errmsg,
-        rid=None if exc is None else exc.rid,
-        detail={"deletion_id": deletion.pk, "attempt": deletion.attempts},
     )
 
 

@@ -12,6 +12,7 @@ from audit.services import Actor
 from authorizers.models import Authorizer
 from authorizers.tokens import AuthorizerRevokedError
 from kfaccounts import services
+from kfaccounts.models import DeletionRequest
 from wechat.errors import Transient
 from wechat.retry import Backoff
 
@@ -28,30 +29,45 @@ def retry_policy() -> services.RetryPolicy:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def run_deletions(authorizer_id: int) -> None:
+    """Run a batch of one merchant's due deletions; with more left, go to the back of the queue.
+
+    Each merchant with work has about one message in the queue at a time, so a merchant asking for
+    one deletion waits for a turn of every busy merchant, not for their whole backlog.
+    """
+    batch = services.deletions_execute(
+        authorizer_id=authorizer_id, policy=retry_policy(), limit=settings.DELETION_BATCH_SIZE
+    )
+    if batch.more:
+        run_deletions.apply_async((authorizer_id,))
+    if batch.countdown is not None:
+        run_deletions.apply_async((authorizer_id,), countdown=batch.countdown)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def delete_kf_account(deletion_id: int) -> None:
+    """One given deletion (a message sent before batches existed, or an operator's by hand)."""
     outcome = services.deletion_execute(deletion_id=deletion_id, policy=retry_policy())
     if outcome.countdown is not None:
         delete_kf_account.apply_async((deletion_id,), countdown=outcome.countdown)
 
 
-# Above this many ids, the web request publishes one message and a worker sends the per-deletion
-# tasks: 1,000 publishes take ~0.3 s on Redis, which a bulk request should not wait for.
-FAN_OUT_FROM = 20
-
-
-def dispatch_deletions(ids: Sequence[int]) -> None:
-    if len(ids) >= FAN_OUT_FROM:
-        send_deletions.delay(list(ids))
+def dispatch_deletions(ids: Sequence[int], authorizer_id: int | None = None) -> None:
+    """Send the batch task of every merchant these deletions belong to: one message per merchant."""
+    if authorizer_id is not None:  # all of one merchant's (one request's)
+        run_deletions.apply_async((authorizer_id,))
         return
-    for deletion_id in ids:
-        delete_kf_account.apply_async((deletion_id,))
+    authorizer_ids = set(
+        DeletionRequest.objects.filter(pk__in=list(ids)).values_list("authorizer_id", flat=True).distinct()
+    )
+    for authorizer_id in sorted(authorizer_ids):
+        run_deletions.apply_async((authorizer_id,))
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def send_deletions(deletion_ids: list[int]) -> None:
-    # Sending twice (a redelivery after a crash) is harmless: each task claims its row or does nothing.
-    for deletion_id in deletion_ids:
-        delete_kf_account.apply_async((deletion_id,))
+    # Messages of the former fan-out may still be queued after an upgrade.
+    dispatch_deletions(deletion_ids)
 
 
 @shared_task(ignore_result=True)

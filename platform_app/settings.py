@@ -175,12 +175,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache, locks ------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
+CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "kfplatform") or "kfplatform"
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "kfplatform"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
 else:
@@ -197,6 +198,7 @@ CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", "filesystem://", schemes=("filesystem", "redis", "rediss", "amqp", "amqps", "pyamqp")
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = "platform_app.broker:Transport"  # kombu's, with atomic message files
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -222,6 +224,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep each worker thread's database connection between tasks (Celery's Django fix-up otherwise
+# closes it before and after every task: a new PostgreSQL connection per task). Django's own
+# CONN_MAX_AGE and health checks still recycle it.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
@@ -264,6 +270,13 @@ WEBHOOK_SWEEP_SECONDS = env_int("WEBHOOK_SWEEP_SECONDS", 60, minimum=1)
 # Deliveries have a queue of their own; workers consume every declared queue unless given -Q.
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("webhooks"))
 CELERY_TASK_ROUTES = {"webhooks.tasks.deliver_webhook": {"queue": "webhooks"}}
+# One task claims up to this many of a merchant's due deletions and runs their calls concurrently,
+# then sends itself to the back of the queue: every merchant with work gets a turn.
+DELETION_BATCH_SIZE = env_int("DELETION_BATCH_SIZE", 50, minimum=1)
+# A rate-limited merchant's batch holds about this many seconds of calls (fewer rows, held briefly).
+DELETION_BATCH_SECONDS = env_int("DELETION_BATCH_SECONDS", 2, minimum=1)
+# Threads per worker process that make the WeChat calls of every batch running in it.
+DELETION_CALL_THREADS = env_int("DELETION_CALL_THREADS", 32, minimum=1)
 
 # Defaults for django-celery-beat: copied into its tables at start, editable in the admin after.
 # Crontab times are UTC (CELERY_TIMEZONE): 19:17 UTC is 03:17 in Beijing.
@@ -336,6 +349,11 @@ if PUBLIC_BASE_URL is not None:
     PUBLIC_BASE_URL = PUBLIC_BASE_URL.rstrip("/")
     if "?" in PUBLIC_BASE_URL or "#" in PUBLIC_BASE_URL:
         raise ImproperlyConfigured("PUBLIC_BASE_URL must be an origin such as https://kf.example.com")
+# Outbound calls per second per merchant and kf API, across every worker (Redis; in-process without
+# it). 0: no limit. A merchant's own Authorizer.rate_limit_per_second overrides it.
+WECHAT_RATE_LIMIT_PER_SECOND = env_int("WECHAT_RATE_LIMIT_PER_SECOND", 0, minimum=0)
+# The pace assumed for a merchant with no limit when WeChat says 45009: it learns half of it.
+WECHAT_RATE_LIMIT_AFTER_QUOTA = env_int("WECHAT_RATE_LIMIT_AFTER_QUOTA", 10, minimum=1)
 
 
 # --- encryption at rest ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -236,6 +237,27 @@ def webhook_event_enqueue(
     if not endpoints:
         return []
     return _enqueue(endpoints, authorizer_appid, event_type, data)
+
+
+def webhook_events_enqueue(
+    *,
+    authorizer_id: int,
+    authorizer_appid: str,
+    event_type: str,
+    data: Sequence[dict[str, Any]],
+) -> list[int]:
+    """``webhook_event_enqueue`` for many events of one merchant (a batch of finished deletions):
+    one query for its endpoints, nothing more when it has none."""
+    if not data:
+        return []
+    endpoints = [
+        e
+        for e in WebhookEndpoint.objects.filter(authorizer_id=authorizer_id, is_active=True, disabled_at__isnull=True)
+        if e.wants(event_type)
+    ]
+    if not endpoints:
+        return []
+    return [i for item in data for i in _enqueue(endpoints, authorizer_appid, event_type, item)]
 
 
 def _enqueue(endpoints: list[WebhookEndpoint], appid: str, event_type: str, data: dict[str, Any]) -> list[int]:

@@ -128,13 +128,12 @@ def test_a_refused_request_does_not_use_up_its_idempotency_key(
     assert good.status_code == 202
 
 
-def test_a_bulk_request_is_sent_through_one_fan_out_task_and_every_deletion_runs(
-    wechat, merchant, client, django_capture_on_commit_callbacks
+def test_a_bulk_request_is_sent_as_one_message_for_the_merchant_and_every_deletion_runs(
+    wechat, merchant, client, django_capture_on_commit_callbacks, settings
 ):
-    from kfaccounts.tasks import FAN_OUT_FROM
-
+    settings.DELETION_BATCH_SIZE = 7  # several batches, each sending the next
     wechat.post(DEL_URL, json=OK)
-    accounts = [f"kf{i}@shop" for i in range(FAN_OUT_FROM + 5)]
+    accounts = [f"kf{i}@shop" for i in range(25)]
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = client.post("/api/v1/deletions/", {"kf_accounts": accounts}, format="json")
     assert response.status_code == 202

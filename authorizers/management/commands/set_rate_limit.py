@@ -1,0 +1,42 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.services import Actor
+from authorizers.models import Authorizer
+from authorizers.ratelimit import authorizer_rate_limit_set, rate_limit_for
+
+
+class Command(BaseCommand):
+    help = (
+        "Hold a merchant's calls to each kf API at CALLS_PER_SECOND across every worker, or 'default' for "
+        "the global WECHAT_RATE_LIMIT_PER_SECOND."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("appid")
+        parser.add_argument("calls_per_second", help="a positive number, or 'default'")
+        parser.add_argument("--forget-learned", action="store_true", help="also drop the pace learned from 45009")
+
+    def handle(self, *args, appid: str, calls_per_second: str, forget_learned: bool, **options):
+        authorizer = Authorizer.objects.filter(appid=appid).first()
+        if authorizer is None:
+            raise CommandError(f"no authorizer with appid {appid!r}")
+        if calls_per_second == "default":
+            rate = None
+        else:
+            try:
+                rate = float(calls_per_second)
+            except ValueError:
+                raise CommandError(
+                    f"calls_per_second must be a number or 'default', not {calls_per_second!r}"
+                ) from None
+        try:
+            authorizer = authorizer_rate_limit_set(
+                authorizer=authorizer,
+                calls_per_second=rate,
+                forget_learned=forget_learned,
+                actor=Actor.system("set_rate_limit command"),
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        effective = rate_limit_for(authorizer)
+        self.stdout.write(f"{authorizer}: {'no limit' if effective is None else f'{effective:g} calls/s'}")

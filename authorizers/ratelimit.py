@@ -1,0 +1,153 @@
+"""Outbound rate limits per merchant and WeChat API, held across every worker and machine.
+
+A GCRA (the token bucket written as one timestamp): Redis keeps, per merchant and API, the time at
+which the next call may go. ``reserve`` books ``count`` consecutive slots atomically (a Lua script,
+timed by Redis's own clock so machines with skewed clocks share one schedule) and answers when the
+first slot is, relative to now; the caller spaces its calls ``interval`` apart from there. So a
+merchant limited to 20 calls/s gets 20 calls/s whether one worker or ten are draining its backlog.
+
+Without Redis (the embedded mode: one worker, SQLite) the same schedule is kept in the process.
+
+The limit for a merchant: its own ``rate_limit_per_second`` if set, else the global
+``WECHAT_RATE_LIMIT_PER_SECOND`` (0: none); lowered to ``learned_rate_limit`` when WeChat said 45009
+(daily quota spent) — see ``rate_limit_learn``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+
+from audit.services import Actor, audit_record
+from authorizers.models import Authorizer
+
+# Never learn below this: a merchant paced at 0 would never finish its backlog.
+MIN_LEARNED_RATE = 0.5
+
+_SCRIPT = """
+local interval = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local after = tat + count * interval
+redis.call('SET', KEYS[1], string.format('%.6f', after), 'PX', math.ceil((after - now) * 1000) + 60000)
+return string.format('%.6f', tat - now)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """``count`` calls may go: the first ``delay`` seconds from now, then one every ``interval``."""
+
+    delay: float
+    interval: float
+
+    def due(self, index: int, start: float) -> float:
+        """Monotonic time at which call ``index`` may go, for a booking made at ``start``."""
+        return start + self.delay + index * self.interval
+
+
+def rate_limit_for(authorizer: Authorizer) -> float | None:
+    """Calls per second allowed for this merchant on each kf API, or None for no limit."""
+    configured = authorizer.rate_limit_per_second or settings.WECHAT_RATE_LIMIT_PER_SECOND or None
+    learned = authorizer.learned_rate_limit
+    if learned is not None and (configured is None or learned < configured):
+        return float(learned)
+    return float(configured) if configured else None
+
+
+def reserve(*, authorizer: Authorizer, api: str, count: int) -> Slots | None:
+    """Book ``count`` calls of ``api`` for this merchant; None when it has no limit."""
+    rate = rate_limit_for(authorizer)
+    if rate is None or count <= 0:
+        return None
+    interval = 1.0 / rate
+    key = f"ratelimit:{authorizer.appid}:{api}"
+    client = _redis()
+    if client is None:
+        return _LOCAL.reserve(key, interval, count)
+    delay = float(client.eval(_SCRIPT, 1, _key(key), f"{interval:.9f}", count))
+    return Slots(delay=max(0.0, delay), interval=interval)
+
+
+def rate_limit_learn(*, authorizer: Authorizer, errcode: int) -> float:
+    """WeChat said the daily quota is spent: halve the pace this merchant is held to, and say so."""
+    current = rate_limit_for(authorizer) or settings.WECHAT_RATE_LIMIT_AFTER_QUOTA
+    learned = max(MIN_LEARNED_RATE, round(current / 2, 3))
+    Authorizer.objects.filter(pk=authorizer.pk).update(learned_rate_limit=learned)
+    authorizer.learned_rate_limit = learned
+    audit_record(
+        actor=Actor.system("rate limit"),
+        action="authorizer.rate_limit_learned",
+        authorizer_appid=authorizer.appid,
+        outcome="lowered",
+        errcode=errcode,
+        detail={"calls_per_second": learned, "was": current},
+    )
+    return learned
+
+
+def authorizer_rate_limit_set(
+    *, authorizer: Authorizer, calls_per_second: float | None, actor: Actor, forget_learned: bool = False
+) -> Authorizer:
+    """Set (or, with None, clear) a merchant's own limit; ``forget_learned`` drops what 45009 taught."""
+    if calls_per_second is not None and not (math.isfinite(calls_per_second) and calls_per_second > 0):
+        raise ValueError("a rate limit must be a positive number of calls per second")
+    changes: dict[str, float | None] = {"rate_limit_per_second": calls_per_second}
+    if forget_learned:
+        changes["learned_rate_limit"] = None
+    Authorizer.objects.filter(pk=authorizer.pk).update(**changes)
+    audit_record(
+        actor=actor,
+        action="authorizer.rate_limit_set",
+        authorizer_appid=authorizer.appid,
+        outcome="set" if calls_per_second is not None else "cleared",
+        detail={"calls_per_second": calls_per_second, "forget_learned": forget_learned},
+    )
+    authorizer.refresh_from_db()
+    return authorizer
+
+
+# --- where the schedule lives --------------------------------------------------------------------
+
+
+def _key(key: str) -> str:
+    return f"{getattr(settings, 'CACHE_KEY_PREFIX', '') or 'kfplatform'}:{key}"
+
+
+def _redis() -> Any:
+    url = settings.REDIS_URL
+    return _client(url) if url else None
+
+
+@lru_cache(maxsize=2)
+def _client(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
+class _LocalSchedule:
+    """The same booking in one process, for the embedded mode."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def reserve(self, key: str, interval: float, count: int) -> Slots:
+        with self._lock:
+            now = time.monotonic()
+            tat = max(now, self._next.get(key, 0.0))
+            self._next[key] = tat + count * interval
+        return Slots(delay=tat - now, interval=interval)
+
+
+_LOCAL = _LocalSchedule()

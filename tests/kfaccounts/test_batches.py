@@ -1,0 +1,211 @@
+"""A merchant's deletions run in batches: one claim, one token read, concurrent calls, bulk records."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import Actor
+from authorizers.models import Authorizer
+from kfaccounts import services
+from kfaccounts.models import DeletionRequest, KfAccount
+from kfaccounts.tasks import retry_policy, run_deletions
+from tests.kfaccounts.conftest import DEL_URL, OK, TOKEN_URL, calls_to, del_calls
+
+pytestmark = pytest.mark.django_db
+
+
+def _request(merchant: Authorizer, count: int, prefix: str = "kf") -> list[DeletionRequest]:
+    """Pending rows, as a bulk request leaves them before its task runs."""
+    accounts = [f"{prefix}{i}@shop" for i in range(count)]
+    now = timezone.now()
+    KfAccount.objects.bulk_create(KfAccount(authorizer=merchant, kf_account=a, last_seen_at=now) for a in accounts)
+    # Outside django_capture_on_commit_callbacks the after-commit send never runs: the rows wait.
+    return services.deletions_request(authorizer=merchant, kf_accounts=accounts, actor=Actor.system("test"))
+
+
+def _run(merchant: Authorizer, limit: int = 50) -> services.Batch:
+    return services.deletions_execute(authorizer_id=merchant.pk, policy=retry_policy(), limit=limit)
+
+
+def _answer_by_account(answers: dict[str, dict], default: dict = OK):
+    def callback(request):
+        account = json.loads(request.body)["kf_account"]
+        return 200, {}, json.dumps(answers.get(account, default))
+
+    return callback
+
+
+def test_a_batch_claims_every_due_row_and_calls_wechat_for_them_at_the_same_time(wechat, merchant):
+    deletions = _request(merchant, 6)
+    # Every call waits until all six are in flight: only concurrent calls get past the barrier.
+    in_flight = threading.Barrier(6, timeout=10)
+
+    def callback(request):
+        in_flight.wait()
+        return 200, {}, json.dumps(OK)
+
+    wechat.add_callback("POST", DEL_URL, callback=callback)
+    batch = _run(merchant)
+    assert (batch.claimed, batch.more, batch.countdown) == (6, False, None)
+    rows = DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions])
+    assert {(r.status, r.errcode, r.attempts) for r in rows} == {("succeeded", 0, 1)}
+    assert all(r.finished_at is not None for r in rows)
+    assert len(del_calls(wechat)) == 6
+    assert not calls_to(wechat, TOKEN_URL)  # the token was fresh: read once, no refresh
+    events = AuditEvent.objects.filter(authorizer_appid=merchant.appid)
+    assert events.filter(action="wechat.kfaccount.del", outcome="ok").count() == 6
+    assert events.filter(action="deletion.succeeded").count() == 6
+    assert not KfAccount.objects.filter(authorizer=merchant, gone_at__isnull=True).exists()
+
+
+def test_the_statements_of_a_batch_do_not_grow_with_its_size(wechat, merchant, make_authorizer):
+    wechat.post(DEL_URL, json=OK)
+    counts = []
+    for size, who in ((3, merchant), (30, make_authorizer())):
+        _request(who, size)
+        with CaptureQueriesContext(connection) as queries:
+            assert _run(who).claimed == size
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1], counts
+
+
+def test_a_full_batch_asks_to_be_sent_again_and_leaves_the_rest_pending(wechat, merchant):
+    wechat.post(DEL_URL, json=OK)
+    deletions = _request(merchant, 5)
+    batch = _run(merchant, limit=2)
+    assert (batch.claimed, batch.more) == (2, True)
+    statuses = list(
+        DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions]).order_by("id").values_list("status", flat=True)
+    )
+    assert statuses == ["succeeded", "succeeded", "pending", "pending", "pending"]
+
+
+def test_the_batch_task_runs_a_backlog_to_the_end_one_batch_after_another(wechat, merchant, settings):
+    settings.DELETION_BATCH_SIZE = 4
+    wechat.post(DEL_URL, json=OK)
+    deletions = _request(merchant, 10)
+    run_deletions.delay(merchant.pk)
+    assert set(DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions]).values_list("status", flat=True)) == {
+        "succeeded"
+    }
+    assert len(del_calls(wechat)) == 10
+
+
+def test_each_row_of_a_batch_ends_in_the_state_its_own_answer_says(wechat, merchant):
+    deletions = _request(merchant, 4)
+    wechat.add_callback(
+        "POST",
+        DEL_URL,
+        callback=_answer_by_account(
+            {
+                "kf1@shop": {"errcode": 65401, "errmsg": "invalid kf_account"},
+                "kf2@shop": {"errcode": -1, "errmsg": "system error"},
+            }
+        ),
+    )
+    batch = _run(merchant)
+    rows = {d.kf_account: d for d in DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions])}
+    assert (rows["kf0@shop"].status, rows["kf3@shop"].status) == ("succeeded", "succeeded")
+    assert (rows["kf1@shop"].status, rows["kf1@shop"].reason) == ("failed", "invalid_kf_account")
+    assert (rows["kf2@shop"].status, rows["kf2@shop"].reason) == ("pending", "retry_scheduled")
+    assert batch.countdown is not None  # the retry is due: the task sends itself again then
+    outcomes = sorted(AuditEvent.objects.filter(action="wechat.kfaccount.del").values_list("subject", "errcode"))
+    assert outcomes == [("kf0@shop", 0), ("kf1@shop", 65401), ("kf2@shop", -1), ("kf3@shop", 0)]
+
+
+def test_a_token_rejected_in_a_batch_is_refreshed_once_and_only_the_rejected_calls_are_repeated(wechat, merchant):
+    deletions = _request(merchant, 4)
+    old = f"ACCESS_{merchant.appid}"
+
+    def callback(request):
+        account = json.loads(request.body)["kf_account"]
+        if old in request.url and account in ("kf1@shop", "kf2@shop"):
+            return 200, {}, json.dumps({"errcode": 40001, "errmsg": "invalid credential"})
+        return 200, {}, json.dumps(OK)
+
+    wechat.add_callback("POST", DEL_URL, callback=callback)
+    wechat.post(
+        TOKEN_URL,
+        json={"authorizer_access_token": "ACCESS_NEW", "expires_in": 7200, "authorizer_refresh_token": "R2"},
+    )
+    _run(merchant)
+    assert set(DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions]).values_list("status", flat=True)) == {
+        "succeeded"
+    }
+    assert len(calls_to(wechat, TOKEN_URL)) == 1
+    calls = [(json.loads(c.request.body)["kf_account"], "ACCESS_NEW" in c.request.url) for c in del_calls(wechat)]
+    assert sorted(calls) == sorted(
+        [
+            ("kf0@shop", False),
+            ("kf1@shop", False),
+            ("kf1@shop", True),
+            ("kf2@shop", False),
+            ("kf2@shop", True),
+            ("kf3@shop", False),
+        ]
+    )
+    # Every call to kfaccount/del has its audit row, the rejected ones too.
+    audited = AuditEvent.objects.filter(action="wechat.kfaccount.del")
+    assert audited.count() == 6
+    assert audited.filter(errcode=40001).count() == 2
+
+
+def test_45009_in_a_batch_pauses_the_merchant_once_and_halves_the_pace_it_is_held_to(wechat, merchant, settings):
+    settings.WECHAT_RATE_LIMIT_AFTER_QUOTA = 10
+    deletions = _request(merchant, 5)
+    wechat.post(DEL_URL, json={"errcode": 45009, "errmsg": "reach max api daily quota limit"})
+    batch = _run(merchant)
+    assert not batch.more
+    merchant.refresh_from_db()
+    assert merchant.quota_paused(timezone.now())
+    assert merchant.learned_rate_limit == 5
+    events = AuditEvent.objects.filter(authorizer_appid=merchant.appid)
+    assert events.filter(action="authorizer.quota_paused").count() == 1
+    assert events.filter(action="authorizer.rate_limit_learned").count() == 1
+    rows = DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions])
+    assert {(r.status, r.reason, r.next_attempt_at) for r in rows} == {
+        ("pending", "quota_exhausted", merchant.quota_paused_until)
+    }
+
+    # The next day's quota runs out too: the pace is halved again.
+    Authorizer.objects.filter(pk=merchant.pk).update(quota_paused_until=timezone.now() - timedelta(seconds=1))
+    DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions]).update(next_attempt_at=None)
+    _run(merchant)
+    merchant.refresh_from_db()
+    assert merchant.learned_rate_limit == 2.5
+
+
+def test_a_rate_limited_merchants_calls_are_spaced_at_its_pace(wechat, merchant):
+    Authorizer.objects.filter(pk=merchant.pk).update(rate_limit_per_second=20)
+    _request(merchant, 5)
+    sent: list[float] = []
+
+    def callback(request):
+        sent.append(time.monotonic())
+        return 200, {}, json.dumps(OK)
+
+    wechat.add_callback("POST", DEL_URL, callback=callback)
+    assert _run(merchant).claimed == 5
+    sent.sort()
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert len(gaps) == 4
+    assert min(gaps) >= 0.045, gaps  # 1/20 s apart, less a little for the clock's resolution
+
+
+def test_a_rate_limited_merchants_batch_holds_about_two_seconds_of_its_calls(wechat, merchant, settings):
+    settings.DELETION_BATCH_SECONDS = 2
+    Authorizer.objects.filter(pk=merchant.pk).update(rate_limit_per_second=1.5)
+    wechat.post(DEL_URL, json=OK)
+    _request(merchant, 5)
+    batch = _run(merchant)
+    assert (batch.claimed, batch.more) == (3, True)
