@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('authorizers', '0003_platform_hardening'),
+        ('authorizers', '0004_platform_alert_ticket_stale'),
     ]
 
     operations = [
