@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -109,7 +110,10 @@ class AuthorizerAdmin(ObjectActionsAdmin):
             _("Account"),
             {"fields": ("appid", "nickname", "alias", "user_name", "principal_name", "kind", "certification")},
         ),
-        (_("Permissions and eligibility"), {"fields": ("granted", "eligible", "eligibility_reasons")}),
+        (
+            _("Permissions and eligibility"),
+            {"fields": ("granted", "eligible", "eligibility_reasons", "reauthorization_link")},
+        ),
         (
             _("Status"),
             {"fields": ("status", "authorized_at", "revoked_at", "info_refreshed_at", "quota_paused_until")},
@@ -140,6 +144,7 @@ class AuthorizerAdmin(ObjectActionsAdmin):
         "granted",
         "eligible",
         "eligibility_reasons",
+        "reauthorization_link",
         "status",
         "authorized_at",
         "revoked_at",
@@ -189,6 +194,13 @@ class AuthorizerAdmin(ObjectActionsAdmin):
     def eligibility_reasons(self, obj: Authorizer) -> str:
         verdict = eligibility(obj)
         return gettext("eligible") if verdict.eligible else verdict.summary
+
+    @admin.display(description=_("authorize again"))
+    def reauthorization_link(self, obj: Authorizer) -> str:
+        url = reverse("admin:authorizers_authorizer_authorization_link") + f"?biz_appid={obj.appid}"
+        return format_html(
+            '<a href="{}">{}</a>', url, gettext("a link for this merchant to grant (other) permission sets")
+        )
 
     @admin.display(description=_("token expires"), ordering="access_token_expires_at")
     def token_expires(self, obj: Authorizer) -> str:
@@ -378,30 +390,29 @@ class AuthorizerAdmin(ObjectActionsAdmin):
     change_list_template = "console/authorizer_change_list.html"
 
     def authorization_link_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_change_permission(request):
-            from django.core.exceptions import PermissionDenied
-
+        if not self.has_view_permission(request):
             raise PermissionDenied
-        auth_type = authorization.auth_type_from(request.GET.get("auth_type"), default=settings.WECHAT_AUTH_TYPE)
-        links = error = None
-        if request.GET.get("generate"):
-            try:
-                links = authorization.authorization_links(request=request, auth_type=auth_type)
-            except authorization.LinksUnavailable as exc:
-                error = str(exc)
+        error = link = ""
+        try:
+            choice = authorization.account_choice(
+                auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid")
+            )
+        except authorization.BadChoice as exc:
+            error, choice = str(exc), {"auth_type": str(settings.WECHAT_AUTH_TYPE)}
+        else:
+            link = authorization.platform_page_url(request=request, choice=choice)
+        merchant = Authorizer.objects.filter(appid=choice.get("biz_appid", "")).first()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": gettext("Authorization link"),
-            "platform_url": authorization.platform_page_url(request=request, auth_type=auth_type),
-            "auth_type": auth_type,
-            "auth_types": authorization.AUTH_TYPES,
-            "links": links,
+            "link": link,
             "error": error,
+            "choice": choice,
+            "merchant": merchant,
+            "auth_types": authorization.AUTH_TYPES,
         }
-        response = TemplateResponse(request, "console/authorization_link.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return TemplateResponse(request, "console/authorization_link.html", context, status=400 if error else 200)
 
 
 @admin.register(ApiKey)

@@ -52,27 +52,21 @@ def test_no_token_key_digest_or_ciphertext_in_any_admin_page(superuser, shop, ma
             assert secret not in html, f"a secret appears on {url}"
 
 
-def test_the_authorization_link_page_gives_the_platform_link_and_fresh_pc_and_mobile_links(
-    operator_client, component_ready, wechat
+def test_the_authorization_link_page_gives_the_platforms_own_page_for_an_auth_type_or_one_merchant(
+    viewer_client, shop, wechat
 ):
-    from tests.conftest import WECHAT
-
-    wechat.post(
-        f"{WECHAT}/cgi-bin/component/api_create_preauthcode",
-        json={"pre_auth_code": "preauthcode@@@abc", "expires_in": 600},
-    )
     url = reverse("admin:authorizers_authorizer_authorization_link")
-    plain = operator_client.get(url + "?auth_type=1").content.decode()
-    assert "/wechat/authorize/?auth_type=1" in plain
-    assert len(wechat.calls) == 0  # a pre-auth code only when asked for
-    html = operator_client.get(url + "?auth_type=2&generate=1").content.decode()
-    assert "/cgi-bin/componentloginpage?component_appid=" in html
-    assert "/wxaopen/safe/bindcomponent?action=bindcomponent&amp;no_scan=1" in html
-    assert "pre_auth_code=preauthcode%40%40%40abc" in html and "auth_type=2" in html
-    assert "#wechat_redirect" in html
+    html = viewer_client.get(url + "?auth_type=1").content.decode()
+    assert "/wechat/authorize/?auth_type=1" in html and "componentloginpage" in html and "bindcomponent" in html
+    merchant_page = viewer_client.get(reverse("admin:authorizers_authorizer_change", args=[shop.pk])).content.decode()
+    assert f"{url}?biz_appid={shop.appid}" in merchant_page
+    one = viewer_client.get(url + f"?biz_appid={shop.appid}").content.decode()
+    assert f"/wechat/authorize/?biz_appid={shop.appid}" in one and "Tea House" in one
+    assert len(wechat.calls) == 0  # nothing asked of WeChat: the page makes its pre-auth code when opened
 
 
-def test_viewers_cannot_make_authorization_links(viewer_client, component_ready, wechat):
-    response = viewer_client.get(reverse("admin:authorizers_authorizer_authorization_link") + "?generate=1")
-    assert response.status_code == 403
-    assert len(wechat.calls) == 0
+@pytest.mark.parametrize("query", ["?auth_type=7", "?biz_appid=nope", "?auth_type=x"])
+def test_a_bad_choice_is_a_clear_400(viewer_client, query):
+    response = viewer_client.get(reverse("admin:authorizers_authorizer_authorization_link") + query)
+    assert response.status_code == 400
+    assert b"/wechat/authorize/" not in response.content
