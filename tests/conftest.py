@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 import responses
 from django.utils import timezone
+
+from tests.browser.chromium import CHROMIUM, LAUNCH_ARGS
 
 if TYPE_CHECKING:
     from authorizers.models import Authorizer
@@ -129,3 +132,18 @@ def assert_api_key_401(response) -> None:
     error = response.json()["error"]
     assert error["code"] in ("not_authenticated", "authentication_failed") and error["message"]
     assert response["WWW-Authenticate"] == "Api-Key"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    # Playwright's sync API runs an event loop in this thread; Django's ORM, used by the same tests
+    # for setup and assertions, refuses to run while a loop is running unless told it is safe here.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from kfaccounts.models import DeletionRequest
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.chromium import ARTIFACTS
 from tests.console.conftest import PASSWORD, _staff
 from tests.kfaccounts.conftest import DEL_URL, OK
 

@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, _in_ci, browser  # noqa: F401  (browser is a fixture)
+from tests.browser.chromium import ARTIFACTS, CHROMIUM, in_ci
 from tests.e2e.harness import Stack, del_calls, eventually
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "operator pass phrase 7319"
 
-if not Path(CHROMIUM).exists() and not _in_ci():
+if not Path(CHROMIUM).exists() and not in_ci():
     pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 
 @pytest.fixture
-def console_page(browser) -> Iterator[object]:  # noqa: F811
+def console_page(browser) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
     page = context.new_page()
     try:
