@@ -10,6 +10,7 @@ COPY audit ./audit
 COPY webhooks ./webhooks
 COPY cleanup ./cleanup
 COPY console ./console
+COPY observability ./observability
 COPY manage.py ./
 RUN pip install --no-cache-dir . \
  && DJANGO_DEBUG=true python manage.py collectstatic --noinput \

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test reliability lint format bench clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -19,6 +19,10 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The proof suites at full size (faults, fuzzing, isolation, secrets) and their figures table.
+reliability: $(INSTALLED)
+	RELIABILITY_FULL=1 $(BIN)/python -m pytest tests/reliability -p no:cacheprovider $(PYTEST_ARGS)
 
 # Lint, format, types and the import-layer contracts (pyproject.toml); CI runs this too.
 lint: $(INSTALLED)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,6 +23,12 @@ from rest_framework.request import Request
 from audit.models import ActorKind
 from audit.services import Actor, audit_record
 from authorizers.models import ApiKey, Authorizer
+from observability import context as log_context
+
+if TYPE_CHECKING:  # rest_framework.views imports the authentication classes defined here
+    from rest_framework.views import APIView
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "kfp"
 # Writing last_used_at on every request would turn every read into a write; once a minute is plenty.
@@ -101,6 +109,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        log_context.set_merchant(api_key.authorizer.appid)
         return Merchant(authorizer=api_key.authorizer, api_key=api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:
@@ -126,6 +135,13 @@ class MerchantRateThrottle(throttling.SimpleRateThrottle):
 
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         return str(rate) if rate is not None else None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception as exc:  # the cache (Redis) is down: serve the request rather than answer 500
+            log.warning("rate limit not checked, the cache is unavailable: %s", type(exc).__name__)
+            return True
 
     def get_cache_key(self, request: Request, view: object) -> str | None:
         if isinstance(request.user, Merchant):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
-from wechat.client import WeChatClient
+from wechat.client import CallObserver, WeChatClient
 from wechat.crypto import WXBizMsgCrypt
 
 
@@ -21,16 +22,22 @@ def wechat_client() -> WeChatClient:
         settings.WECHAT_COMPONENT_APPSECRET,
         settings.WECHAT_CONNECT_TIMEOUT,
         settings.WECHAT_READ_TIMEOUT,
+        settings.WECHAT_CALL_OBSERVER,
     )
 
 
 @lru_cache(maxsize=4)
-def _client(api_base: str, appid: str, secret: str, connect_timeout: float, read_timeout: float) -> WeChatClient:
+def _client(
+    api_base: str, appid: str, secret: str, connect_timeout: float, read_timeout: float, observer: str
+) -> WeChatClient:
+    # The observer is named in settings (the metrics live above this app and are not imported here).
+    call_observer: CallObserver | None = import_string(observer) if observer else None
     return WeChatClient(
         api_base=api_base,
         component_appid=appid,
         component_appsecret=secret,
         timeout=(connect_timeout, read_timeout),
+        observer=call_observer,
     )
 
 

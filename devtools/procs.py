@@ -51,6 +51,8 @@ class Proc:
     log_path: Path | None = None
     # Where it runs (default: the checkout). Celery's filesystem broker writes ./control there.
     cwd: Path | None = None
+    # Run as another OS user (root may start a server, PostgreSQL refuses to run as root).
+    user: str | None = None
     popen: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self) -> Proc:
@@ -67,6 +69,7 @@ class Proc:
             stderr=subprocess.STDOUT if out else None,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            user=self.user,
         )
         if out is not None:
             out.close()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from celery import Task, shared_task
 from django.conf import settings
+from kombu.exceptions import OperationalError as BrokerOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from audit.services import Actor
 from authorizers.models import Authorizer
@@ -17,6 +20,9 @@ from wechat.errors import Transient
 from wechat.retry import Backoff
 
 log = logging.getLogger(__name__)
+
+# What publishing raises when the broker is down (kombu wraps most; redis-py's own can escape it).
+BROKER_ERRORS = (BrokerOperationalError, RedisConnectionError, ConnectionError, TimeoutError)
 
 
 def retry_policy() -> services.RetryPolicy:
@@ -54,14 +60,19 @@ def delete_kf_account(deletion_id: int) -> None:
 
 def dispatch_deletions(ids: Sequence[int], authorizer_id: int | None = None) -> None:
     """Send the batch task of every merchant these deletions belong to: one message per merchant."""
-    if authorizer_id is not None:  # all of one merchant's (one request's)
-        run_deletions.apply_async((authorizer_id,))
-        return
-    authorizer_ids = set(
-        DeletionRequest.objects.filter(pk__in=list(ids)).values_list("authorizer_id", flat=True).distinct()
-    )
-    for authorizer_id in sorted(authorizer_ids):
-        run_deletions.apply_async((authorizer_id,))
+    try:
+        if authorizer_id is not None:  # all of one merchant's (one request's)
+            run_deletions.apply_async((authorizer_id,))
+            return
+        authorizer_ids = set(
+            DeletionRequest.objects.filter(pk__in=list(ids)).values_list("authorizer_id", flat=True).distinct()
+        )
+        for merchant_id in sorted(authorizer_ids):
+            run_deletions.apply_async((merchant_id,))
+    except BROKER_ERRORS as exc:
+        # Sent after commit, so the rows are stored and pending: the sweeper re-sends them once the
+        # broker is back (DELETION_RESEND_SECONDS). The request that created them has succeeded.
+        log.warning("broker unavailable, %d deletions left to the sweeper: %s", len(ids), type(exc).__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -72,7 +83,7 @@ def send_deletions(deletion_ids: list[int]) -> None:
 
 @shared_task(ignore_result=True)
 def sweep_deletions() -> None:
-    services.deletions_sweep(policy=retry_policy())
+    services.deletions_sweep(policy=retry_policy(), stale_after=timedelta(seconds=settings.DELETION_RESEND_SECONDS))
 
 
 # The n-th retry of a sync waits anywhere up to 2 s, 4 s, … 60 s.

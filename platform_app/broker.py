@@ -1,9 +1,19 @@
-"""Celery's filesystem broker (the embedded mode), with messages that appear whole.
+"""The broker transports, each with one fix kombu lacks.
+
+Filesystem (the embedded mode): messages that appear whole.
 
 kombu's filesystem transport creates a message file, then locks and writes it; a worker polling the
 folder does not lock, so it can take the file in between, read nothing, and stop with a
 JSONDecodeError (seen under load in the end-to-end suite). Writing under a name the reader skips
 (``….msg.part``) and renaming it into place makes every message appear atomically.
+
+Redis: a worker survives the broker going away. kombu 5.7's Redis transport drops the connection's
+client before it closes the channels when the broker connection is lost; closing a channel that holds
+unacknowledged messages then tries to put them back through that client and dies with AttributeError,
+which Celery treats as unrecoverable: the worker exits (the fault suite's Redis restarts, every time a
+task was in flight). Re-raised as the connection error it is, Celery reconnects as it always has; the
+messages come back after the visibility timeout, and deletions do not wait for that (the sweeper
+re-sends their rows).
 """
 
 from __future__ import annotations
@@ -13,8 +23,10 @@ import uuid
 from time import monotonic
 from typing import Any
 
+import redis
 from kombu.exceptions import ChannelError
-from kombu.transport import filesystem
+from kombu.transport import TRANSPORT_ALIASES, filesystem
+from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
@@ -35,3 +47,25 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+
+class RedisQoS(kombu_redis.QoS):
+    def restore_unacked(self, client: Any = None) -> Any:
+        try:
+            return super().restore_unacked(client)
+        except AttributeError as exc:
+            raise redis.exceptions.ConnectionError("the broker connection is gone") from exc
+
+
+class RedisChannel(kombu_redis.Channel):
+    QoS = RedisQoS
+
+
+class RedisTransport(kombu_redis.Transport):
+    Channel = RedisChannel
+
+
+def install() -> None:
+    """redis:// (and rediss://) broker URLs use RedisTransport (the filesystem one is named in settings)."""
+    TRANSPORT_ALIASES["redis"] = "platform_app.broker:RedisTransport"
+    TRANSPORT_ALIASES["rediss"] = "platform_app.broker:RedisTransport"

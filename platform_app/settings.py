@@ -83,12 +83,14 @@ INSTALLED_APPS = [
     "kfaccounts",
     "webhooks",
     "cleanup",
+    "observability",
 ]
 # The simulator and the demo runner are development tools: present in a checkout (the demo, the
 # tests), absent from the wheel and the production image, so their commands exist only where they do.
 INSTALLED_APPS += [name for name in ("sandbox", "devtools") if importlib.util.find_spec(name) is not None]
 
 MIDDLEWARE = [
+    "observability.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -194,6 +196,7 @@ else:
     }
 
 # --- celery ------------------------------------------------------------------------------------
+_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", "filesystem://", schemes=("filesystem", "redis", "rediss", "amqp", "amqps", "pyamqp")
 )
@@ -212,7 +215,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # An unacknowledged message (its worker died) comes back after this long. Tied to the task time
+    # limit: no healthy task runs longer, so a shorter value would hand running work to a second
+    # worker, a longer one (Redis's 1 h default) only delays recovery. Deletions do not wait for it:
+    # their rows are the truth and the sweeper re-sends them (DELETION_RESEND_SECONDS).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _TASK_TIME_LIMIT + 60}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -221,8 +228,8 @@ CELERY_TASK_IGNORE_RESULT = True  # the database rows are the source of truth, n
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 300
-CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_TIME_LIMIT = _TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = _TASK_TIME_LIMIT * 4 // 5
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Keep each worker thread's database connection between tasks (Celery's Django fix-up otherwise
 # closes it before and after every task: a new PostgreSQL connection per task). Django's own
@@ -240,6 +247,10 @@ DELETION_LEASE_SECONDS = env_int("DELETION_LEASE_SECONDS", 60, minimum=1)
 DELETION_SWEEP_SECONDS = env_int("DELETION_SWEEP_SECONDS", 30, minimum=1)
 # A merchant with this many pending or running deletions gets 429 until some finish.
 DELETION_MAX_PENDING_PER_MERCHANT = env_int("DELETION_MAX_PENDING_PER_MERCHANT", 10_000, minimum=1)
+# A pending row whose task was sent this long ago and has not run is re-sent: its message may have
+# died with a worker (a fan-out cut short, a prefetched task) or with the broker. Re-sending a live
+# message costs one conditional UPDATE that claims nothing.
+DELETION_RESEND_SECONDS = env_int("DELETION_RESEND_SECONDS", 45, minimum=1)
 
 # --- scheduled cleanup, housekeeping ------------------------------------------------------------
 # Blast radius: a run that would delete more than this many accounts, or more than this share of the
@@ -398,6 +409,10 @@ SPECTACULAR_SETTINGS = {
         "CleanupRunStatusEnum": "cleanup.models.RunStatus",
         "WebhookDeliveryStatusEnum": "webhooks.models.DeliveryStatus",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "platform_app.api_errors.document_errors",
+    ],
 }
 
 # --- i18n, static, misc ------------------------------------------------------------------------
@@ -430,12 +445,23 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
 
+# LOG_FORMAT=json: one JSON object per line (for a log shipper); plain text otherwise. Both carry
+# the request id, merchant appid and deletion id of the line (observability/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"no_query": {"()": "platform_app.logfilters.DropQueryStrings"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "no_query": {"()": "platform_app.logfilters.DropQueryStrings"},
+        "context": {"()": "observability.logs.ContextFilter"},
+    },
+    "formatters": {
+        "plain": {"()": "observability.logs.PlainFormatter"},
+        "json": {"()": "observability.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # runserver's access log (the demo): request lines without their query strings, which can
@@ -447,3 +473,11 @@ LOGGING = {
         "axes": {"level": "WARNING"},  # it announces its configuration at INFO in every process
     },
 }
+# Celery installs its own log format unless told to keep ours (workers then log as JSON too).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- metrics -----------------------------------------------------------------------------------
+# GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is 404 (loopback in the demo).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Called after every WeChat call with (path, errcode, outcome, seconds): the metrics' counters.
+WECHAT_CALL_OBSERVER = env_str("WECHAT_CALL_OBSERVER", "observability.metrics.observe_wechat_call")

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from authorizers import api as authorizer_api
 from authorizers import views as wechat_views
 from console import views as console_views
+from observability import views as observability_views
 from platform_app import health
 
 urlpatterns = [
@@ -25,6 +26,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     # The admin index is the console's dashboard; every other admin URL is the stock site's.
     path("admin/", admin.site.admin_view(console_views.dashboard), name="console-dashboard"),
+    path("metrics", observability_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -127,6 +127,7 @@ class Sandbox:
         self.calls.clear()
         self.faults.clear()
         self.faults.clear_latency()
+        self.faults.clear_chaos()
         self.pusher.clear()
 
     # ---------------------------------------------------------------- serving

@@ -21,6 +21,9 @@ POST   /sandbox/faults                      {"path", "appid"?, "times"?: 1, one 
                                              "applied": whether the call takes effect before the bad answer
                                              (default: true for timeout and truncated, false otherwise)
 GET    /sandbox/faults                      {"faults": [...]} still queued
+POST   /sandbox/chaos                       {"path", "rate": 0.15, "faults": [fault specs as above], "seed"?}
+                                            from now on that share of the path's calls (not taken by a queued
+                                            fault) gets one of the faults at random; GET shows it, DELETE ends it
 DELETE /sandbox/faults                      clears queued faults
 POST   /sandbox/latency                     {"path"?: P, "ms": N} standing latency (all paths without "path";
                                              ms 0 removes it)
@@ -130,6 +133,28 @@ def faults_post(sb: Sandbox, req: Request) -> Any:
 
 def faults_get(sb: Sandbox, req: Request) -> Any:
     return {"faults": sb.faults.pending()}
+
+
+def chaos_post(sb: Sandbox, req: Request) -> Any:
+    data = _body(req)
+    path, rate = data.get("path"), data.get("rate")
+    specs = data.get("faults")
+    if not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise ControlError(400, "rate must be a number from 0 to 1")
+    if not isinstance(specs, list) or not specs or not all(isinstance(x, dict) for x in specs):
+        raise ControlError(400, "faults must be a non-empty list of fault objects")
+    faults = [fault_from_json({**spec, "path": path}) for spec in specs]
+    sb.faults.set_chaos(str(path), float(rate), faults, seed=data.get("seed"))
+    return {"chaos": sb.faults.chaos()}
+
+
+def chaos_get(sb: Sandbox, req: Request) -> Any:
+    return {"chaos": sb.faults.chaos()}
+
+
+def chaos_delete(sb: Sandbox, req: Request) -> Any:
+    sb.faults.clear_chaos()
+    return {"chaos": {}}
 
 
 def faults_delete(sb: Sandbox, req: Request) -> Any:
@@ -300,6 +325,9 @@ _ROUTE_TABLE: list[tuple[str, str, Callable[..., Response]]] = [
     ("POST", r"/sandbox/faults", faults_post),
     ("GET", r"/sandbox/faults", faults_get),
     ("DELETE", r"/sandbox/faults", faults_delete),
+    ("POST", r"/sandbox/chaos", chaos_post),
+    ("GET", r"/sandbox/chaos", chaos_get),
+    ("DELETE", r"/sandbox/chaos", chaos_delete),
     ("POST", r"/sandbox/latency", latency_post),
     ("GET", r"/sandbox/latency", latency_get),
     ("DELETE", r"/sandbox/latency", latency_delete),

@@ -6,6 +6,8 @@ matching calls. Lookups are a dict read per call, so an empty fault book costs n
 
 from __future__ import annotations
 
+import copy
+import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +95,8 @@ class FaultBook:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _queued: dict[str, list[Fault]] = field(default_factory=dict)
     _latency: dict[str | None, int] = field(default_factory=dict)  # None: every path
+    # Random faults: path -> (share of calls, the faults to draw from, the generator).
+    _chaos: dict[str, tuple[float, list[Fault], random.Random]] = field(default_factory=dict)
 
     def add(self, fault: Fault) -> None:
         with self._lock:
@@ -100,7 +104,7 @@ class FaultBook:
 
     def take(self, path: str, appid: str | None) -> Fault | None:
         if path not in self._queued:  # the common case: no lock, no work
-            return None
+            return self._chaos_draw(path) if self._chaos else None
         with self._lock:
             queue = self._queued.get(path) or []
             for index, fault in enumerate(queue):
@@ -112,6 +116,32 @@ class FaultBook:
                             del self._queued[path]
                     return fault
         return None
+
+    def _chaos_draw(self, path: str) -> Fault | None:
+        with self._lock:
+            chaos = self._chaos.get(path)
+            if chaos is None:
+                return None
+            rate, faults, rng = chaos
+            if rng.random() >= rate:
+                return None
+            return copy.copy(rng.choice(faults))
+
+    def set_chaos(self, path: str, rate: float, faults: list[Fault], seed: int | None = None) -> None:
+        """From now on a share ``rate`` of the calls to ``path`` get one of ``faults`` at random."""
+        with self._lock:
+            if rate > 0 and faults:
+                self._chaos[path] = (rate, faults, random.Random(seed))
+            else:
+                self._chaos.pop(path, None)
+
+    def clear_chaos(self) -> None:
+        with self._lock:
+            self._chaos.clear()
+
+    def chaos(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {p: {"rate": r, "faults": [f.describe() for f in fs]} for p, (r, fs, _) in self._chaos.items()}
 
     def clear(self) -> None:
         with self._lock:

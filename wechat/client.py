@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -43,6 +44,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
+# Told about every call once it ended: (path, errcode or None, outcome, seconds). Metrics use it; it
+# never sees a token, a body or a query string.
+CallObserver = Callable[[str, "int | None", str, float], None]
 
 # Any query string in a requests/urllib3 message, however it is encoded.
 _QUERY_RE = re.compile(r"\?[^\s'\"()<>]*")
@@ -85,6 +89,7 @@ class WeChatClient:
         timeout: tuple[float, float] = (3.05, 10.0),
         session: requests.Session | None = None,
         pool_maxsize: int = 64,
+        observer: CallObserver | None = None,
     ) -> None:
         if urlsplit(api_base).scheme not in ("http", "https"):
             raise ValueError("api_base must be an http(s) URL")
@@ -101,6 +106,7 @@ class WeChatClient:
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self._session = session
+        self._observer = observer
 
     def __repr__(self) -> str:
         return f"WeChatClient(api_base={self._api_base!r}, component_appid={self._component_appid!r})"
@@ -226,13 +232,43 @@ class WeChatClient:
             raise ValueError(f"{token_param} is required for {path}")
         params = {token_param: token} if token_param is not None else None
         headers = None
-        data = None
+        payload = None
         if body is not None:
             # ensure_ascii=False: non-ASCII text goes over the wire as UTF-8, as WeChat's examples show.
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             headers = {"Content-Type": "application/json; charset=utf-8"}
         hidden = (token or "", self._component_appsecret, *secrets)
 
+        started = time.monotonic()
+        try:
+            answer = self._exchange(
+                method, path, params=params, data=payload, headers=headers, hidden=hidden, require=require
+            )
+        except WeChatError as exc:
+            self._observe(path, exc.errcode, exc.reason, started)
+            raise
+        self._observe(path, 0, "ok", started)
+        return answer
+
+    def _observe(self, path: str, errcode: int | None, outcome: str, started: float) -> None:
+        if self._observer is None:
+            return
+        try:
+            self._observer(path, errcode, outcome, time.monotonic() - started)
+        except Exception:  # metrics must never fail a call to WeChat
+            logger.exception("the WeChat call observer failed")
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str | None] | None,
+        data: bytes | None,
+        headers: dict[str, str] | None,
+        hidden: tuple[str, ...],
+        require: tuple[str, ...],
+    ) -> JSON:
         failure: WeChatError | None = None
         try:
             response = self._session.request(

@@ -74,6 +74,9 @@ _OWN_PREFIXES = (
     "VERIFY_TICKET_",
     "AUDIT_RETENTION_",
     "KF_RESYNC_",
+    "LOG_FORMAT",
+    "METRICS_",
+    "PROMETHEUS_",
 )
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
@@ -150,8 +153,23 @@ class E2EDatabase:
         return sql if self.is_postgres else sql.replace("%s", "?")
 
     def rows(self, sql: str, *params: Any) -> list[tuple]:
-        cursor = self.connection().execute(self._sql(sql), params)
+        try:
+            cursor = self.connection().execute(self._sql(sql), params)
+        except Exception:
+            if not self.is_postgres:
+                raise
+            # The server was restarted under us (the fault suite does that): one new connection.
+            self.close()
+            cursor = self.connection().execute(self._sql(sql), params)
         return list(cursor.fetchall())
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+            self._conn = None
 
     def value(self, sql: str, *params: Any) -> Any:
         rows = self.rows(sql, *params)
@@ -398,16 +416,17 @@ class Stack:
         self.procs[name.split("-")[0]] = proc
         return proc
 
-    def start_worker(self) -> Proc:
+    def start_worker(self, key: str = "worker", threads: int = WORKER_THREADS) -> Proc:
+        """A Celery worker (thread pool) under ``key`` in ``procs``: several may run side by side."""
         n = next(self._workers)
-        worker = self.start(
+        worker = self._proc(
             f"worker-{n}",
             procs.celery(
                 "worker",
                 "-P",
                 "threads",
                 "-c",
-                str(WORKER_THREADS),
+                str(threads),
                 "-l",
                 "info",
                 "-n",
@@ -416,7 +435,8 @@ class Stack:
                 "--without-gossip",
                 "--without-heartbeat",
             ),
-        )
+        ).start()
+        self.procs[key] = worker
         log_path = worker.log_path
         assert log_path is not None, "workers log to a file"
         eventually(
@@ -428,9 +448,9 @@ class Stack:
         assert worker.alive, f"the worker exited:\n{worker.tail()}"
         return worker
 
-    def kill_worker(self) -> None:
+    def kill_worker(self, key: str = "worker") -> None:
         """SIGKILL the worker's process group, as a crash or the OOM killer would."""
-        worker = self.procs.pop("worker")
+        worker = self.procs.pop(key)
         worker.kill()
         self.retired.append(worker)
 
@@ -625,17 +645,37 @@ def _session_env(
             "WEBHOOK_SWEEP_SECONDS": "5",
             "CLEANUP_MIN_INTERVAL_SECONDS": "1",
             "CLEANUP_FINISH_SECONDS": "1",
+            # The web's and the workers' counters meet here (prometheus-client's multiprocess mode).
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "var" / "prometheus"),
+            "METRICS_TOKEN": secrets.token_urlsafe(24),
         }
     )
+    (tmp / "var" / "prometheus").mkdir(parents=True, exist_ok=True)
     if redis_url:
         env["REDIS_URL"] = redis_url
         env["CACHE_KEY_PREFIX"] = f"kfplatform_e2e_{secrets.token_hex(4)}"
     return env
 
 
-def start_stack(tmp: Path) -> Stack:
-    database_url = os.environ.get("DATABASE_URL", "").strip() or None
-    redis_url = os.environ.get("REDIS_URL", "").strip() or None
+_FROM_ENVIRONMENT: Any = object()
+
+
+def start_stack(
+    tmp: Path,
+    *,
+    database_url: str | None = _FROM_ENVIRONMENT,
+    redis_url: str | None = _FROM_ENVIRONMENT,
+    settings: dict[str, str] | None = None,
+    workers: int = 1,
+    worker_threads: int = WORKER_THREADS,
+) -> Stack:
+    """The whole stack in ``tmp``. By default on the servers DATABASE_URL / REDIS_URL name (or SQLite
+    and the filesystem broker); the fault suite passes servers of its own. ``settings`` override the
+    session's environment; with ``workers`` > 1 they run as ``worker``, ``worker2``, …"""
+    if database_url is _FROM_ENVIRONMENT:
+        database_url = os.environ.get("DATABASE_URL", "").strip() or None
+    if redis_url is _FROM_ENVIRONMENT:
+        redis_url = os.environ.get("REDIS_URL", "").strip() or None
     broker_url = "filesystem://"
     if redis_url:
         import redis
@@ -650,6 +690,7 @@ def start_stack(tmp: Path) -> Stack:
     web_port, sandbox_port = procs.free_port(), procs.free_port()
     web_url, sandbox_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{sandbox_port}"
     env = _session_env(tmp, db, broker_url, redis_url, sandbox_url=sandbox_url, web_url=web_url)
+    env.update(settings or {})
     stack = Stack(
         tmp=tmp,
         env=env,
@@ -692,7 +733,8 @@ def start_stack(tmp: Path) -> Stack:
             ),
         )
         stack.start("beat", procs.celery("beat", "-l", "info"))
-        stack.start_worker()
+        for n in range(workers):
+            stack.start_worker("worker" if n == 0 else f"worker{n + 1}", threads=worker_threads)
         procs.wait_until(lambda: stack.sandbox.control("GET", "/health")["ok"], timeout=30, what="the sandbox")
         procs.wait_until(lambda: stack.web.get("/healthz").status_code == 200, timeout=60, what="the web server")
         # Observable over HTTP: the sandbox's first verify-ticket push was answered `success`.

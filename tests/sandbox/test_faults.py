@@ -142,3 +142,25 @@ def test_faults_can_be_cleared(client: Client) -> None:
     _fault(client, errcode=-1, times=5)
     client.control("DELETE", "/faults")
     assert client.kf_del(token, "alice@lotustea")["errcode"] == 0
+
+
+def test_chaos_faults_a_share_of_the_calls_until_it_is_ended(client: Client) -> None:
+    token = client.authorizer_token(seed.LOTUS_TEA)
+    client.control("POST", "/accounts/" + seed.LOTUS_TEA + "/kf", {"generate": 200, "prefix": "chaos"})
+    client.control(
+        "POST", "/chaos", {"path": DEL, "rate": 0.3, "faults": [{"errcode": -1}, {"errcode": 45011}], "seed": 1}
+    )
+    answers = [client.kf_del(token, f"chaos{n}@lotustea")["errcode"] for n in range(1, 101)]
+    faulted = [a for a in answers if a != 0]
+    assert set(faulted) <= {-1, 45011}
+    assert 15 <= len(faulted) <= 45  # 30 % of 100, give or take chance
+    assert client.control("GET", "/chaos")["chaos"][DEL]["rate"] == 0.3
+    client.control("DELETE", "/chaos")
+    assert [client.kf_del(token, f"chaos{n}@lotustea")["errcode"] for n in range(101, 111)] == [0] * 10
+
+
+def test_chaos_refuses_a_rate_outside_0_to_1(client: Client) -> None:
+    response = client.http.post(
+        f"{client.url}/sandbox/chaos", json={"path": DEL, "rate": 2, "faults": [{"errcode": -1}]}
+    )
+    assert response.status_code == 400

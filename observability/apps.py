@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class ObservabilityConfig(AppConfig):
+    name = "observability"
+    verbose_name = "Observability"
+
+    def ready(self) -> None:
+        # Celery's task signals carry the ids a task was given into the log context of its thread.
+        from observability import tasklog
+
+        tasklog.connect()

@@ -1,0 +1,33 @@
+"""Task log context: a deletion task's lines carry its deletion id, every task's its task id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.signals import task_postrun, task_prerun
+
+from observability import context
+
+_DELETION_TASK = "kfaccounts.tasks.delete_kf_account"
+_tokens: dict[str, tuple[Any, Any]] = {}
+
+
+def _on_prerun(task_id: str | None = None, task: Any = None, args: Any = None, **_: Any) -> None:
+    deletion = None
+    if task is not None and task.name == _DELETION_TASK and args and isinstance(args[0], int):
+        deletion = args[0]
+    _tokens[task_id or ""] = (context.request_id.set(task_id or ""), context.deletion_id.set(deletion))
+
+
+def _on_postrun(task_id: str | None = None, **_: Any) -> None:
+    tokens = _tokens.pop(task_id or "", None)
+    if tokens is None:
+        return
+    context.deletion_id.reset(tokens[1])
+    context.request_id.reset(tokens[0])
+    context.merchant_appid.set("")
+
+
+def connect() -> None:
+    task_prerun.connect(_on_prerun, weak=False, dispatch_uid="observability-prerun")
+    task_postrun.connect(_on_postrun, weak=False, dispatch_uid="observability-postrun")
