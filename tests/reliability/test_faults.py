@@ -304,6 +304,10 @@ def test_no_deletion_is_lost_duplicated_or_unasked_under_worker_broker_database_
     for call in calls:
         account = (call["body"] or {}).get("kf_account") if isinstance(call["body"], dict) else None
         calls_by_account[(call["authorizer_appid"], account)].append(call)
+    for its in calls_by_account.values():
+        # The log is in order of completion; a call held up (a hang, a worker killed mid-call) ends
+        # after its retry. What happened first is what started first.
+        its.sort(key=lambda c: c["at"])
     terminal_events = Counter(
         int(deletion_id)
         for (deletion_id,) in db.rows(

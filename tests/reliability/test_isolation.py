@@ -70,6 +70,7 @@ ADMIN_SITE_ROUTES = {
     "admin/r/<path:content_type_id>/<path:object_id>/": "view_on_site",
     "admin/auth/user/<id>/password/": "user_password",
     "admin/authorizers/authorizer/authorization-link/": "authorization_link",
+    "wechat/authorize/link/": "staff_page",
     "admin/cleanup/cleanuprule/<path:object_id>/upload-list/": "rule_upload_list",
     "admin/cleanup/cleanuprule/<path:object_id>/dry-run/": "rule_dry_run",
     "admin/(?P<url>.*)$": "catch_all",
@@ -411,6 +412,8 @@ def _admin_expected(world: World, principal: str, kind: str, model: Any, obj: An
         return {404}
     if kind == "user_password":
         return {200 if user.has_perm("auth.change_user") else 403}
+    if kind == "staff_page":
+        return {200}
     if kind == "authorization_link":
         return {200 if user.has_perm("authorizers.change_authorizer") else 403}
     if kind == "rule_upload_list":
