@@ -96,7 +96,9 @@ def webhook_endpoint_register(
     checked_url = _checked_url(url)
     types = _checked_event_types(event_types)
     with transaction.atomic():
-        active = WebhookEndpoint.objects.select_for_update().filter(authorizer=authorizer, disabled_at__isnull=True)
+        # The merchant's row is the fence: two registrations at once cannot both pass the limit.
+        Authorizer.objects.select_for_update().filter(pk=authorizer.pk).values_list("pk", flat=True).first()
+        active = WebhookEndpoint.objects.filter(authorizer=authorizer, disabled_at__isnull=True)
         if active.count() >= MAX_ENDPOINTS_PER_MERCHANT:
             raise InvalidWebhook(f"at most {MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints per merchant")
         endpoint = WebhookEndpoint.objects.create(

@@ -81,3 +81,14 @@ def test_changes_and_deletion_and_another_merchants_endpoints_are_404(
     assert client.delete(f"/api/v1/webhooks/{endpoint['id']}/").status_code == 204
     assert client.get(f"/api/v1/webhooks/{endpoint['id']}/").status_code == 404
     assert WebhookEndpoint.objects.get().disabled_at is not None  # the log stays
+
+
+def test_at_most_ten_active_endpoints_per_merchant(client, private_urls_allowed, receiver):
+    for _ in range(10):
+        assert client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json").status_code == 201
+    refused = client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json")
+    assert refused.status_code == 400 and "at most 10" in refused.json()["error"]["message"]
+    first = WebhookEndpoint.objects.order_by("id").first()
+    assert first is not None
+    assert client.delete(f"/api/v1/webhooks/{first.pk}/").status_code == 204
+    assert client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json").status_code == 201
