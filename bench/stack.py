@@ -171,20 +171,18 @@ class BenchStack:
 
 
 def _authorize(stack: BenchStack, appid: str) -> None:
-    web = MerchantApi(stack.web_url, None)
-    start = web.get("/wechat/authorize/")
-    if start.status_code == 200:  # a page with the link (after the authorization-page fix)
-        import re
-
-        link = re.search(r'href="([^"]*componentloginpage[^"]*)"', start.text)
-        assert link, start.text[:500]
-        location = link.group(1).replace("&amp;", "&")
-    else:
-        assert start.status_code == 302, start.text[:300]
-        location = start.headers["Location"]
+    """The real flow, as tests/e2e/harness.py drives it: the platform's page, WeChat's, the callback."""
     from urllib.parse import parse_qs
 
-    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    from devtools import authpage
+
+    web = MerchantApi(stack.web_url, None)
+    start = web.get("/wechat/authorize/")
+    assert start.status_code == 200, start.text[:300]
+    link = authpage.page_links(start.text)[authpage.PC_LINK]["href"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+    referer = authpage.referer_for(f"{stack.web_url}/wechat/authorize/")
+    assert stack.sandbox.http.get(link, headers={"Referer": referer}, timeout=30).status_code == 200
     confirm = stack.sandbox.control(
         "POST",
         "/authorize",
@@ -264,6 +262,8 @@ def start(tmp: Path, *, latency_ms: int, layout: WorkerLayout, extra_env: dict[s
             "DELETION_LEASE_SECONDS": "120",
             "DELETION_SWEEP_SECONDS": "30",
             "API_RATE_LIMIT": "1000000/min",
+            # The web-throughput scenario leaves thousands of one merchant's deletions pending.
+            "DELETION_MAX_PENDING_PER_MERCHANT": "1000000",
             **(extra_env or {}),
         }
     )
@@ -299,6 +299,8 @@ def start(tmp: Path, *, latency_ms: int, layout: WorkerLayout, extra_env: dict[s
             procs.python(
                 "-m",
                 "gunicorn",
+                "-c",
+                "python:platform_app.gunicorn_conf",
                 "platform_app.wsgi:application",
                 "--bind",
                 f"127.0.0.1:{web_port}",

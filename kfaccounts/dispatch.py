@@ -29,6 +29,13 @@ def deletions_send(ids: Sequence[int], *, authorizer_id: int | None = None) -> N
         transaction.on_commit(partial(tasks.dispatch_deletions, list(ids), authorizer_id=authorizer_id))
 
 
+def deletions_continue_send(*, authorizer_id: int) -> None:
+    """Queue the merchant's next batch (its current one took a full batch and more are due)."""
+    from kfaccounts import tasks
+
+    transaction.on_commit(partial(tasks.run_deletions.delay, authorizer_id))
+
+
 def kf_accounts_sync_send(*, authorizer_id: int, actor: Actor) -> None:
     from kfaccounts import tasks
 

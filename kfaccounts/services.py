@@ -31,7 +31,7 @@ from authorizers.models import ApiKey, Authorizer, AuthorizerStatus
 from authorizers.policy import Eligibility, eligibility
 from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import AuthorizerRevokedError, authorizer_token_get, with_authorizer_token
-from kfaccounts.dispatch import deletions_send, kf_accounts_sync_send
+from kfaccounts.dispatch import deletions_continue_send, deletions_send, kf_accounts_sync_send
 from kfaccounts.models import (
     ACTIVE_STATUSES,
     DeletionReason,
@@ -301,6 +301,12 @@ def deletions_execute(
     if not deletions:
         return Batch(claimed=0, more=False)
     more = ids is None and len(deletions) >= size
+    if more and rate is not None:
+        # A paced merchant's next batch is queued now, while this one spends its slots: the limiter
+        # books it right after them, so the merchant runs at its limit instead of pausing between
+        # batches for a turn in the queue.
+        deletions_continue_send(authorizer_id=authorizer.pk)
+        more = False
     verdict = eligibility(authorizer)
     if not verdict.eligible:
         # Refused before any call: the claim was not an attempt (attempts counts calls to WeChat).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -197,15 +196,20 @@ def test_a_rate_limited_merchants_calls_are_spaced_at_its_pace(wechat, merchant)
     wechat.add_callback("POST", DEL_URL, callback=callback)
     assert _run(merchant).claimed == 5
     sent.sort()
-    gaps = [b - a for a, b in itertools.pairwise(sent)]
-    assert len(gaps) == 4
-    assert min(gaps) >= 0.045, gaps  # 1/20 s apart, less a little for the clock's resolution
+    assert len(sent) == 5
+    # Four intervals of 1/20 s at least between the first call and the last (thread scheduling moves
+    # a single call by a few milliseconds, the schedule as a whole does not run early).
+    assert sent[-1] - sent[0] >= 4 * 0.05 * 0.95, sent
 
 
-def test_a_rate_limited_merchants_batch_holds_about_two_seconds_of_its_calls(wechat, merchant, settings):
+def test_a_rate_limited_merchants_batch_holds_about_two_seconds_of_calls_and_queues_the_next_at_once(
+    wechat, merchant, settings, django_capture_on_commit_callbacks
+):
     settings.DELETION_BATCH_SECONDS = 2
     Authorizer.objects.filter(pk=merchant.pk).update(rate_limit_per_second=1.5)
     wechat.post(DEL_URL, json=OK)
     _request(merchant, 5)
-    batch = _run(merchant)
-    assert (batch.claimed, batch.more) == (3, True)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        batch = _run(merchant)
+    assert (batch.claimed, batch.more) == (3, False)  # the next batch is already queued:
+    assert [(c.func, c.args) for c in callbacks] == [(run_deletions.delay, (merchant.pk,))]
