@@ -14,7 +14,7 @@ COPY observability ./observability
 COPY manage.py ./
 RUN pip install --no-cache-dir . \
  && DJANGO_DEBUG=true python manage.py collectstatic --noinput \
- && useradd --system --home /app kfplatform && mkdir -p /app/var && chown -R kfplatform /app/var
+ && useradd --system --home /app kfplatform && mkdir -p /app/var/prometheus && chown -R kfplatform /app/var
 USER kfplatform
 EXPOSE 8000
 CMD ["gunicorn", "-c", "python:platform_app.gunicorn_conf", "platform_app.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -41,6 +41,7 @@ from kfaccounts.models import (
     KfAccount,
 )
 from kfaccounts.validation import MAX_BULK, InvalidKfAccount, kf_account_check
+from observability import context as log_context
 from webhooks.models import EventType
 from webhooks.services import webhook_event_enqueue, webhook_events_enqueue
 from wechat import errors
@@ -295,6 +296,7 @@ def deletions_execute(
     authorizer = Authorizer.objects.filter(pk=authorizer_id).first()
     if authorizer is None:
         return Batch(claimed=0, more=False)
+    log_context.set_merchant(authorizer.appid)
     rate = ratelimit.rate_limit_for(authorizer)
     size = limit if rate is None else max(1, min(limit, int(rate * settings.DELETION_BATCH_SECONDS)))
     deletions = _claim(authorizer, size=size, now=now, policy=policy, ids=ids)
@@ -428,7 +430,13 @@ def _send(authorizer: Authorizer, calls: list[_Call], token: str) -> None:
     client = wechat_client()
     quota_spent = threading.Event()
 
+    task_request = log_context.request_id.get()  # the pool's threads log for the task that sent them
+
     def call_one(call: _Call) -> None:
+        with log_context.bound(request=task_request, appid=authorizer.appid, deletion=call.deletion.pk):
+            call_one_in_context(call)
+
+    def call_one_in_context(call: _Call) -> None:
         if quota_spent.is_set():
             call.skipped = True
             return

@@ -13,6 +13,7 @@ The web and the workers are separate processes (and may be separate machines), s
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -21,6 +22,13 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    from prometheus_client import values
+
+    # Files are named by process; containers sharing the directory (docker-compose's web and worker)
+    # each have a PID 1, so the host name is part of the name.
+    values.ValueClass = values.MultiProcessValue(process_identifier=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
 WECHAT_CALLS = Counter(
     "kfplatform_wechat_calls_total",
