@@ -21,7 +21,7 @@ from tests.reliability import figures
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.reliability]
 
-EXAMPLES = figures.size(300, 25)
+EXAMPLES = figures.size(100, 25)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
