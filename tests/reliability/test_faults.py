@@ -194,12 +194,14 @@ def _kill_worker_mid_call(run: Run, key: str) -> None:
 
 def _timeline(window: float) -> list[tuple[float, str]]:
     events: list[tuple[float, str]] = []
+    # All while requests are still coming in (the first 70 % of the window): a fast drain must not
+    # leave a kill without a call in flight to interrupt.
     for i in range(SIZE["kills"]):
-        events.append((window * (0.08 + 0.8 * i / max(1, SIZE["kills"] - 1)), "kill"))
+        events.append((window * (0.05 + 0.6 * i / max(1, SIZE["kills"] - 1)), "kill"))
     for i in range(SIZE["redis_restarts"]):
-        events.append((window * (0.3 + 0.45 * i), "redis"))
+        events.append((window * (0.2 + 0.35 * i), "redis"))
     for i in range(SIZE["pg_restarts"]):
-        events.append((window * (0.55 + 0.2 * i), "postgres"))
+        events.append((window * (0.4 + 0.2 * i), "postgres"))
     return sorted(events)
 
 

@@ -414,8 +414,8 @@ def _admin_expected(world: World, principal: str, kind: str, model: Any, obj: An
         return {200 if user.has_perm("auth.change_user") else 403}
     if kind == "staff_page":
         return {200}
-    if kind == "authorization_link":
-        return {200 if user.has_perm("authorizers.change_authorizer") else 403}
+    if kind == "authorization_link":  # the platform's own page link: anyone who may see merchants
+        return {200 if user.has_perm("authorizers.view_authorizer") else 403}
     if kind == "rule_upload_list":
         return {200 if user.has_perm("cleanup.change_cleanuprule") else 403}
     if kind == "rule_dry_run":
