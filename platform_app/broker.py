@@ -50,9 +50,23 @@ class Transport(filesystem.Transport):
 
 
 class RedisQoS(kombu_redis.QoS):
+    # Every path that reaches the dropped client: putting unacked messages back when the channel
+    # closes, and acking or rejecting a message of the lost connection once the worker reconnected.
     def restore_unacked(self, client: Any = None) -> Any:
         try:
             return super().restore_unacked(client)
+        except AttributeError as exc:
+            raise redis.exceptions.ConnectionError("the broker connection is gone") from exc
+
+    def ack(self, delivery_tag: Any) -> None:
+        try:
+            super().ack(delivery_tag)
+        except AttributeError as exc:
+            raise redis.exceptions.ConnectionError("the broker connection is gone") from exc
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        try:
+            super().reject(delivery_tag, requeue=requeue)
         except AttributeError as exc:
             raise redis.exceptions.ConnectionError("the broker connection is gone") from exc
 
