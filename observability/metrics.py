@@ -6,8 +6,8 @@ The web and the workers are separate processes (and may be separate machines), s
   a few indexed COUNT queries per scrape;
 - what is an *event* (each WeChat call with its errcode and latency, each token refresh) is counted
   in the process that saw it, with prometheus-client's multiprocess mode when
-  PROMETHEUS_MULTIPROC_DIR is set (one directory shared by the web and the workers of a host, empty
-  when they start; docker-compose.yml does not set one). Without it each process counts only itself.
+  PROMETHEUS_MULTIPROC_DIR is set (one directory shared by the web and the workers of a host;
+  docker-compose.yml mounts one volume into both). Without it each process counts only itself.
 """
 
 from __future__ import annotations
