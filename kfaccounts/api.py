@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,9 +27,23 @@ class NewestFirst(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        # DRF checks the cursor's signature-free encoding, not what its position holds; a position
+        # the ordering column cannot hold would reach the database (ValueError, PostgreSQL DataError).
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None and not self.position_ok(str(cursor.position)):
+            raise ApiError("invalid_cursor", "the cursor is not one this API handed out")
+        return cursor
+
+    def position_ok(self, position: str) -> bool:
+        return position.isascii() and position.isdigit() and len(position) <= 18
+
 
 class ByAccount(NewestFirst):
     ordering = "kf_account"
+
+    def position_ok(self, position: str) -> bool:
+        return 0 < len(position) <= 64 and position.isprintable()
 
 
 class KfAccountSerializer(serializers.ModelSerializer):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import InterfaceError, OperationalError
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
@@ -63,11 +69,55 @@ def _message(detail: Any) -> str:
     return str(detail)
 
 
+# What bad input makes the stack raise when no check of ours caught it first: a value the database
+# refuses (a NUL byte, a number where a string goes), JSON or XML nested too deep, a number too large.
+# They answer 400 with the envelope (and are logged with their traceback, so a missing check shows).
+BAD_INPUT_ERRORS: tuple[type[Exception], ...] = (
+    DataError,
+    DjangoValidationError,
+    RecursionError,
+    OverflowError,
+    UnicodeError,
+    ValueError,
+)
+
+
+def bad_input(exc: Exception) -> bool:
+    return isinstance(exc, BAD_INPUT_ERRORS)
+
+
+def _bad_input_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.warning("bad input reached %s %s: %s", request.method, request.path, type(exc).__name__, exc_info=exc)
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": {"code": "malformed_request", "message": "the request could not be read"}}, status=400
+        )
+    return HttpResponse("malformed request", status=400, content_type="text/plain; charset=utf-8")
+
+
+class BadInputGuard:
+    """Middleware: the same rule for views outside DRF (the WeChat URLs, the admin)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if bad_input(exception):
+            return _bad_input_response(request, exception)
+        return None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database is down or restarting: a 503 the client may retry, not a 500 (nothing was
         # committed, or the request's Idempotency-Key replays what was).
         exc = Unavailable()
+    if bad_input(exc) and not isinstance(exc, exceptions.APIException):
+        log.warning("bad input reached the API: %s", type(exc).__name__, exc_info=exc)
+        exc = exceptions.ParseError("the request could not be read")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -88,6 +138,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, Unavailable):
         response["Retry-After"] = "2"
     return response
+
+
+@csrf_exempt  # an API client's POST to a wrong URL gets the envelope, not a CSRF page
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """Every URL under /api/ that no route matches, whatever DEBUG says."""
+    return JsonResponse({"error": {"code": "not_found", "message": "no such resource"}}, status=404)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -1,14 +1,14 @@
 """All the URLs: the wiring between apps lives here and only here."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from authorizers import api as authorizer_api
 from authorizers import views as wechat_views
 from console import views as console_views
 from observability import views as observability_views
-from platform_app import health
+from platform_app import api_errors, health
 
 urlpatterns = [
     path("wechat/component/events/", wechat_views.component_events, name="wechat-component-events"),
@@ -29,6 +29,9 @@ urlpatterns = [
     path("metrics", observability_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Last: any other URL under /api/ answers the JSON envelope, also with DEBUG on (handler404 is
+    # not used then, and Django would answer its HTML debug page).
+    re_path(r"^api/", api_errors.api_not_found, name="api-not-found"),
 ]
 
 handler404 = "platform_app.api_errors.not_found"

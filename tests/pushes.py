@@ -20,7 +20,7 @@ def push_xml(**fields: object) -> bytes:
 def encrypted_push(
     plaintext: bytes,
     *,
-    timestamp: int | None = None,
+    timestamp: int | str | None = None,
     nonce: str = "1234567",
     aes_key: str | None = None,
     appid: str | None = None,
