@@ -13,6 +13,8 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The demo turns its conveniences on explicitly: DJANGO_DEBUG defaults to false (production).
+run: export DJANGO_DEBUG ?= true
 run: $(INSTALLED)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py run_demo
@@ -25,6 +27,8 @@ reliability: $(INSTALLED)
 	RELIABILITY_FULL=1 $(BIN)/python -m pytest tests/reliability -p no:cacheprovider $(PYTEST_ARGS)
 
 # Lint, format, types and the import-layer contracts (pyproject.toml); CI runs this too.
+# mypy's Django plugin loads the settings: the demo configuration, explicitly (no secrets needed).
+lint: export DJANGO_DEBUG ?= true
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

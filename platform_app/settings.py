@@ -26,7 +26,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("KFPLATFORM_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Fail closed: production unless told otherwise. The demo (`make run`) and the tests (pytest-env in
+# pyproject.toml) turn DJANGO_DEBUG on explicitly to get their generated keys and sandbox credentials.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 PRODUCTION = not DEBUG
 
 
@@ -450,6 +452,26 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+# Transport: HTTPS only in production, every knob from the environment.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+# Probes from the container runtime or the load balancer speak plain HTTP on the private network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+    # security.W005, silenced because HSTS for every subdomain of the platform's host is the domain
+    # owner's decision: the platform usually lives on one subdomain of a company domain whose
+    # siblings we do not run. Who owns it all sets DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS=true.
+    SILENCED_SYSTEM_CHECKS.append("security.W005")
+if not SECURE_HSTS_PRELOAD:
+    # security.W021, silenced because preloading is a commitment to browsers' built-in lists that is
+    # hard to undo and needs includeSubDomains too: the same owner's decision (..._HSTS_PRELOAD=true).
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 # LOG_FORMAT=json: one JSON object per line (for a log shipper); plain text otherwise. Both carry
 # the request id, merchant appid and deletion id of the line (observability/logs.py).

@@ -120,6 +120,11 @@ def variables_read() -> dict[str, str]:
             ):
                 for value in statement.value.values:
                     note(_literal(value), path, value)
+    # docker-compose.yml reads some itself (${NAME…}): the passwords it builds the URLs from.
+    compose = ROOT / "docker-compose.yml"
+    for number, line in enumerate(compose.read_text(encoding="utf-8").splitlines(), start=1):
+        for name in re.findall(r"\$\{([A-Z][A-Z0-9_]*)", line):
+            found.setdefault(name, f"docker-compose.yml:{number}")
     return found
 
 

@@ -108,7 +108,7 @@ def test_production_refuses_to_start_without_encryption_keys():
 
 
 def test_a_malformed_database_url_fails_at_start_naming_it():
-    result = _start({"DATABASE_URL": "notaurl"})
+    result = _start({"DJANGO_DEBUG": "true", "DATABASE_URL": "notaurl"})
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
 

@@ -618,6 +618,8 @@ def _session_env(
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # Plain HTTP on loopback: no TLS in front of these processes, so no redirect to HTTPS.
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
             "KFPLATFORM_VAR_DIR": str(tmp / "var"),
             "DATABASE_URL": db.django_url,
             "CELERY_BROKER_URL": broker_url,
