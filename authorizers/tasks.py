@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from audit.services import Actor
-from authorizers import services, tokens
+from authorizers import alerts, services, tokens
 from wechat.errors import Transient, WeChatError
 from wechat.retry import Backoff
 
@@ -40,6 +40,10 @@ def refresh_authorizer_info(self: Task[[int], None], authorizer_id: int) -> None
 @shared_task(ignore_result=True)
 def refresh_expiring_tokens() -> None:
     """Refresh every active merchant's token before it expires, so no deletion waits on a refresh."""
+    if alerts.platform_blocked():
+        # 61004 holds everything: one cheap component call every run tells when the whitelist is
+        # fixed (a success clears the alert and the held deletions resume).
+        tokens.platform_probe()
     for authorizer_id in tokens.authorizers_needing_refresh():
         refresh_authorizer_token.delay(authorizer_id)
 

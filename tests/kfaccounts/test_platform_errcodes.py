@@ -106,3 +106,25 @@ def test_an_expired_or_invalid_ticket_retries_the_deletion_and_asks_wechat_to_pu
     (push_restart,) = calls_to(wechat, START_PUSH_URL)  # once, however many calls failed
     assert b'"component_secret"' in push_restart.request.body
     assert ComponentCredential.objects.get().push_restart_requested_at is not None
+
+
+def test_the_beat_probes_the_platform_while_it_is_blocked_and_the_alert_clears_when_wechat_answers(
+    wechat, component_ready
+):
+    from authorizers.tasks import refresh_expiring_tokens
+
+    alerts.platform_alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED)
+    wechat.post(PREAUTH_URL, json=NOT_WHITELISTED)
+    refresh_expiring_tokens()
+    assert alerts.platform_blocked()  # still refused: the alert stays open
+    wechat.replace("POST", PREAUTH_URL, json={"pre_auth_code": "preauthcode@@@probe", "expires_in": 600})
+    refresh_expiring_tokens()
+    assert not alerts.platform_blocked()
+    assert len(calls_to(wechat, PREAUTH_URL)) == 2
+
+
+def test_the_beat_does_not_probe_a_healthy_platform(wechat, component_ready):
+    from authorizers.tasks import refresh_expiring_tokens
+
+    refresh_expiring_tokens()
+    assert not calls_to(wechat, PREAUTH_URL)
