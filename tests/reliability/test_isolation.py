@@ -367,6 +367,8 @@ PUBLIC_ROUTES: dict[str, list[tuple[str, str, set[int]]]] = {
     "metrics": [("GET", "/metrics", {404})],
     # The language switch of the console's pages: a redirect back, for anyone.
     "i18n/setlang/": [("POST", "/i18n/setlang/", {302})],
+    # Any other URL under /api/: the JSON 404 envelope, for anyone, whatever the method.
+    "^api/": [("GET", "/api/v1/no-such-thing/", {404}), ("POST", "/api/nothing", {404})],
 }
 API_ROUTES = {
     "api/v1/authorizer/",
