@@ -296,25 +296,7 @@ def start(tmp: Path, *, latency_ms: int, layout: WorkerLayout, extra_env: dict[s
         )
         stack.start(
             "web",
-            procs.python(
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:platform_app.gunicorn_conf",
-                "platform_app.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-                "--timeout",
-                "120",
-                "--graceful-timeout",
-                "5",
-            ),
+            procs.gunicorn_command(web_port, timeout=120),
         )
         stack.start("beat", procs.celery("beat", "-l", "warning"))
         for n in range(layout.processes):

@@ -119,6 +119,32 @@ def celery(*args: str) -> list[str]:
     return python("-m", "celery", "-A", "platform_app", *args)
 
 
+def gunicorn_command(
+    port: int, *, workers: int = 2, threads: int = 8, timeout: int = 60, graceful_timeout: int = 5
+) -> list[str]:
+    """The web process as the image runs it: gunicorn with the platform's config, gthread workers,
+    bound to loopback on `port`. One place for the end-to-end harness and the bench."""
+    return python(
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:platform_app.gunicorn_conf",
+        "platform_app.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--timeout",
+        str(timeout),
+        "--graceful-timeout",
+        str(graceful_timeout),
+    )
+
+
 def stop_all(procs: Sequence[Proc]) -> None:
     for proc in reversed(procs):
         proc.signal(signal.SIGTERM)

@@ -714,25 +714,7 @@ def start_stack(
         )
         stack.start(
             "web",
-            procs.python(
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:platform_app.gunicorn_conf",
-                "platform_app.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-                "--timeout",
-                "60",
-                "--graceful-timeout",
-                "5",
-            ),
+            procs.gunicorn_command(web_port),
         )
         stack.start("beat", procs.celery("beat", "-l", "info"))
         for n in range(workers):
