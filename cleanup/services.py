@@ -760,21 +760,28 @@ def _announce(run: CleanupRun, event_type: str) -> None:
 # --- approval ----------------------------------------------------------------------------------
 
 
+def _run_decide(run: CleanupRun, status: str, actor: Actor) -> None:
+    """Move a run that awaits approval to `status` (approved or declined) and record who decided;
+    a conditional UPDATE, so two operators deciding at once cannot both win. Reloads `run`.
+    Raises RunNotDecidable if the run no longer awaits approval. Call inside a transaction."""
+    now = timezone.now()
+    if not CleanupRun.objects.filter(pk=run.pk, status=RunStatus.AWAITING_APPROVAL).update(
+        status=status,
+        decided_by_label=actor.label[:150],
+        decided_at=now,
+        finished_at=now,
+        updated_at=now,
+    ):
+        run.refresh_from_db()
+        raise RunNotDecidable(f"{run.authorizer.appid}: run #{run.pk} is {run.status}, not awaiting approval")
+    run.refresh_from_db()
+
+
 def cleanup_run_approve(*, run: CleanupRun, actor: Actor) -> CleanupRun:
     """An operator approves a run stopped at its limit: a follow-up run re-syncs and deletes at most
     the accounts this run listed (those that still match)."""
-    now = timezone.now()
     with transaction.atomic():
-        if not CleanupRun.objects.filter(pk=run.pk, status=RunStatus.AWAITING_APPROVAL).update(
-            status=RunStatus.APPROVED,
-            decided_by_label=actor.label[:150],
-            decided_at=now,
-            finished_at=now,
-            updated_at=now,
-        ):
-            run.refresh_from_db()
-            raise RunNotDecidable(f"{run.authorizer.appid}: run #{run.pk} is {run.status}, not awaiting approval")
-        run.refresh_from_db()
+        _run_decide(run, RunStatus.APPROVED, actor)
         follow_up = CleanupRun.objects.create(
             rule=run.rule,
             authorizer=run.authorizer,
@@ -797,18 +804,8 @@ def cleanup_run_approve(*, run: CleanupRun, actor: Actor) -> CleanupRun:
 
 
 def cleanup_run_decline(*, run: CleanupRun, actor: Actor) -> CleanupRun:
-    now = timezone.now()
     with transaction.atomic():
-        if not CleanupRun.objects.filter(pk=run.pk, status=RunStatus.AWAITING_APPROVAL).update(
-            status=RunStatus.DECLINED,
-            decided_by_label=actor.label[:150],
-            decided_at=now,
-            finished_at=now,
-            updated_at=now,
-        ):
-            run.refresh_from_db()
-            raise RunNotDecidable(f"{run.authorizer.appid}: run #{run.pk} is {run.status}, not awaiting approval")
-        run.refresh_from_db()
+        _run_decide(run, RunStatus.DECLINED, actor)
         audit_record(
             actor=actor,
             action="cleanup_run.declined",
