@@ -48,27 +48,8 @@ class CleanupRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CleanupRule
-        fields = [
-            "id",
-            "name",
-            "mode",
-            "enabled",
-            "combine",
-            "pattern",
-            "pattern_kind",
-            "invite_statuses",
-            "unbound_days",
-            "use_list",
-            "max_accounts",
-            "max_percent",
-            "schedule_kind",
-            "interval_seconds",
-            "crontab",
-            "timezone",
-            "listed_count",
-            "created_at",
-            "updated_at",
-        ]
+        # The rule's own fields are the ones the service accepts (services.RULE_FIELDS), same order.
+        fields = ["id", *services.RULE_FIELDS, "listed_count", "created_at", "updated_at"]
 
     def get_listed_count(self, obj: CleanupRule) -> int:
         return obj.listed_accounts.count()
