@@ -202,6 +202,19 @@ def _shared_result(exchange: AuthorizationCodeExchange, event_time: datetime | N
     return Authorizer.objects.get(pk=authorizer_id)
 
 
+def _audit_wechat_failure(actor: Actor, action: str, authorizer: Authorizer, exc: WeChatError) -> None:
+    """Audit an operator action on `authorizer` that WeChat refused: its reason, errcode, errmsg, rid."""
+    audit_record(
+        actor=actor,
+        action=action,
+        authorizer_appid=authorizer.appid,
+        outcome=exc.reason,
+        errcode=exc.errcode,
+        errmsg=exc.errmsg,
+        rid=exc.rid,
+    )
+
+
 def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
     """Re-read type, certification, status and granted permission sets (e.g. after 48001/61007)."""
     authorizer = Authorizer.objects.get(pk=authorizer_id)
@@ -210,15 +223,7 @@ def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
             lambda token: wechat_client().get_authorizer_info(component_token=token, authorizer_appid=authorizer.appid)
         )
     except WeChatError as exc:
-        audit_record(
-            actor=actor,
-            action="authorizer.info_refreshed",
-            authorizer_appid=authorizer.appid,
-            outcome=exc.reason,
-            errcode=exc.errcode,
-            errmsg=exc.errmsg,
-            rid=exc.rid,
-        )
+        _audit_wechat_failure(actor, "authorizer.info_refreshed", authorizer, exc)
         raise
     info = parse_authorizer_info(details)
     granted = _granted_from(details)
@@ -247,15 +252,7 @@ def authorizer_token_refresh(*, authorizer: Authorizer, actor: Actor) -> Authori
     try:
         authorizer_token_get(authorizer_id=authorizer.pk, force=True)
     except WeChatError as exc:
-        audit_record(
-            actor=actor,
-            action="authorizer.token_refresh_requested",
-            authorizer_appid=authorizer.appid,
-            outcome=exc.reason,
-            errcode=exc.errcode,
-            errmsg=exc.errmsg,
-            rid=exc.rid,
-        )
+        _audit_wechat_failure(actor, "authorizer.token_refresh_requested", authorizer, exc)
         raise
     except AuthorizerRevokedError:
         audit_record(
