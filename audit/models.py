@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ActorKind(models.TextChoices):
-    STAFF = "staff", "Staff user"
-    API_KEY = "api_key", "API key"
-    SCHEDULE = "schedule", "Schedule"
-    SYSTEM = "system", "System"
-    WECHAT = "wechat", "WeChat push"
+    STAFF = "staff", _("Staff user")
+    API_KEY = "api_key", _("API key")
+    SCHEDULE = "schedule", _("Schedule")
+    SYSTEM = "system", _("System")
+    WECHAT = "wechat", _("WeChat push")
 
 
 class AuditEvent(models.Model):

@@ -11,22 +11,23 @@ from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountKind(models.TextChoices):
-    SUBSCRIPTION = "subscription", "Official Account (subscription)"
-    SERVICE = "service", "Service Account"
-    MINI_PROGRAM = "mini_program", "Mini Program"
-    MINI_GAME = "mini_game", "Mini Game"
-    UNKNOWN = "unknown", "Unknown"
+    SUBSCRIPTION = "subscription", _("Official Account (subscription)")
+    SERVICE = "service", _("Service Account")
+    MINI_PROGRAM = "mini_program", _("Mini Program")
+    MINI_GAME = "mini_game", _("Mini Game")
+    UNKNOWN = "unknown", _("Unknown")
 
 
 class AuthorizerStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    REVOKED = "revoked", "Revoked"
+    ACTIVE = "active", _("Active")
+    REVOKED = "revoked", _("Revoked")
     # Staff stopped serving it (the console's replacement for deleting a merchant): its history stays,
     # its tokens and API keys are gone; authorizing again through the flow makes it active.
-    DEACTIVATED = "deactivated", "Deactivated"
+    DEACTIVATED = "deactivated", _("Deactivated")
 
 
 class ComponentCredential(models.Model):
@@ -116,10 +117,10 @@ class ComponentEvent(models.Model):
     """Every accepted push on the events URL, once: WeChat retries, and a retry must not act twice."""
 
     class State(models.TextChoices):
-        RECEIVED = "received"
-        PROCESSED = "processed"
-        IGNORED = "ignored", "Ignored (stale or duplicate)"
-        FAILED = "failed"
+        RECEIVED = "received", _("Received")
+        PROCESSED = "processed", _("Processed")
+        IGNORED = "ignored", _("Ignored (stale or duplicate)")
+        FAILED = "failed", _("Failed")
 
     dedupe_key = models.CharField(max_length=64, unique=True)
     info_type = models.CharField(max_length=48, db_index=True)
@@ -171,9 +172,9 @@ class AuthorizationCodeExchange(models.Model):
     """
 
     class State(models.TextChoices):
-        EXCHANGING = "exchanging"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
+        EXCHANGING = "exchanging", _("Exchanging")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     code_sha256 = models.CharField(max_length=64, unique=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.EXCHANGING)
@@ -211,8 +212,8 @@ class PlatformAlert(models.Model):
     """
 
     class Code(models.TextChoices):
-        IP_NOT_WHITELISTED = "ip_not_whitelisted", "Caller IP not on the platform's whitelist (61004)"
-        VERIFY_TICKET_STALE = "verify_ticket_stale", "No component_verify_ticket from WeChat (pushes stopped)"
+        IP_NOT_WHITELISTED = "ip_not_whitelisted", _("Caller IP not on the platform's whitelist (61004)")
+        VERIFY_TICKET_STALE = "verify_ticket_stale", _("No component_verify_ticket from WeChat (pushes stopped)")
 
     code = models.CharField(max_length=32, choices=Code.choices)
     errcode = models.IntegerField(null=True, blank=True)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from django.utils import translation
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from authorizers.models import AccountKind, Authorizer, AuthorizerStatus
 
@@ -24,8 +28,21 @@ NORMAL_ACCOUNT_STATUS = 1
 
 @dataclass(frozen=True, slots=True)
 class Reason:
+    """One failed rule. ``message`` is English (the API, the audit log and stored errors keep it);
+    ``text`` is the same sentence in the active language, for the console."""
+
     code: str
-    message: str
+    template: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def message(self) -> str:
+        with translation.override("en"):
+            return self.text
+
+    @property
+    def text(self) -> str:
+        return gettext(self.template) % {name: str(value) for name, value in self.params}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,55 +52,72 @@ class Eligibility:
 
     @property
     def summary(self) -> str:
-        return "eligible" if self.eligible else "; ".join(reason.message for reason in self.reasons)
+        """In English: what the API answers and what is stored."""
+        with translation.override("en"):
+            return self.summary_text
+
+    @property
+    def summary_text(self) -> str:
+        """In the active language: what the console shows."""
+        return gettext("eligible") if self.eligible else "; ".join(reason.text for reason in self.reasons)
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     code: str
     holds: Callable[[Authorizer], bool]
-    message: Callable[[Authorizer], str]
+    template: str
+    params: Callable[[Authorizer], dict[str, Any]] = lambda a: {}
+
+
+def _granted(a: Authorizer) -> Any:
+    return ", ".join(map(str, sorted(a.func_ids or []))) or gettext_lazy("none")
 
 
 RULES: tuple[Rule, ...] = (
     Rule(
         "authorization_revoked",
         lambda a: a.status != AuthorizerStatus.REVOKED,
-        lambda a: "the merchant revoked the authorization",
+        gettext_noop("the merchant revoked the authorization"),
     ),
     Rule(
         "deactivated",
         lambda a: a.status != AuthorizerStatus.DEACTIVATED,
-        lambda a: "the service provider's staff deactivated this merchant",
+        gettext_noop("the service provider's staff deactivated this merchant"),
     ),
     Rule(
         "account_abnormal",
         lambda a: a.account_status in (None, NORMAL_ACCOUNT_STATUS),
-        lambda a: f"the account is not in normal status (account_status {a.account_status})",
+        gettext_noop("the account is not in normal status (account_status %(status)s)"),
+        lambda a: {"status": a.account_status},
     ),
     Rule(
         "unsupported_account_type",
         lambda a: a.kind in SUPPORTED_KINDS,
-        lambda a: f"kfaccount/del does not support this account type ({a.get_kind_display()})",
+        gettext_noop("kfaccount/del does not support this account type (%(kind)s)"),
+        lambda a: {"kind": a.get_kind_display()},
     ),
     Rule(
         "not_certified",
         lambda a: a.kind not in CERTIFICATION_REQUIRED or a.is_certified,
-        lambda a: f"{a.get_kind_display()} must be certified (verify_type_info.id is {a.verify_type_id})",
+        gettext_noop("%(kind)s must be certified (verify_type_info.id is %(verify_type_id)s)"),
+        lambda a: {"kind": a.get_kind_display(), "verify_type_id": a.verify_type_id},
     ),
     Rule(
         "missing_permission",
         lambda a: bool(KF_PERMISSION_SETS.intersection(a.func_ids or [])),
-        lambda a: (
-            "none of permission sets 1, 6, 19, 100, 101 is granted "
-            f"(granted: {', '.join(map(str, sorted(a.func_ids or []))) or 'none'})"
-        ),
+        gettext_noop("none of permission sets 1, 6, 19, 100, 101 is granted (granted: %(granted)s)"),
+        lambda a: {"granted": _granted(a)},
     ),
 )
 
 
 def eligibility(authorizer: Authorizer) -> Eligibility:
-    failed = tuple(Reason(rule.code, rule.message(authorizer)) for rule in RULES if not rule.holds(authorizer))
+    failed = tuple(
+        Reason(rule.code, rule.template, tuple(rule.params(authorizer).items()))
+        for rule in RULES
+        if not rule.holds(authorizer)
+    )
     return Eligibility(eligible=not failed, reasons=failed)
 
 

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
@@ -143,7 +144,11 @@ class CleanupRuleAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{rule} ({_merchant(rule.authorizer)}): {exc}", messages.ERROR)
             else:
                 what = _("dry run") if dry_run else _("run")
-                self.message_user(request, f"{rule}: {what} started for {len(runs)} merchant(s); see Cleanup runs")
+                self.message_user(
+                    request,
+                    gettext("%(rule)s: %(what)s started for %(count)d merchant(s); see Cleanup runs")
+                    % {"rule": rule, "what": what, "count": len(runs)},
+                )
 
     @admin.action(description=_("Dry run now (preview, deletes nothing)"), permissions=["change"])
     def dry_run_now(self, request: HttpRequest, queryset: Any) -> None:
@@ -205,7 +210,9 @@ class CleanupRuleAdmin(admin.ModelAdmin):
                 except services.InvalidRule as exc:
                     error = str(exc)
                 else:
-                    self.message_user(request, f"{rule}: {saved} accounts listed")
+                    self.message_user(
+                        request, gettext("%(rule)s: %(count)d accounts listed") % {"rule": rule, "count": saved}
+                    )
                     return HttpResponseRedirect(reverse("admin:cleanup_cleanuprule_change", args=[rule.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -304,7 +311,9 @@ class CleanupRunAdmin(admin.ModelAdmin):
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(
-                    request, f"run #{run.pk} ({_merchant(run.authorizer)}) approved: follow-up run #{follow_up.pk}"
+                    request,
+                    gettext("run #%(id)d (%(merchant)s) approved: follow-up run #%(follow_up)d")
+                    % {"id": run.pk, "merchant": _merchant(run.authorizer), "follow_up": follow_up.pk},
                 )
         return None
 
@@ -316,7 +325,11 @@ class CleanupRunAdmin(admin.ModelAdmin):
             except services.RunNotDecidable as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
-                self.message_user(request, f"run #{run.pk} ({_merchant(run.authorizer)}) declined")
+                self.message_user(
+                    request,
+                    gettext("run #%(id)d (%(merchant)s) declined")
+                    % {"id": run.pk, "merchant": _merchant(run.authorizer)},
+                )
 
 
 @admin.register(Alert)

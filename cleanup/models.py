@@ -6,6 +6,7 @@ Rules and runs are never hard-deleted: a rule is archived, a run is history.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_celery_beat.models import PeriodicTask
 
 from authorizers.models import Authorizer
@@ -13,28 +14,28 @@ from kfaccounts.models import DeletionRequest
 
 
 class RuleMode(models.TextChoices):
-    DRY_RUN = "dry_run", "Dry run: preview only, never deletes"
-    DELETE = "delete", "Delete"
+    DRY_RUN = "dry_run", _("Dry run: preview only, never deletes")
+    DELETE = "delete", _("Delete")
 
 
 class Combine(models.TextChoices):
-    ALL = "all", "All configured selectors match"
-    ANY = "any", "Any configured selector matches"
+    ALL = "all", _("All configured selectors match")
+    ANY = "any", _("Any configured selector matches")
 
 
 class PatternKind(models.TextChoices):
-    GLOB = "glob", "Glob (*, ?, [abc])"
-    REGEX = "regex", "Regular expression (whole name)"
+    GLOB = "glob", _("Glob (*, ?, [abc])")
+    REGEX = "regex", _("Regular expression (whole name)")
 
 
 class ScheduleKind(models.TextChoices):
-    INTERVAL = "interval", "Every N seconds"
-    CRONTAB = "crontab", "Crontab"
+    INTERVAL = "interval", _("Every N seconds")
+    CRONTAB = "crontab", _("Crontab")
 
 
 class InviteStatus(models.TextChoices):
-    EXPIRED = "expired"
-    REJECTED = "rejected"
+    EXPIRED = "expired", _("Expired")
+    REJECTED = "rejected", _("Rejected")
 
 
 class CleanupRule(models.Model):
@@ -99,16 +100,16 @@ class ListedAccount(models.Model):
 
 
 class RunStatus(models.TextChoices):
-    PENDING = "pending"
-    RUNNING = "running"
-    PREVIEWED = "previewed", "Previewed (dry run)"
-    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval (over the blast-radius limit)"
-    APPROVED = "approved", "Approved (carried out by a follow-up run)"
-    DECLINED = "declined", "Declined by an operator"
-    EXECUTING = "executing", "Deletions in progress"
-    FINISHED = "finished"
-    REFUSED = "refused", "Refused (merchant not eligible)"
-    FAILED = "failed"
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    PREVIEWED = "previewed", _("Previewed (dry run)")
+    AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval (over the blast-radius limit)")
+    APPROVED = "approved", _("Approved (carried out by a follow-up run)")
+    DECLINED = "declined", _("Declined by an operator")
+    EXECUTING = "executing", _("Deletions in progress")
+    FINISHED = "finished", _("Finished")
+    REFUSED = "refused", _("Refused (merchant not eligible)")
+    FAILED = "failed", _("Failed")
 
 
 OPEN_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
@@ -170,15 +171,15 @@ class CleanupRun(models.Model):
 
 
 class ItemAction(models.TextChoices):
-    DELETE = "delete", "Delete"
-    SKIP = "skip", "Skip"
+    DELETE = "delete", _("Delete")
+    SKIP = "skip", _("Skip")
 
 
 class SkipReason(models.TextChoices):
-    NOT_PRESENT = "not_present", "Listed, but not on WeChat's list"
-    DELETION_ACTIVE = "deletion_active", "A deletion is already pending or running"
-    NOT_APPROVED = "not_approved", "Matched now, but not in the list the operator approved"
-    INVALID_KF_ACCOUNT = "invalid_kf_account", "Not a valid kf_account"
+    NOT_PRESENT = "not_present", _("Listed, but not on WeChat's list")
+    DELETION_ACTIVE = "deletion_active", _("A deletion is already pending or running")
+    NOT_APPROVED = "not_approved", _("Matched now, but not in the list the operator approved")
+    INVALID_KF_ACCOUNT = "invalid_kf_account", _("Not a valid kf_account")
 
 
 class RunItem(models.Model):
@@ -204,8 +205,8 @@ class Alert(models.Model):
     authorizers.PlatformAlert."""
 
     class Kind(models.TextChoices):
-        MERCHANT_GONE = "merchant_gone", "WeChat no longer lists an active merchant"
-        MERCHANT_UNKNOWN = "merchant_unknown", "WeChat lists a merchant we do not know"
+        MERCHANT_GONE = "merchant_gone", _("WeChat no longer lists an active merchant")
+        MERCHANT_UNKNOWN = "merchant_unknown", _("WeChat lists a merchant we do not know")
 
     key = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from authorizers.models import Authorizer
 
@@ -41,13 +42,13 @@ class KfAccount(models.Model):
 
 
 class DeletionStatus(models.TextChoices):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    REJECTED = "rejected"
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected")
     # A staff member withdrew it while it was still pending; a running attempt cannot be withdrawn.
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 ACTIVE_STATUSES = (DeletionStatus.PENDING, DeletionStatus.RUNNING)
@@ -60,18 +61,18 @@ TERMINAL_STATUSES = (
 
 
 class DeletionReason(models.TextChoices):
-    ALREADY_GONE = "already_gone", "Already gone (65401 after an attempt whose outcome was unknown)"
-    INVALID_KF_ACCOUNT = "invalid_kf_account", "65401: no such customer-service account"
-    KF_NOT_ENABLED = "kf_not_enabled", "65400: new customer service is not enabled"
-    PERMISSION_DENIED = "permission_denied", "48001/61007: permission not granted"
-    AUTHORIZATION_REVOKED = "authorization_revoked", "61003/61023: authorization revoked"
-    UPSTREAM_UNAVAILABLE = "upstream_unavailable", "WeChat unavailable; retries exhausted"
-    WECHAT_ERROR = "wechat_error", "WeChat refused with another error"
-    QUOTA_EXHAUSTED = "quota_exhausted", "45009: daily quota spent; waiting for the reset"
-    RETRY_SCHEDULED = "retry_scheduled", "A transient error; retry scheduled"
-    PLATFORM_HELD = "platform_held", "Held: the platform itself is blocked (e.g. 61004 IP whitelist)"
-    NOT_ELIGIBLE = "not_eligible", "The merchant may not use this interface"
-    INVALID_INPUT = "invalid_input", "Not a valid kf_account"
+    ALREADY_GONE = "already_gone", _("Already gone (65401 after an attempt whose outcome was unknown)")
+    INVALID_KF_ACCOUNT = "invalid_kf_account", _("65401: no such customer-service account")
+    KF_NOT_ENABLED = "kf_not_enabled", _("65400: new customer service is not enabled")
+    PERMISSION_DENIED = "permission_denied", _("48001/61007: permission not granted")
+    AUTHORIZATION_REVOKED = "authorization_revoked", _("61003/61023: authorization revoked")
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable", _("WeChat unavailable; retries exhausted")
+    WECHAT_ERROR = "wechat_error", _("WeChat refused with another error")
+    QUOTA_EXHAUSTED = "quota_exhausted", _("45009: daily quota spent; waiting for the reset")
+    RETRY_SCHEDULED = "retry_scheduled", _("A transient error; retry scheduled")
+    PLATFORM_HELD = "platform_held", _("Held: the platform itself is blocked (e.g. 61004 IP whitelist)")
+    NOT_ELIGIBLE = "not_eligible", _("The merchant may not use this interface")
+    INVALID_INPUT = "invalid_input", _("Not a valid kf_account")
 
 
 class DeletionRequest(models.Model):

@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
@@ -128,7 +129,11 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             except services.InvalidWebhook as exc:
                 self.message_user(request, f"{endpoint.authorizer}: {exc}", messages.ERROR)
             else:
-                self.message_user(request, f"{endpoint.authorizer}: ping queued (delivery #{delivery.pk})")
+                self.message_user(
+                    request,
+                    gettext("%(merchant)s: ping queued (delivery #%(id)d)")
+                    % {"merchant": endpoint.authorizer, "id": delivery.pk},
+                )
 
     @admin.action(description=_("Disable (stop sending; the log stays)"), permissions=["change"])
     def disable(self, request: HttpRequest, queryset: Any) -> None:
@@ -170,10 +175,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def retry_now(self, request: HttpRequest, queryset: Any) -> None:
         for delivery in queryset.select_related("endpoint__authorizer"):
             if services.webhook_delivery_retry(delivery=delivery, actor=Actor.staff(request.user)):
-                self.message_user(request, f"delivery #{delivery.pk}: queued again")
+                self.message_user(request, gettext("delivery #%(id)d: queued again") % {"id": delivery.pk})
             else:
                 self.message_user(
                     request,
-                    f"delivery #{delivery.pk} ({delivery.endpoint.authorizer}): only a failed delivery can be retried",
+                    gettext("delivery #%(id)d (%(merchant)s): only a failed delivery can be retried")
+                    % {"id": delivery.pk, "merchant": delivery.endpoint.authorizer},
                     messages.WARNING,
                 )

@@ -9,15 +9,16 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from authorizers.models import Authorizer
 
 
 class EventType(models.TextChoices):
-    DELETION_FINISHED = "deletion.finished", "A deletion reached a final state"
-    RUN_FINISHED = "cleanup_run.finished", "A cleanup rule's run finished"
-    RUN_AWAITING_APPROVAL = "cleanup_run.awaiting_approval", "A cleanup run stopped at its blast-radius limit"
-    PING = "ping", "A test event sent on request"
+    DELETION_FINISHED = "deletion.finished", _("A deletion reached a final state")
+    RUN_FINISHED = "cleanup_run.finished", _("A cleanup rule's run finished")
+    RUN_AWAITING_APPROVAL = "cleanup_run.awaiting_approval", _("A cleanup run stopped at its blast-radius limit")
+    PING = "ping", _("A test event sent on request")
 
 
 class WebhookEndpoint(models.Model):
@@ -52,10 +53,10 @@ class WebhookEndpoint(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending"
-    DELIVERING = "delivering"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed", "Failed (gave up)"
+    PENDING = "pending", _("Pending")
+    DELIVERING = "delivering", _("Delivering")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed (gave up)")
 
 
 class WebhookDelivery(models.Model):

@@ -93,7 +93,15 @@ class KfAccountAdmin(ObjectActionsAdmin):
             format_html_join(
                 "",
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                ((admin_link(d, f"#{d.pk}"), d.status, d.reason or "—", local_time(d.created_at)) for d in rows),
+                (
+                    (
+                        admin_link(d, f"#{d.pk}"),
+                        d.get_status_display(),
+                        d.get_reason_display() or "—",
+                        local_time(d.created_at),
+                    )
+                    for d in rows
+                ),
             ),
         )
 
@@ -312,7 +320,7 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
             except services.NotEligible as exc:
                 self.message_user(
                     request,
-                    f"{name}: " + gettext("not retried: %(why)s") % {"why": exc.verdict.summary},
+                    f"{name}: " + gettext("not retried: %(why)s") % {"why": exc.verdict.summary_text},
                     messages.ERROR,
                 )
             except services.DeletionNotRetryable:

@@ -54,7 +54,7 @@ def wechat_reason(exc: Exception) -> str:
     if isinstance(exc, AuthorizerRevokedError):
         return gettext("the merchant is not active (revoked or deactivated)")
     if isinstance(exc, kf_services.NotEligible):
-        return gettext("not eligible: %(why)s") % {"why": exc.verdict.summary}
+        return gettext("not eligible: %(why)s") % {"why": exc.verdict.summary_text}
     return str(exc)
 
 
@@ -193,7 +193,7 @@ class AuthorizerAdmin(ObjectActionsAdmin):
     @admin.display(description=_("why not eligible"))
     def eligibility_reasons(self, obj: Authorizer) -> str:
         verdict = eligibility(obj)
-        return gettext("eligible") if verdict.eligible else verdict.summary
+        return verdict.summary_text
 
     @admin.display(description=_("authorize again"))
     def reauthorization_link(self, obj: Authorizer) -> str:
@@ -236,7 +236,13 @@ class AuthorizerAdmin(ObjectActionsAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (admin_link(d, f"#{d.pk}"), d.kf_account, d.status, d.reason or "—", local_time(d.created_at))
+                (
+                    admin_link(d, f"#{d.pk}"),
+                    d.kf_account,
+                    d.get_status_display(),
+                    d.get_reason_display() or "—",
+                    local_time(d.created_at),
+                )
                 for d in rows
             ),
         )

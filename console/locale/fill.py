@@ -1,6 +1,10 @@
 """Fill console/locale/zh_Hans/LC_MESSAGES/django.po from zh_hans.py and compile the .mo.
 
-    python console/locale/fill.py        # after `django-admin makemessages -l zh_Hans` in console/
+    python manage.py makemessages -l zh_Hans -i .venv -i tests -i sandbox -i devtools -i bench -i deploy -i docs
+    python console/locale/fill.py
+
+makemessages runs at the top of the project: the console's strings and the domain apps' (choices,
+eligibility reasons, the cleanup and webhooks admin) all land in this one catalog (LOCALE_PATHS).
 
 Needs no gettext: the .mo is written here (the GNU format is a small table of strings), so a
 machine without gettext can refresh the catalog too. Fails listing any string left untranslated.
@@ -65,7 +69,12 @@ def main() -> int:
             if translated:
                 catalog[msgid] = translated
     out.append(po[last:])
-    PO.write_text("".join(out).replace("#, fuzzy\n", "", 1), encoding="utf-8")
+    # The translations come from zh_hans.py, so none is a guess: drop msgmerge's fuzzy flags and the
+    # previous msgids it notes (compilemessages would leave a fuzzy entry out of the .mo).
+    text = re.sub(r"^#\| [^\n]*\n", "", "".join(out), flags=re.M)
+    text = re.sub(r"^#, fuzzy\n", "", text, flags=re.M)
+    text = re.sub(r"^#, fuzzy, ", "#, ", text, flags=re.M)
+    PO.write_text(text, encoding="utf-8")
     _write_mo(catalog)
     if missing:
         print("untranslated:", *missing, sep="\n  ")

@@ -80,3 +80,48 @@ def test_every_console_string_has_a_chinese_translation_and_the_committed_mo_is_
         compiled = gettext.GNUTranslations(handle)
     stale = [msgid for msgid, msgstr in entries.items() if "%(" not in msgid and compiled.gettext(msgid) != msgstr]
     assert stale == []
+
+
+def test_the_domains_texts_are_chinese_in_the_console_and_the_api_stays_english(
+    superuser_client, make_authorizer, component_ready, api_client_for
+):
+    # Uncertified Official Account without the kf permission sets: two reasons, in a rule's words.
+    merchant = make_authorizer(nickname="Noodle Bar", verify_type_id=-1, func_ids=[2, 3])
+    DeletionRequest.objects.create(
+        authorizer=merchant,
+        kf_account="kf1@noodle",
+        status="rejected",
+        reason="not_eligible",
+        requested_by_kind="api_key",
+        requested_by_label="kfp_test…",
+        finished_at=datetime(2026, 3, 4, 16, 4, 5, tzinfo=UTC),
+    )
+    english_reasons = [
+        "Official Account (subscription) must be certified (verify_type_info.id is -1)",
+        "none of permission sets 1, 6, 19, 100, 101 is granted (granted: 2, 3)",
+    ]
+    chinese = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+    page = superuser_client.get(
+        reverse("admin:authorizers_authorizer_change", args=[merchant.pk]), **chinese
+    ).content.decode()
+    assert "公众号（订阅号） 须已认证（verify_type_info.id 为 -1）" in page
+    assert "未授予权限集 1、6、19、100、101 中的任何一个（已授予：2, 3）" in page
+    assert not any(reason in page for reason in english_reasons)
+    deletions = superuser_client.get(reverse("admin:kfaccounts_deletionrequest_changelist"), **chinese).content.decode()
+    assert "该商户不可使用此接口" in deletions and "已拒绝" in deletions
+    assert "The merchant may not use this interface" not in deletions
+
+    english = superuser_client.get(
+        reverse("admin:authorizers_authorizer_change", args=[merchant.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert all(reason in english for reason in english_reasons)
+
+    client = api_client_for(merchant)
+    for language in ("zh-hans", "zh-CN,zh;q=0.9"):
+        response = client.get("/api/v1/authorizer/", HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 200
+        assert [r["message"] for r in response.json()["reasons"]] == english_reasons
+        assert response["Content-Language"] == "en"
+    refused = client.post("/api/v1/deletions/", {"kf_account": "kf2@noodle"}, format="json", **chinese)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"].endswith(": " + "; ".join(english_reasons))
