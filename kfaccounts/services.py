@@ -696,17 +696,14 @@ def _defer_for_quota(
     rid: str | None = None,
 ) -> None:
     # No task is sent now: the sweeper sends it once the quota has reset (hours, not seconds).
-    if _move(
+    if _back_to_pending(
         deletion,
-        status=DeletionStatus.PENDING,
         reason=DeletionReason.QUOTA_EXHAUSTED,
-        errcode=errcode if counted else deletion.errcode,
-        errmsg=(errmsg or deletion.errmsg)[:255],
-        rid=rid or deletion.rid,
-        next_attempt_at=until,
-        dispatched_at=None,
-        lease_expires_at=None,
-        attempts=F("attempts") - (0 if counted else 1),
+        due=until,
+        counted=counted,
+        errcode=errcode,
+        errmsg=errmsg,
+        rid=rid,
     ):
         _audit_transition(
             deletion,
@@ -719,6 +716,32 @@ def _defer_for_quota(
         )
 
 
+def _back_to_pending(
+    deletion: DeletionRequest,
+    *,
+    reason: str,
+    due: datetime,
+    counted: bool,
+    errcode: int | None,
+    errmsg: str,
+    rid: str | None,
+) -> bool:
+    """Return a claimed row to pending until ``due`` without failing it; an attempt that never
+    reached WeChat (``counted`` false) is given back and keeps the previous answer."""
+    return _move(
+        deletion,
+        status=DeletionStatus.PENDING,
+        reason=reason,
+        errcode=errcode if counted else deletion.errcode,
+        errmsg=(errmsg or deletion.errmsg)[:255],
+        rid=rid or deletion.rid,
+        next_attempt_at=due,
+        dispatched_at=None,
+        lease_expires_at=None,
+        attempts=F("attempts") - (0 if counted else 1),
+    )
+
+
 def _hold_for_platform(
     deletion: DeletionRequest, *, counted: bool, errcode: int | None = None, errmsg: str = "", rid: str | None = None
 ) -> None:
@@ -726,17 +749,14 @@ def _hold_for_platform(
     due = timezone.now() + PLATFORM_HOLD_RECHECK
     already_held = deletion.reason == DeletionReason.PLATFORM_HELD
     if (
-        _move(
+        _back_to_pending(
             deletion,
-            status=DeletionStatus.PENDING,
             reason=DeletionReason.PLATFORM_HELD,
-            errcode=errcode if counted else deletion.errcode,
-            errmsg=(errmsg or deletion.errmsg)[:255],
-            rid=rid or deletion.rid,
-            next_attempt_at=due,
-            dispatched_at=None,
-            lease_expires_at=None,
-            attempts=F("attempts") - (0 if counted else 1),
+            due=due,
+            counted=counted,
+            errcode=errcode,
+            errmsg=errmsg,
+            rid=rid,
         )
         and not already_held
     ):
