@@ -12,6 +12,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int  # what this receiver answered
 
 
 @dataclass
@@ -41,8 +42,8 @@ def start_receiver() -> Receiver:
             body = self.rfile.read(length)
             receiver = holder["r"]
             with lock:
-                receiver.received.append(Received(self.path, {k: v for k, v in self.headers.items()}, body))
                 status = receiver.answers.pop(0) if receiver.answers else 200
+                receiver.received.append(Received(self.path, {k: v for k, v in self.headers.items()}, body, status))
             self.send_response(status)
             if receiver.redirect_to and 300 <= status < 400:
                 self.send_header("Location", receiver.redirect_to)
