@@ -4,6 +4,7 @@ WORKDIR /app
 COPY pyproject.toml ./
 COPY platform_app ./platform_app
 COPY wechat ./wechat
+COPY dbkit ./dbkit
 COPY authorizers ./authorizers
 COPY kfaccounts ./kfaccounts
 COPY audit ./audit

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from audit.models import ActorKind, AuditEvent
+from dbkit.bulk import insert_many
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,46 @@ def audit_record(
 def audit_record_many(events: Iterable[AuditEvent]) -> None:
     """Bulk variant for fan-out writes: one INSERT on PostgreSQL (SQLite splits at its parameter limit)."""
     AuditEvent.objects.bulk_create(list(events))
+
+
+def audit_record_each(
+    *,
+    actor: Actor,
+    action: str,
+    authorizer_appid: str,
+    subjects: Sequence[str],
+    outcomes: Sequence[str],
+    details: Sequence[dict[str, Any]],
+    errcode: int | None = None,
+    errmsg: str = "",
+) -> None:
+    """One line per subject (with its outcome and detail), all else shared: a bulk request's 1,000
+    lines or a batch's successes in one set-based INSERT (dbkit.bulk), the values shaped as
+    ``audit_event`` shapes them."""
+    template = audit_event(
+        actor=actor, action=action, authorizer_appid=authorizer_appid, errcode=errcode, errmsg=errmsg
+    )
+    insert_many(
+        AuditEvent,
+        shared={
+            name: getattr(template, name)
+            for name in (
+                "actor_kind",
+                "actor_id",
+                "actor_label",
+                "authorizer_appid",
+                "action",
+                "errcode",
+                "errmsg",
+                "rid",
+            )
+        },
+        varying={
+            "subject": [subject[:128] for subject in subjects],
+            "outcome": list(outcomes),
+            "detail": list(details),
+        },
+    )
 
 
 def audit_events_prune(*, older_than: Any, batch: int = 1000, max_batches: int = 1000) -> int:

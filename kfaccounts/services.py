@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import Actor, audit_event, audit_record, audit_record_many
+from audit.services import Actor, audit_event, audit_record, audit_record_each, audit_record_many
 from authorizers import ratelimit
 from authorizers.alerts import platform_blocked, platform_error_seen
 from authorizers.api_keys import api_key_revoke
@@ -31,6 +31,7 @@ from authorizers.models import ApiKey, Authorizer, AuthorizerStatus
 from authorizers.policy import Eligibility, eligibility
 from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import AuthorizerRevokedError, authorizer_token_get, with_authorizer_token
+from dbkit.bulk import insert_many
 from kfaccounts.dispatch import deletions_continue_send, deletions_send, kf_accounts_sync_send
 from kfaccounts.models import (
     ACTIVE_STATUSES,
@@ -141,10 +142,6 @@ def deletions_request(
             detail={"reasons": [r.code for r in verdict.reasons]},
         )
         raise NotEligible(verdict)
-    if max_pending is not None:
-        pending = DeletionRequest.objects.filter(authorizer=authorizer, status__in=ACTIVE_STATUSES).count()
-        if pending + len(accounts) > max_pending:
-            raise TooManyPending(pending, max_pending, retry_after=60)
 
     for attempt in range(3):
         try:
@@ -153,7 +150,10 @@ def deletions_request(
                     replay = _idempotent_replay(authorizer, idempotency_key, digest)
                     if replay is not None:
                         return replay
-                deletions, created = _create_rows(authorizer, accounts, actor, verdict, invalid)
+                pending, active = _active(authorizer, accounts)
+                if max_pending is not None and pending + len(accounts) > max_pending:
+                    raise TooManyPending(pending, max_pending, retry_after=60)
+                deletions, created = _create_rows(authorizer, accounts, active, actor, verdict, invalid)
                 if idempotency_key:
                     IdempotencyRecord.objects.create(
                         authorizer=authorizer,
@@ -186,55 +186,59 @@ def _idempotent_replay(authorizer: Authorizer, key: str, digest: str) -> list[De
     return [by_id[i] for i in record.deletion_ids if i in by_id]
 
 
+def _active(authorizer: Authorizer, accounts: list[str]) -> tuple[int, dict[str, DeletionRequest]]:
+    """How many of the merchant's deletions are pending or running, and which of ``accounts`` have one.
+
+    One query when none of them has (the usual case): the count the pending cap needs and whether
+    any is wanted come from the same scan of the merchant's active rows. Only then are they read.
+    """
+    mine = DeletionRequest.objects.filter(authorizer=authorizer, status__in=ACTIVE_STATUSES)
+    counts = mine.aggregate(total=Count("pk"), wanted=Count("pk", filter=Q(kf_account__in=accounts)))
+    active = {d.kf_account: d for d in mine.filter(kf_account__in=accounts)} if counts["wanted"] else {}
+    return counts["total"], active
+
+
 def _create_rows(
-    authorizer: Authorizer, accounts: list[str], actor: Actor, verdict: Eligibility, invalid: dict[str, str]
+    authorizer: Authorizer,
+    accounts: list[str],
+    active: dict[str, DeletionRequest],
+    actor: Actor,
+    verdict: Eligibility,
+    invalid: dict[str, str],
 ) -> tuple[list[DeletionRequest], list[DeletionRequest]]:
-    active = {
-        d.kf_account: d
-        for d in DeletionRequest.objects.filter(
-            authorizer=authorizer, kf_account__in=accounts, status__in=ACTIVE_STATUSES
-        )
-    }
     now = timezone.now()
-    new_rows: list[DeletionRequest] = []
-    for account in accounts:
-        if account in active:
-            continue
-        row = DeletionRequest(
-            authorizer=authorizer,
-            kf_account=account,
-            requested_by_kind=actor.kind,
-            requested_by_id=actor.id[:64],
-            requested_by_label=actor.label[:150],
-            dispatched_at=now,
-        )
-        if account in invalid:
-            _reject(row, DeletionReason.INVALID_INPUT, invalid[account], now)
-        elif not verdict.eligible:
-            _reject(row, DeletionReason.NOT_ELIGIBLE, verdict.summary, now)
-        new_rows.append(row)
-    created = DeletionRequest.objects.bulk_create(new_rows)
-    audit_record_many(
-        audit_event(
-            actor=actor,
-            action="deletion.requested",
-            authorizer_appid=authorizer.appid,
-            subject=row.kf_account,
-            outcome=row.status,
-            detail={"deletion_id": row.pk},
-        )
-        for row in created
+    new = [account for account in accounts if account not in active]
+    # Most rows are pending and differ only in their account; a rejected one carries why.
+    rejected = {account: (DeletionReason.INVALID_INPUT, invalid[account]) for account in new if account in invalid}
+    if not verdict.eligible:
+        rejected = {account: rejected.get(account, (DeletionReason.NOT_ELIGIBLE, verdict.summary)) for account in new}
+    created = insert_many(
+        DeletionRequest,
+        shared={
+            "authorizer": authorizer,
+            "requested_by_kind": actor.kind,
+            "requested_by_id": actor.id[:64],
+            "requested_by_label": actor.label[:150],
+        },
+        varying={
+            "kf_account": new,
+            "status": [DeletionStatus.REJECTED if a in rejected else DeletionStatus.PENDING for a in new],
+            "reason": [rejected[a][0] if a in rejected else "" for a in new],
+            "errmsg": [rejected[a][1][:255] if a in rejected else "" for a in new],
+            "dispatched_at": [None if a in rejected else now for a in new],
+            "finished_at": [now if a in rejected else None for a in new],
+        },
+    )
+    audit_record_each(
+        actor=actor,
+        action="deletion.requested",
+        authorizer_appid=authorizer.appid,
+        subjects=[row.kf_account for row in created],
+        outcomes=[row.status for row in created],
+        details=[{"deletion_id": row.pk} for row in created],
     )
     by_account = {**active, **{row.kf_account: row for row in created}}
     return [by_account[account] for account in accounts], created
-
-
-def _reject(row: DeletionRequest, reason: str, message: str, now: datetime) -> None:
-    row.status = DeletionStatus.REJECTED
-    row.reason = reason
-    row.errmsg = message[:255]
-    row.finished_at = now
-    row.dispatched_at = None
 
 
 # --- executing ---------------------------------------------------------------------------------
@@ -528,19 +532,20 @@ def _succeed_all(deletions: list[DeletionRequest]) -> None:
                 )
                 group = [d for d in group if d.pk in ours]
             finished += group
-        audit_record_many(
-            audit_event(
+        by_merchant: dict[str, list[DeletionRequest]] = {}
+        for d in finished:  # one merchant's batch: one group
+            by_merchant.setdefault(d.authorizer.appid, []).append(d)
+        for appid, done in by_merchant.items():
+            audit_record_each(
                 actor=Actor.system("deletions"),
                 action=f"deletion.{DeletionStatus.SUCCEEDED}",
-                authorizer_appid=d.authorizer.appid,
-                subject=d.kf_account,
-                outcome=DeletionStatus.SUCCEEDED,
+                authorizer_appid=appid,
+                subjects=[d.kf_account for d in done],
+                outcomes=[DeletionStatus.SUCCEEDED] * len(done),
+                details=[{"deletion_id": d.pk} for d in done],
                 errcode=0,
                 errmsg="ok",
-                detail={"deletion_id": d.pk},
             )
-            for d in finished
-        )
         if finished:
             KfAccount.objects.filter(
                 authorizer_id=finished[0].authorizer_id,
