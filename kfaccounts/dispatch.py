@@ -33,7 +33,7 @@ def deletions_continue_send(*, authorizer_id: int) -> None:
     """Queue the merchant's next batch (its current one took a full batch and more are due)."""
     from kfaccounts import tasks
 
-    transaction.on_commit(partial(tasks.run_deletions.delay, authorizer_id))
+    transaction.on_commit(partial(tasks.queue_batch, authorizer_id))
 
 
 def kf_accounts_sync_send(*, authorizer_id: int, actor: Actor) -> None:

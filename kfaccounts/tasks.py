@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.core.cache import cache
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -34,18 +36,46 @@ def retry_policy() -> services.RetryPolicy:
     )
 
 
+# Set while a merchant's batch task waits in the queue: a request made meanwhile needs no message of
+# its own, since that task claims every due row when it starts (it clears the mark first, so a row
+# committed after the clearing sends a new one). The mark outlives a lost message by at most this
+# long; the sweeper re-sends what is left regardless.
+QUEUED_MARK_SECONDS = 60
+
+
+def _queued_mark(authorizer_id: int) -> str:
+    return f"kfp:deletions-queued:{authorizer_id}"
+
+
+def queue_batch(authorizer_id: int) -> None:
+    """Send the merchant's batch task, unless one is already waiting for a worker."""
+    mark = _queued_mark(authorizer_id)
+    if not cache.add(mark, 1, QUEUED_MARK_SECONDS):
+        return
+    try:
+        run_deletions.apply_async((authorizer_id,))
+    except Exception:
+        with contextlib.suppress(*BROKER_ERRORS):
+            cache.delete(mark)  # nothing waits: the next request must send
+        raise
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def run_deletions(authorizer_id: int) -> None:
     """Run a batch of one merchant's due deletions; with more left, go to the back of the queue.
 
-    Each merchant with work has about one message in the queue at a time, so a merchant asking for
-    one deletion waits for a turn of every busy merchant, not for their whole backlog.
+    Each merchant with work has one message in the queue at a time (``queue_batch``), so a merchant
+    asking for one deletion waits for a turn of every busy merchant, not for their whole backlog.
     """
+    try:
+        cache.delete(_queued_mark(authorizer_id))  # before the claim: see QUEUED_MARK_SECONDS
+    except BROKER_ERRORS as exc:
+        log.warning("could not clear the queued mark of merchant %s: %s", authorizer_id, type(exc).__name__)
     batch = services.deletions_execute(
         authorizer_id=authorizer_id, policy=retry_policy(), limit=settings.DELETION_BATCH_SIZE
     )
     if batch.more:
-        run_deletions.apply_async((authorizer_id,))
+        queue_batch(authorizer_id)
     if batch.countdown is not None:
         run_deletions.apply_async((authorizer_id,), countdown=batch.countdown)
 
@@ -62,7 +92,7 @@ def dispatch_deletions(ids: Sequence[int], authorizer_id: int | None = None) -> 
     """Send the batch task of every merchant these deletions belong to: one message per merchant."""
     try:
         if authorizer_id is not None:  # all of one merchant's (one request's)
-            run_deletions.apply_async((authorizer_id,))
+            queue_batch(authorizer_id)
             return
         authorizer_ids = set(
             DeletionRequest.objects.filter(pk__in=list(ids)).values_list("authorizer_id", flat=True).distinct()

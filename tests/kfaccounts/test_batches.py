@@ -17,7 +17,7 @@ from audit.services import Actor
 from authorizers.models import Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest, KfAccount
-from kfaccounts.tasks import retry_policy, run_deletions
+from kfaccounts.tasks import queue_batch, retry_policy, run_deletions
 from tests.kfaccounts.conftest import DEL_URL, OK, TOKEN_URL, calls_to, del_calls
 
 pytestmark = pytest.mark.django_db
@@ -214,4 +214,47 @@ def test_a_rate_limited_merchants_batch_holds_about_two_seconds_of_calls_and_que
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         batch = _run(merchant)
     assert (batch.claimed, batch.more) == (3, False)  # the next batch is already queued:
-    assert [(c.func, c.args) for c in callbacks] == [(run_deletions.delay, (merchant.pk,))]
+    assert [(c.func, c.args) for c in callbacks] == [(queue_batch, (merchant.pk,))]
+
+
+@pytest.fixture
+def broker_queue(settings):
+    """Tasks go to the broker instead of running in-process; counts what waits in the default queue."""
+    from platform_app.celery import app
+
+    app.conf.task_always_eager = False  # the autouse fixture restores it
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        channel.queue_declare("celery")
+        channel.queue_purge("celery")
+        yield lambda: channel.queue_declare("celery", passive=True).message_count
+        channel.queue_purge("celery")
+
+
+def _ask(merchant: Authorizer, account: str, callbacks_capture) -> None:
+    with callbacks_capture(execute=True):
+        services.deletions_request(authorizer=merchant, kf_accounts=[account], actor=Actor.system("test"))
+
+
+def test_requests_made_while_the_merchants_task_waits_send_no_message_of_their_own(
+    merchant, make_authorizer, broker_queue, django_capture_on_commit_callbacks
+):
+    for i in range(5):
+        _ask(merchant, f"kf{i}@shop", django_capture_on_commit_callbacks)
+    assert broker_queue() == 1  # one task waits; it will claim all five
+    _ask(make_authorizer(), "kf@other", django_capture_on_commit_callbacks)
+    assert broker_queue() == 2  # another merchant's wait is its own
+
+
+def test_once_the_waiting_task_has_started_the_next_request_sends_again(
+    wechat, merchant, broker_queue, django_capture_on_commit_callbacks
+):
+    wechat.post(DEL_URL, json=OK)
+    _ask(merchant, "kf1@shop", django_capture_on_commit_callbacks)
+    assert broker_queue() == 1
+    # A worker takes the message: the task clears the mark before it claims.
+    run_deletions.run(merchant.pk)
+    assert DeletionRequest.objects.get(kf_account="kf1@shop").status == "succeeded"
+    _ask(merchant, "kf2@shop", django_capture_on_commit_callbacks)
+    assert broker_queue() == 2
+
