@@ -257,4 +257,3 @@ def test_once_the_waiting_task_has_started_the_next_request_sends_again(
     assert DeletionRequest.objects.get(kf_account="kf1@shop").status == "succeeded"
     _ask(merchant, "kf2@shop", django_capture_on_commit_callbacks)
     assert broker_queue() == 2
-
