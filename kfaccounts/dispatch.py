@@ -16,24 +16,27 @@ from django.db import transaction
 from audit.services import Actor
 
 
-def deletions_send(ids: Sequence[int], *, authorizer_id: int | None = None) -> None:
+def deletions_send(ids: Sequence[int], *, authorizer_id: int | None = None, backlog: bool = False) -> None:
     """Start these deletions: the batch task of each merchant they belong to (tasks.dispatch_deletions).
 
-    ``authorizer_id``: they are all that merchant's (one request's), so no query is needed to group them.
+    ``authorizer_id``: they are all that merchant's (one request's), so no query is needed to group
+    them; ``backlog``: that merchant now has more than one batch of work, and waits its turn.
     """
     from kfaccounts import tasks  # tasks → services → dispatch: imported on use, here only
 
     if authorizer_id is None:
         transaction.on_commit(partial(tasks.dispatch_deletions, list(ids)))
     else:
-        transaction.on_commit(partial(tasks.dispatch_deletions, list(ids), authorizer_id=authorizer_id))
+        transaction.on_commit(
+            partial(tasks.dispatch_deletions, list(ids), authorizer_id=authorizer_id, backlog=backlog)
+        )
 
 
 def deletions_continue_send(*, authorizer_id: int) -> None:
     """Queue the merchant's next batch (its current one took a full batch and more are due)."""
     from kfaccounts import tasks
 
-    transaction.on_commit(partial(tasks.queue_batch, authorizer_id))
+    transaction.on_commit(partial(tasks.queue_batch, authorizer_id, backlog=True))
 
 
 def kf_accounts_sync_send(*, authorizer_id: int, actor: Actor) -> None:

@@ -163,7 +163,8 @@ def deletions_request(
                     )
                 to_send = [d.pk for d in created if d.status == DeletionStatus.PENDING]
                 if to_send:
-                    deletions_send(to_send, authorizer_id=authorizer.pk)
+                    backlog = pending + len(to_send) > settings.DELETION_BATCH_SIZE
+                    deletions_send(to_send, authorizer_id=authorizer.pk, backlog=backlog)
                 return deletions
         except IntegrityError:
             # A concurrent request created an active row (or used the same key) first: look again.

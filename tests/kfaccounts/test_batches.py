@@ -17,7 +17,7 @@ from audit.services import Actor
 from authorizers.models import Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest, KfAccount
-from kfaccounts.tasks import queue_batch, retry_policy, run_deletions
+from kfaccounts.tasks import BACKLOG_PRIORITY, queue_batch, retry_policy, run_deletions
 from tests.kfaccounts.conftest import DEL_URL, OK, TOKEN_URL, calls_to, del_calls
 
 pytestmark = pytest.mark.django_db
@@ -257,3 +257,32 @@ def test_once_the_waiting_task_has_started_the_next_request_sends_again(
     assert DeletionRequest.objects.get(kf_account="kf1@shop").status == "succeeded"
     _ask(merchant, "kf2@shop", django_capture_on_commit_callbacks)
     assert broker_queue() == 2
+
+
+def _priorities(app_queue: str = "celery") -> list[int | None]:
+    from platform_app.celery import app
+
+    found = []
+    with app.connection_for_write() as conn:
+        while (message := conn.default_channel.basic_get(app_queue, no_ack=True)) is not None:
+            found.append(message.properties.get("priority"))
+    return found
+
+
+def test_a_merchant_with_more_than_a_batch_of_work_sends_it_behind_merchants_with_a_little(
+    wechat, merchant, make_authorizer, broker_queue, django_capture_on_commit_callbacks, settings
+):
+    wechat.post(DEL_URL, json=OK)
+    settings.DELETION_BATCH_SIZE = 3
+    with django_capture_on_commit_callbacks(execute=True):  # a few: served by the next free worker
+        services.deletions_request(authorizer=merchant, kf_accounts=["a@shop", "b@shop"], actor=Actor.system("t"))
+    bulk = make_authorizer()
+    with django_capture_on_commit_callbacks(execute=True):  # more than one batch: it waits its turn
+        services.deletions_request(
+            authorizer=bulk, kf_accounts=[f"kf{i}@shop" for i in range(4)], actor=Actor.system("t")
+        )
+    assert _priorities() == [0, BACKLOG_PRIORITY]  # 0 is served first
+    # Its next batch, sent by the task when it took a full one, waits its turn too.
+    with django_capture_on_commit_callbacks(execute=True):
+        run_deletions.run(bulk.pk)
+    assert _priorities() == [BACKLOG_PRIORITY]
