@@ -508,10 +508,13 @@ def run(argv: Sequence[str] = ()) -> list[Row]:
                 rounds, per_round = 5, size.reqs // 5
                 noop_s = single_s = 0.0
                 for r in range(rounds):
+                    offset = r * per_round
+
+                    def delete_next(s: requests.Session, i: int, offset: int = offset) -> requests.Response:
+                        return delete(s, offset + i)  # a new account every request, across rounds
+
                     noop_s += per_round / requests_per_second(ping, total=per_round)
-                    single_s += per_round / requests_per_second(
-                        lambda s, i, r=r: delete(s, r * per_round + i), total=per_round
-                    )
+                    single_s += per_round / requests_per_second(delete_next, total=per_round)
                 noop, single = rounds * per_round / noop_s, rounds * per_round / single_s
                 # Bulk requests one after another, as a merchant's script sends them, timed at the client.
                 bulk_ms = [

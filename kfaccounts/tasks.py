@@ -60,7 +60,10 @@ def queue_batch(authorizer_id: int, *, backlog: bool = False) -> None:
     if not cache.add(mark, 1, QUEUED_MARK_SECONDS):
         return
     try:
-        run_deletions.apply_async((authorizer_id,), priority=BACKLOG_PRIORITY if backlog else None)
+        if backlog:
+            run_deletions.apply_async((authorizer_id,), priority=BACKLOG_PRIORITY)
+        else:
+            run_deletions.apply_async((authorizer_id,))
     except Exception:
         with contextlib.suppress(*BROKER_ERRORS):
             cache.delete(mark)  # nothing waits: the next request must send

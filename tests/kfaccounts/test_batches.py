@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -224,7 +225,7 @@ def broker_queue(settings):
 
     app.conf.task_always_eager = False  # the autouse fixture restores it
     with app.connection_for_write() as conn:
-        channel = conn.default_channel
+        channel: Any = conn.default_channel  # kombu's virtual channel (the stubs know only its base)
         channel.queue_declare("celery")
         channel.queue_purge("celery")
         yield lambda: channel.queue_declare("celery", passive=True).message_count
@@ -264,7 +265,8 @@ def _priorities(app_queue: str = "celery") -> list[int | None]:
 
     found = []
     with app.connection_for_write() as conn:
-        while (message := conn.default_channel.basic_get(app_queue, no_ack=True)) is not None:
+        channel: Any = conn.default_channel
+        while (message := channel.basic_get(app_queue, no_ack=True)) is not None:
             found.append(message.properties.get("priority"))
     return found
 
