@@ -215,15 +215,20 @@ def cleanup_rule_create(*, authorizer: Authorizer | None, actor: Actor, values: 
             authorizer=authorizer, created_by_kind=actor.kind, created_by_label=actor.label[:150], **checked
         )
         _schedule_sync(rule)
-        audit_record(
-            actor=actor,
-            action="cleanup_rule.created",
-            authorizer_appid=authorizer.appid if authorizer else "",
-            subject=f"rule {rule.pk}",
-            outcome="ok",
-            detail={"rule": _rule_summary(rule)},
-        )
+        _audit_rule(rule, actor, "cleanup_rule.created", {"rule": _rule_summary(rule)})
     return rule
+
+
+def _audit_rule(rule: CleanupRule, actor: Actor, action: str, detail: dict[str, Any] | None = None) -> None:
+    """The audit line of a change to a rule (a rule for every merchant names none)."""
+    audit_record(
+        actor=actor,
+        action=action,
+        authorizer_appid=rule.authorizer.appid if rule.authorizer else "",
+        subject=f"rule {rule.pk}",
+        outcome="ok",
+        detail=detail,
+    )
 
 
 def cleanup_rule_update(*, rule: CleanupRule, actor: Actor, values: dict[str, Any]) -> CleanupRule:
@@ -239,14 +244,7 @@ def cleanup_rule_update(*, rule: CleanupRule, actor: Actor, values: dict[str, An
             setattr(rule, name, value)
         rule.save()
         _schedule_sync(rule)
-        audit_record(
-            actor=actor,
-            action="cleanup_rule.updated",
-            authorizer_appid=rule.authorizer.appid if rule.authorizer else "",
-            subject=f"rule {rule.pk}",
-            outcome="ok",
-            detail={"before": before, "after": _rule_summary(rule)},
-        )
+        _audit_rule(rule, actor, "cleanup_rule.updated", {"before": before, "after": _rule_summary(rule)})
     return rule
 
 
@@ -259,13 +257,7 @@ def cleanup_rule_archive(*, rule: CleanupRule, actor: Actor) -> None:
             return
         rule.refresh_from_db()
         _schedule_sync(rule)
-        audit_record(
-            actor=actor,
-            action="cleanup_rule.archived",
-            authorizer_appid=rule.authorizer.appid if rule.authorizer else "",
-            subject=f"rule {rule.pk}",
-            outcome="ok",
-        )
+        _audit_rule(rule, actor, "cleanup_rule.archived")
 
 
 def _rule_summary(rule: CleanupRule) -> dict[str, Any]:
@@ -383,13 +375,8 @@ def cleanup_listed_accounts_set(
             raise InvalidRule({"accounts": f"a rule lists at most {MAX_LISTED} accounts"})
         ListedAccount.objects.bulk_create(new, batch_size=500)
         ListedAccount.objects.bulk_update(changed, ["delete_on", "note"], batch_size=500)
-        audit_record(
-            actor=actor,
-            action="cleanup_rule.list_updated",
-            authorizer_appid=rule.authorizer.appid if rule.authorizer else "",
-            subject=f"rule {rule.pk}",
-            outcome="ok",
-            detail={"added": len(new), "changed": len(changed), "replaced": replace},
+        _audit_rule(
+            rule, actor, "cleanup_rule.list_updated", {"added": len(new), "changed": len(changed), "replaced": replace}
         )
     return len(new) + len(changed)
 

@@ -24,12 +24,7 @@ def deletions_send(ids: Sequence[int], *, authorizer_id: int | None = None, back
     """
     from kfaccounts import tasks  # tasks → services → dispatch: imported on use, here only
 
-    if authorizer_id is None:
-        transaction.on_commit(partial(tasks.dispatch_deletions, list(ids)))
-    else:
-        transaction.on_commit(
-            partial(tasks.dispatch_deletions, list(ids), authorizer_id=authorizer_id, backlog=backlog)
-        )
+    transaction.on_commit(partial(tasks.dispatch_deletions, list(ids), authorizer_id=authorizer_id, backlog=backlog))
 
 
 def deletions_continue_send(*, authorizer_id: int) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import ARTIFACTS, CHROMIUM, in_ci
+from tests.browser import chromium
+from tests.browser.chromium import CHROMIUM, MISSING, in_ci
 from tests.console.conftest import shop  # noqa: F401  (the console's merchant, for its browser tests)
 
 # The `browser` fixture is in tests/conftest.py: one Chromium per session, shared with tests/e2e.
@@ -19,7 +20,7 @@ from tests.console.conftest import shop  # noqa: F401  (the console's merchant, 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if Path(CHROMIUM).exists():
         return
-    message = f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
+    message = MISSING
     if in_ci():
         raise pytest.UsageError(f"CI: {message}; .ci/run installs it, so this is a broken CI machine")
     here = Path(__file__).parent
@@ -32,22 +33,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
-    page = context.new_page()
-    try:
+    with chromium.console_page(browser) as page:
         yield page
-    finally:
-        context.close()
 
 
 @pytest.fixture
 def screenshot(page):
     """Save a full-page screenshot to var/screenshots/NAME.png (the run's artifacts)."""
-
-    def take(name: str) -> Path:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return take
+    return lambda name: chromium.screenshot(page, name)

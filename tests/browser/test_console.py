@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from kfaccounts.models import DeletionRequest
-from tests.browser.chromium import ARTIFACTS
+from tests.browser import chromium
 from tests.console.conftest import PASSWORD, _staff
 from tests.kfaccounts.conftest import DEL_URL, OK
 
@@ -160,16 +160,11 @@ def test_a_failed_deletion_is_retried_from_its_page(live_server, page, screensho
 
 def test_the_console_in_chinese(live_server, browser, shop):
     _staff("ops_li", "operator")
-    context = browser.new_context(viewport={"width": WIDTH, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    try:
+    with chromium.console_page(browser, locale="zh-CN") as page:
         _login(page, live_server, "ops_li")
         assert "商户状态分布" in page.inner_text("#dash-merchants")
         _fits(page)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "console-dashboard-zh.png"), full_page=True)
+        chromium.screenshot(page, "console-dashboard-zh")
         page.goto(f"{live_server.url}/admin/kfaccounts/deletionrequest/")
         assert "删除请求" in page.inner_text("#content")
         _fits(page)
-    finally:
-        context.close()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import ARTIFACTS, CHROMIUM, in_ci
+from tests.browser import chromium
+from tests.browser.chromium import CHROMIUM, MISSING, in_ci
 from tests.e2e.harness import Stack, del_calls, eventually
 
 pytestmark = pytest.mark.e2e
@@ -20,22 +21,13 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "operator pass phrase 7319"
 
 if not Path(CHROMIUM).exists() and not in_ci():
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+    pytest.skip(MISSING, allow_module_level=True)  # in CI a missing browser fails (tests/browser/conftest.py)
 
 
 @pytest.fixture
 def console_page(browser) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
-    page = context.new_page()
-    try:
+    with chromium.console_page(browser) as page:
         yield page
-    finally:
-        context.close()
-
-
-def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_an_operator_deletes_two_kf_accounts_from_the_console_and_wechat_loses_them(stack: Stack, console_page) -> None:
@@ -68,7 +60,7 @@ def test_an_operator_deletes_two_kf_accounts_from_the_console_and_wechat_loses_t
         page.click("input[type=submit]")
     assert "Merchants by state" in page.inner_text("#dash-merchants")
     assert "No verify ticket" not in page.inner_text("#dash-component")  # the sandbox pushes tickets
-    _shot(page, "console-e2e-dashboard")
+    chromium.screenshot(page, "console-e2e-dashboard")
 
     page.goto(f"{base}/admin/kfaccounts/kfaccount/?authorizer__id__exact={merchant.authorizer_id}")
     for account in (alice, bob):
@@ -92,6 +84,6 @@ def test_an_operator_deletes_two_kf_accounts_from_the_console_and_wechat_loses_t
     assert page.evaluate("document.querySelector('#changelist .results').scrollWidth") <= page.evaluate(
         "document.querySelector('#changelist .results').clientWidth + 1"
     ), "the deletions list scrolls sideways at 1366 px"
-    _shot(page, "console-e2e-deletions-succeeded")
+    chromium.screenshot(page, "console-e2e-deletions-succeeded")
     assert sorted(c["body"]["kf_account"] for c in del_calls(stack.sandbox, merchant.appid, since=mark)) == [alice, bob]
     assert sorted(stack.sandbox.kf_accounts(merchant.appid)) == [carol]
