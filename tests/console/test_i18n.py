@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import ast
-import gettext
-import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -15,8 +11,6 @@ from django.urls import reverse
 from kfaccounts.models import DeletionRequest
 
 pytestmark = pytest.mark.django_db
-
-LOCALE = Path(__file__).resolve().parents[2] / "console" / "locale" / "zh_Hans" / "LC_MESSAGES"
 
 
 def test_time_zone_defaults_to_shanghai():
@@ -60,26 +54,6 @@ def test_another_time_zone_can_be_configured(superuser_client, shop, settings):
     DeletionRequest.objects.filter(pk=deletion.pk).update(created_at=datetime(2026, 3, 4, 16, 4, 5, tzinfo=UTC))
     html = superuser_client.get(reverse("admin:kfaccounts_deletionrequest_change", args=[deletion.pk])).content.decode()
     assert "2026-03-04 16:04:05" in html
-
-
-def _po_entries() -> dict[str, str]:
-    po = (LOCALE / "django.po").read_text(encoding="utf-8")
-    entries = {}
-    for block in po.split("\n\n")[1:]:
-        msgid = "".join(ast.literal_eval(s) for s in re.findall(r'^msgid (".*")$', block, re.M))
-        msgstr = "".join(ast.literal_eval(s) for s in re.findall(r'^msgstr(?:\[0\])? (".*")$', block, re.M))
-        entries[msgid] = msgstr
-    return entries
-
-
-def test_every_console_string_has_a_chinese_translation_and_the_committed_mo_is_current():
-    entries = _po_entries()
-    assert len(entries) > 200
-    assert [msgid for msgid, msgstr in entries.items() if not msgstr] == []
-    with open(LOCALE / "django.mo", "rb") as handle:
-        compiled = gettext.GNUTranslations(handle)
-    stale = [msgid for msgid, msgstr in entries.items() if "%(" not in msgid and compiled.gettext(msgid) != msgstr]
-    assert stale == []
 
 
 def test_the_domains_texts_are_chinese_in_the_console_and_the_api_stays_english(
