@@ -5,6 +5,7 @@ COPY pyproject.toml ./
 COPY platform_app ./platform_app
 COPY wechat ./wechat
 COPY dbkit ./dbkit
+COPY errorkit ./errorkit
 COPY authorizers ./authorizers
 COPY kfaccounts ./kfaccounts
 COPY audit ./audit

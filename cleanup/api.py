@@ -12,7 +12,6 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,17 +29,7 @@ from cleanup.models import (
     RunItem,
     ScheduleKind,
 )
-
-
-class NewestFirst(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
-class Oldest(NewestFirst):
-    ordering = "id"
+from platform_app.pagination import NewestFirst, OldestFirst
 
 
 class CleanupRuleSerializer(serializers.ModelSerializer):
@@ -261,7 +250,7 @@ class CleanupRuleRuns(generics.ListAPIView):
 
 class CleanupRuleListedAccounts(generics.ListAPIView):
     serializer_class = ListedAccountSerializer
-    pagination_class = Oldest
+    pagination_class = OldestFirst
 
     def get_queryset(self) -> QuerySet[ListedAccount]:
         return ListedAccount.objects.filter(rule=_rule(self.request, self.kwargs["pk"]))

@@ -9,41 +9,20 @@ from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authorizers.api_keys import request_merchant
+from errorkit import DomainError
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
-from kfaccounts.validation import MAX_BULK, InvalidKfAccount
-from platform_app.api_errors import ApiError
-
-
-class NewestFirst(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-    def decode_cursor(self, request: Request) -> Cursor | None:
-        # DRF checks the cursor's signature-free encoding, not what its position holds; a position
-        # the ordering column cannot hold would reach the database (ValueError, PostgreSQL DataError).
-        cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None and not self.position_ok(str(cursor.position)):
-            raise ApiError("invalid_cursor", "the cursor is not one this API handed out")
-        return cursor
-
-    def position_ok(self, position: str) -> bool:
-        return position.isascii() and position.isdigit() and len(position) <= 18
+from kfaccounts.validation import MAX_BULK
+from platform_app.pagination import NewestFirst
 
 
 class ByAccount(NewestFirst):
     ordering = "kf_account"
-
-    def position_ok(self, position: str) -> bool:
-        return 0 < len(position) <= 64 and position.isprintable()
 
 
 class KfAccountSerializer(serializers.ModelSerializer):
@@ -122,30 +101,16 @@ class DeletionCreateSerializer(serializers.Serializer):
 def _request_deletions(
     request: Request, accounts: list[object], idempotency_key: str | None = None
 ) -> list[DeletionRequest]:
+    # Refusals (a bad account, not eligible, a reused Idempotency-Key, too many pending) are the
+    # service's DomainErrors: platform_app.api_errors answers them.
     merchant = request_merchant(request)
-    try:
-        return services.deletions_request(
-            authorizer=merchant.authorizer,
-            kf_accounts=accounts,
-            actor=merchant.actor,
-            idempotency_key=idempotency_key,
-            max_pending=settings.DELETION_MAX_PENDING_PER_MERCHANT,
-        )
-    except InvalidKfAccount as exc:
-        raise ApiError("invalid_input", str(exc)) from None
-    except services.NotEligible as exc:
-        raise ApiError(
-            "not_eligible", f"deletions are not possible for this account: {exc}", status_code=status.HTTP_403_FORBIDDEN
-        ) from None
-    except services.IdempotencyConflict as exc:
-        raise ApiError("idempotency_conflict", str(exc), status_code=status.HTTP_422_UNPROCESSABLE_ENTITY) from None
-    except services.TooManyPending as exc:
-        raise ApiError(
-            "too_many_pending",
-            str(exc),
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            retry_after=exc.retry_after,
-        ) from None
+    return services.deletions_request(
+        authorizer=merchant.authorizer,
+        kf_accounts=accounts,
+        actor=merchant.actor,
+        idempotency_key=idempotency_key,
+        max_pending=settings.DELETION_MAX_PENDING_PER_MERCHANT,
+    )
 
 
 class KfAccountList(generics.ListAPIView):
@@ -177,11 +142,7 @@ class KfAccountSync(APIView):
         authorizer = merchant.authorizer
         verdict = services.eligibility(authorizer)
         if not verdict.eligible:
-            raise ApiError(
-                "not_eligible",
-                f"kf accounts cannot be read for this account: {verdict.summary}",
-                status_code=status.HTTP_403_FORBIDDEN,
-            )
+            raise services.NotEligible(verdict, refused="kf accounts cannot be read")
         queued = services.kf_accounts_sync_request(authorizer=authorizer, actor=merchant.actor)
         # A sync already queued (not yet started) answers for this request too.
         return Response({"status": "queued" if queued else "already_queued"}, status=status.HTTP_202_ACCEPTED)
@@ -203,7 +164,7 @@ class DeletionListCreate(generics.ListAPIView):
         wanted = self.request.query_params.get("status")
         if wanted:
             if wanted not in DeletionStatus.values:
-                raise ApiError("invalid_input", f"status must be one of {', '.join(DeletionStatus.values)}")
+                raise DomainError(f"status must be one of {', '.join(DeletionStatus.values)}")
             queryset = queryset.filter(status=wanted)
         return queryset
 
@@ -231,7 +192,7 @@ class DeletionListCreate(generics.ListAPIView):
         body.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= 255):
-            raise ApiError("invalid_input", "Idempotency-Key must be 1 to 255 characters")
+            raise DomainError("Idempotency-Key must be 1 to 255 characters")
         single = "kf_account" in body.validated_data
         accounts = [body.validated_data["kf_account"]] if single else body.validated_data["kf_accounts"]
         deletions = _request_deletions(request, accounts, key)

@@ -32,6 +32,7 @@ from authorizers.policy import Eligibility, eligibility
 from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import AuthorizerRevokedError, authorizer_token_get, with_authorizer_token
 from dbkit.bulk import insert_many
+from errorkit import DomainError
 from kfaccounts.dispatch import deletions_continue_send, deletions_send, kf_accounts_sync_send
 from kfaccounts.models import (
     ACTIVE_STATUSES,
@@ -55,22 +56,36 @@ log = logging.getLogger(__name__)
 QUOTA_TIMEZONE = ZoneInfo("Asia/Shanghai")
 
 
-class NotEligible(Exception):
-    def __init__(self, verdict: Eligibility) -> None:
+class NotEligible(DomainError):
+    """The merchant may not have this done; ``str()`` is the verdict, ``message`` what a client reads."""
+
+    code = "not_eligible"
+    status = 403
+
+    def __init__(self, verdict: Eligibility, *, refused: str = "deletions are not possible") -> None:
         super().__init__(verdict.summary)
+        self.message = f"{refused} for this account: {verdict.summary}"
         self.verdict = verdict
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(DomainError):
     """The Idempotency-Key was used before with a different body."""
 
+    code = "idempotency_conflict"
+    status = 422
 
-class TooManyPending(Exception):
+
+class TooManyPending(DomainError):
     """The merchant already has as many pending deletions as it may: ask again later."""
 
+    code = "too_many_pending"
+    status = 429
+
     def __init__(self, pending: int, limit: int, retry_after: int) -> None:
-        super().__init__(f"{pending} deletions are already pending (at most {limit}); retry in {retry_after} s")
-        self.retry_after = retry_after
+        super().__init__(
+            f"{pending} deletions are already pending (at most {limit}); retry in {retry_after} s",
+            retry_after=retry_after,
+        )
 
 
 # How long a held deletion waits before it looks again whether the platform alert was cleared.
@@ -901,12 +916,18 @@ def next_quota_reset(now: datetime | None = None) -> datetime:
 # --- staff interventions -----------------------------------------------------------------------
 
 
-class DeletionNotCancellable(Exception):
+class DeletionNotCancellable(DomainError):
     """Only a pending deletion can be cancelled: a running attempt may already have reached WeChat."""
 
+    code = "not_cancellable"
+    status = 409
 
-class DeletionNotRetryable(Exception):
+
+class DeletionNotRetryable(DomainError):
     """Only a failed deletion can be retried, and only while no other deletion of the account is active."""
+
+    code = "not_retryable"
+    status = 409
 
 
 def deletion_cancel(*, deletion: DeletionRequest, actor: Actor) -> DeletionRequest:

@@ -1,4 +1,9 @@
-"""Every API error reads as {"error": {"code": "...", "message": "..."}}."""
+"""Every API error reads as {"error": {"code": "...", "message": "..."}}.
+
+The one place where errors become HTTP answers: a ``DomainError`` raised by any service or view
+(its code, message, status, fields and retry-after), DRF's own exceptions, and what the stack raises
+on input no check anticipated.
+"""
 
 from __future__ import annotations
 
@@ -15,25 +20,11 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from errorkit import DomainError
 
 log = logging.getLogger(__name__)
-
-
-class ApiError(exceptions.APIException):
-    """A 4xx with a machine-readable code chosen by the caller."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        status_code: int = status.HTTP_400_BAD_REQUEST,
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
-        self.retry_after = retry_after
 
 
 class Unavailable(exceptions.APIException):
@@ -89,9 +80,7 @@ def bad_input(exc: Exception) -> bool:
 def _bad_input_response(request: HttpRequest, exc: Exception) -> HttpResponse:
     log.warning("bad input reached %s %s: %s", request.method, request.path, type(exc).__name__, exc_info=exc)
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"error": {"code": "malformed_request", "message": "the request could not be read"}}, status=400
-        )
+        return JsonResponse(envelope("malformed_request", "the request could not be read"), status=400)
     return HttpResponse("malformed request", status=400, content_type="text/plain; charset=utf-8")
 
 
@@ -110,7 +99,28 @@ class BadInputGuard:
         return None
 
 
+def envelope(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The body of every error answer under /api/."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def domain_error_response(exc: DomainError) -> Response:
+    """A service's refusal as the envelope; ``fields`` read like a serializer's (a list per field)."""
+    fields = {name: [text] for name, text in exc.fields.items()}
+    message = _message(fields) if fields else exc.message
+    response = Response(envelope(exc.code, message, fields), status=exc.status)
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        set_rollback()  # as DRF does for its own errors: nothing the view wrote survives a refusal
+        return domain_error_response(exc)
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database is down or restarting: a 503 the client may retry, not a 500 (nothing was
         # committed, or the request's Idempotency-Key replays what was).
@@ -125,16 +135,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, ApiError):
-        code = exc.error_code
-    else:
-        code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
-    body: dict[str, Any] = {"code": code, "message": _message(getattr(exc, "detail", str(exc)))}
-    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
-        body["fields"] = exc.detail
-    response.data = {"error": body}
-    if isinstance(exc, ApiError) and exc.retry_after is not None:
-        response["Retry-After"] = str(exc.retry_after)
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
+    detail = getattr(exc, "detail", str(exc))
+    fields = detail if isinstance(exc, exceptions.ValidationError) and isinstance(detail, dict) else None
+    response.data = envelope(code, _message(detail), fields)
     if isinstance(exc, Unavailable):
         response["Retry-After"] = "2"
     return response
@@ -143,13 +147,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 @csrf_exempt  # an API client's POST to a wrong URL gets the envelope, not a CSRF page
 def api_not_found(request: HttpRequest) -> HttpResponse:
     """Every URL under /api/ that no route matches, whatever DEBUG says."""
-    return JsonResponse({"error": {"code": "not_found", "message": "no such resource"}}, status=404)
+    return JsonResponse(envelope("not_found", "no such resource"), status=404)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: API clients get the error envelope, people get Django's page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": "not_found", "message": "no such resource"}}, status=404)
+        return JsonResponse(envelope("not_found", "no such resource"), status=404)
     return defaults.page_not_found(request, exception)
 
 
