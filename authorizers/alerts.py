@@ -1,8 +1,16 @@
-"""Platform-level alerts: problems of the platform itself that no single merchant or deletion owns.
+"""Alerts: what a person must look at, raised and cleared only here (the one alert service).
 
-61004 (our caller IP is not on the platform's whitelist) fails every call the same way; failing
-each deletion would throw away work an operator can rescue by fixing the whitelist. So it raises
-one alert (logged once, shown in the admin) and deletions are held while it is open.
+Two kinds share `PlatformAlert` and this API:
+
+- platform-wide (no merchant): 61004 (our caller IP is not on the platform's whitelist) fails every
+  call the same way; failing each deletion would throw away work an operator can rescue by fixing
+  the whitelist. So it raises one alert (logged once, shown at the top of every console page) and
+  deletions are held while it is open. A stale verify ticket is the other one.
+- per merchant (``authorizer_appid`` set): the nightly reconciliation's findings, a merchant WeChat
+  no longer lists or one it lists that we do not know; the dashboard lists them.
+
+At most one alert of a code is open per merchant (or for the platform); raising it again counts one
+more occurrence; clearing it and raising it later opens a new row, so the history stays.
 """
 
 from __future__ import annotations
@@ -23,60 +31,88 @@ log = logging.getLogger(__name__)
 BLOCKING_CODES = frozenset({PlatformAlert.Code.IP_NOT_WHITELISTED})
 
 
-def platform_alerts_active() -> list[PlatformAlert]:
-    """Open alerts, newest first: what the admin shows at the top of every page."""
-    return list(PlatformAlert.objects.filter(cleared_at__isnull=True))
+def alerts_active(authorizer_appid: str | None = None) -> list[PlatformAlert]:
+    """Open alerts, newest first. ``None``: every one; ``""``: the platform-wide ones (the banner at
+    the top of every console page); an appid: that merchant's."""
+    open_alerts = PlatformAlert.objects.filter(cleared_at__isnull=True)
+    if authorizer_appid is not None:
+        open_alerts = open_alerts.filter(authorizer_appid=authorizer_appid)
+    return list(open_alerts.order_by("-first_seen_at", "-id"))
 
 
 def platform_blocked() -> bool:
-    return PlatformAlert.objects.filter(cleared_at__isnull=True, code__in=BLOCKING_CODES).exists()
+    return PlatformAlert.objects.filter(cleared_at__isnull=True, code__in=BLOCKING_CODES, authorizer_appid="").exists()
 
 
-def platform_alert_raise(*, code: str, error: WeChatError | None = None) -> PlatformAlert:
+def alert_raise(
+    *, code: str, authorizer_appid: str = "", message: str = "", error: WeChatError | None = None
+) -> PlatformAlert:
     """Open the alert (logged and audited once), or count one more occurrence of the open one."""
     now = timezone.now()
     errcode = error.errcode if error is not None else None
     errmsg = (error.errmsg if error is not None else "")[:255]
-    open_alerts = PlatformAlert.objects.filter(code=code, cleared_at__isnull=True)
-    if open_alerts.update(last_seen_at=now, occurrences=F("occurrences") + 1, errcode=errcode, errmsg=errmsg):
+    message = message[:500]
+    open_alerts = PlatformAlert.objects.filter(code=code, authorizer_appid=authorizer_appid, cleared_at__isnull=True)
+    if open_alerts.update(
+        last_seen_at=now, occurrences=F("occurrences") + 1, errcode=errcode, errmsg=errmsg, message=message
+    ):
         return open_alerts.get()
     try:
         with transaction.atomic():
-            alert = PlatformAlert.objects.create(code=code, errcode=errcode, errmsg=errmsg, last_seen_at=now)
+            alert = PlatformAlert.objects.create(
+                code=code,
+                authorizer_appid=authorizer_appid,
+                message=message,
+                errcode=errcode,
+                errmsg=errmsg,
+                last_seen_at=now,
+            )
     except IntegrityError:  # another process opened it first
-        return PlatformAlert.objects.get(code=code, cleared_at__isnull=True)
-    log.error("platform alert %s: %s (errcode %s: %s)", code, alert.get_code_display(), errcode, errmsg)
+        return open_alerts.get()
+    if authorizer_appid:
+        log.warning("merchant alert %s for %s: %s", code, authorizer_appid, message or alert.get_code_display())
+    else:
+        log.error("platform alert %s: %s (errcode %s: %s)", code, alert.get_code_display(), errcode, errmsg)
     audit_record(
         actor=Actor.system("platform alert"),
         action="platform.alert_raised",
+        authorizer_appid=authorizer_appid,
         subject=code,
         outcome=code,
         errcode=errcode,
-        errmsg=errmsg,
+        errmsg=(errmsg or message)[:255],
         rid=error.rid if error is not None else None,
     )
     return alert
 
 
-def platform_alert_clear(*, code: str, actor: Actor) -> bool:
-    """Close the open alert of this code (an operator fixed it, or a call succeeded again)."""
-    cleared = PlatformAlert.objects.filter(code=code, cleared_at__isnull=True).update(
-        cleared_at=timezone.now(), cleared_by=actor.label[:150]
-    )
+def alert_clear(*, code: str, actor: Actor, authorizer_appid: str = "") -> bool:
+    """Close the open alert of this code (an operator fixed it, a call succeeded again, the
+    difference went away)."""
+    cleared = PlatformAlert.objects.filter(
+        code=code, authorizer_appid=authorizer_appid, cleared_at__isnull=True
+    ).update(cleared_at=timezone.now(), cleared_by=actor.label[:150])
     if cleared:
-        log.warning("platform alert %s cleared by %s", code, actor.label)
-        audit_record(actor=actor, action="platform.alert_cleared", subject=code, outcome="cleared")
+        where = f"merchant alert {code} for {authorizer_appid}" if authorizer_appid else f"platform alert {code}"
+        log.warning("%s cleared by %s", where, actor.label)
+        audit_record(
+            actor=actor,
+            action="platform.alert_cleared",
+            authorizer_appid=authorizer_appid,
+            subject=code,
+            outcome="cleared",
+        )
     return bool(cleared)
 
 
 def platform_error_seen(error: WeChatError) -> None:
     """Every caller of WeChat reports errors here; the platform-level ones open an alert."""
     if isinstance(error, IpNotWhitelisted):
-        platform_alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED, error=error)
+        alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED, error=error)
 
 
 def platform_call_succeeded() -> None:
     """A component call went through: whatever blocked the platform's calls is fixed."""
-    if PlatformAlert.objects.filter(cleared_at__isnull=True, code__in=BLOCKING_CODES).exists():
+    if platform_blocked():
         for code in BLOCKING_CODES:
-            platform_alert_clear(code=code, actor=Actor.system("a WeChat call succeeded again"))
+            alert_clear(code=code, actor=Actor.system("a WeChat call succeeded again"))

@@ -206,16 +206,25 @@ class AuthorizationStateUse(models.Model):
 
 
 class PlatformAlert(models.Model):
-    """A problem of the platform itself (not of one merchant), e.g. 61004: our IP is not whitelisted.
+    """Something a person must look at: a problem of the platform itself (61004: our IP is not
+    whitelisted; no verify ticket) or of one merchant (WeChat no longer lists it, or lists one we do
+    not know). The one alert table: raised and cleared only through authorizers/alerts.py.
 
-    At most one open alert per code; while it is open, deletions are held instead of failed.
+    At most one open alert per code and merchant; while a blocking platform alert is open,
+    deletions are held instead of failed.
     """
 
     class Code(models.TextChoices):
         IP_NOT_WHITELISTED = "ip_not_whitelisted", _("Caller IP not on the platform's whitelist (61004)")
         VERIFY_TICKET_STALE = "verify_ticket_stale", _("No component_verify_ticket from WeChat (pushes stopped)")
+        MERCHANT_GONE = "merchant_gone", _("WeChat no longer lists an active merchant")
+        MERCHANT_UNKNOWN = "merchant_unknown", _("WeChat lists a merchant we do not know")
 
     code = models.CharField(max_length=32, choices=Code.choices)
+    # Empty for a platform-wide alert; the merchant's appid otherwise (not a foreign key: WeChat may
+    # list a merchant that has no row here).
+    authorizer_appid = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    message = models.CharField(max_length=500, blank=True, default="")
     errcode = models.IntegerField(null=True, blank=True)
     errmsg = models.CharField(max_length=255, blank=True)
     first_seen_at = models.DateTimeField(auto_now_add=True)
@@ -228,12 +237,15 @@ class PlatformAlert(models.Model):
         ordering = ["-first_seen_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["code"], condition=models.Q(cleared_at__isnull=True), name="one_open_platform_alert_per_code"
+                fields=["code", "authorizer_appid"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="one_open_alert_per_code_and_merchant",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_code_display()} since {self.first_seen_at:%Y-%m-%d %H:%M}"
+        where = f" ({self.authorizer_appid})" if self.authorizer_appid else ""
+        return f"{self.get_code_display()}{where} since {self.first_seen_at:%Y-%m-%d %H:%M}"
 
     @property
     def is_open(self) -> bool:

@@ -1,4 +1,4 @@
-"""Staff views of cleanup rules, their runs (approval shows the list first) and operator alerts.
+"""Staff views of cleanup rules and their runs (approval shows the list first).
 
 Every write goes through cleanup.services with the staff user as the actor; every action declares
 the permission it needs (operators have `change`, viewers only look). Nothing here is ever deleted.
@@ -20,9 +20,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor
-from cleanup import housekeeping, services
+from cleanup import services
 from cleanup.models import (
-    Alert,
     CleanupRule,
     CleanupRun,
     InviteStatus,
@@ -330,28 +329,3 @@ class CleanupRunAdmin(admin.ModelAdmin):
                     gettext("run #%(id)d (%(merchant)s) declined")
                     % {"id": run.pk, "merchant": _merchant(run.authorizer)},
                 )
-
-
-@admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
-    list_display = ("kind", "authorizer_appid", "message", "raised_at", "last_seen_at", "cleared_at")
-    list_filter = ("kind", ("cleared_at", admin.EmptyFieldListFilter))
-    search_fields = ("authorizer_appid", "message")
-    actions = ["clear"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Alert._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.action(
-        description=_("Clear the selected alerts (they come back if the problem does)"), permissions=["change"]
-    )
-    def clear(self, request: HttpRequest, queryset: Any) -> None:
-        for alert in queryset:
-            housekeeping.alert_clear(key=alert.key, actor=Actor.staff(request.user))
-        self.message_user(request, _("cleared"))

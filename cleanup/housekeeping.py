@@ -3,8 +3,8 @@ list, kf lists re-synced, audit retention, and the verify-ticket watchdog.
 
 Each function is one service a periodic task calls (CELERY_BEAT_SCHEDULE in settings installs them
 into django-celery-beat, where staff can change or pause them). Merchant-level findings an operator
-should see become `Alert` rows (`alerts_active()`); a stale verify ticket is a platform alert
-(authorizers.alerts), shown at the top of every admin page.
+should see become merchant alerts and a stale verify ticket a platform alert (both through
+authorizers/alerts.py: the dashboard lists the merchants', every console page shows the platform's).
 """
 
 from __future__ import annotations
@@ -16,74 +16,21 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import Actor, audit_events_prune, audit_record
-from authorizers.alerts import platform_alert_clear, platform_alert_raise
+from authorizers.alerts import alert_clear, alert_raise
 from authorizers.client import wechat_client
 from authorizers.dispatch import authorizer_info_refresh_send
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential, PlatformAlert
 from authorizers.policy import eligibility
 from authorizers.tokens import verify_ticket_push_request, with_component_token
 from cleanup.dispatch import kf_accounts_sync_send
-from cleanup.models import Alert
 from wechat.results import coerce_int
 
 log = logging.getLogger(__name__)
 
 MAX_LIST_PAGES = 200  # 100,000 merchants at 500 a page
-
-
-# --- alerts ------------------------------------------------------------------------------------
-
-
-def alerts_active() -> list[Alert]:
-    """What the dashboard shows: every alert not cleared, newest first."""
-    return list(Alert.objects.filter(cleared_at__isnull=True).order_by("-raised_at"))
-
-
-def alert_raise(*, key: str, kind: str, message: str, authorizer_appid: str = "") -> tuple[Alert, bool]:
-    """Raise (or keep raised) the alert with this key; returns it and whether it is newly raised."""
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            alert, created = Alert.objects.get_or_create(
-                key=key,
-                defaults={
-                    "kind": kind,
-                    "message": message[:500],
-                    "authorizer_appid": authorizer_appid,
-                    "raised_at": now,
-                    "last_seen_at": now,
-                },
-            )
-    except IntegrityError:  # raised concurrently
-        alert, created = Alert.objects.get(key=key), False
-    newly = created or alert.cleared_at is not None
-    updates = {"message": message[:500], "last_seen_at": now}
-    if alert.cleared_at is not None:
-        updates.update(cleared_at=None, raised_at=now)
-    Alert.objects.filter(pk=alert.pk).update(**updates)
-    alert.refresh_from_db()
-    if newly:
-        log.warning("alert %s: %s", key, message)
-        audit_record(
-            actor=Actor.system("housekeeping"),
-            action="alert.raised",
-            authorizer_appid=authorizer_appid,
-            subject=key[:128],
-            outcome=kind,
-            errmsg=message[:255],
-        )
-    return alert, newly
-
-
-def alert_clear(*, key: str, actor: Actor) -> bool:
-    cleared = Alert.objects.filter(key=key, cleared_at__isnull=True).update(cleared_at=timezone.now())
-    if cleared:
-        audit_record(actor=actor, action="alert.cleared", subject=key[:128], outcome="cleared")
-    return bool(cleared)
 
 
 # --- merchants: nightly re-read and reconciliation ---------------------------------------------
@@ -132,26 +79,26 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
     ours = dict(Authorizer.objects.values_list("appid", "status"))
     gone = sorted(a for a, status in ours.items() if status == AuthorizerStatus.ACTIVE and a not in listed)
     unknown = sorted(a for a in listed if a not in ours)
+    gone_code, unknown_code = PlatformAlert.Code.MERCHANT_GONE, PlatformAlert.Code.MERCHANT_UNKNOWN
     for appid in gone:
         alert_raise(
-            key=f"merchant_gone:{appid}",
-            kind=Alert.Kind.MERCHANT_GONE,
+            code=gone_code,
             authorizer_appid=appid,
             message=f"{appid} is active here but api_get_authorizer_list no longer lists it (revoked unseen?)",
         )
     for appid in unknown:
         alert_raise(
-            key=f"merchant_unknown:{appid}",
-            kind=Alert.Kind.MERCHANT_UNKNOWN,
+            code=unknown_code,
             authorizer_appid=appid,
             message=f"api_get_authorizer_list lists {appid}, which never completed an authorization here",
         )
     # Differences that went away (re-authorized, revoked since, now known) clear their alert.
-    still = {f"merchant_gone:{a}" for a in gone} | {f"merchant_unknown:{a}" for a in unknown}
-    for alert in Alert.objects.filter(
-        kind__in=[Alert.Kind.MERCHANT_GONE, Alert.Kind.MERCHANT_UNKNOWN], cleared_at__isnull=True
-    ).exclude(key__in=still):
-        alert_clear(key=alert.key, actor=actor)
+    still = {(gone_code, a) for a in gone} | {(unknown_code, a) for a in unknown}
+    for code, appid in PlatformAlert.objects.filter(
+        code__in=[gone_code, unknown_code], cleared_at__isnull=True
+    ).values_list("code", "authorizer_appid"):
+        if (code, appid) not in still:
+            alert_clear(code=code, authorizer_appid=appid, actor=actor)
     audit_record(
         actor=actor,
         action="authorizers.reconciled",
@@ -220,7 +167,7 @@ def verify_ticket_watch(*, now: datetime | None = None) -> TicketWatch:
         since = last
     code = PlatformAlert.Code.VERIFY_TICKET_STALE
     if since > now - stale_after:
-        platform_alert_clear(code=code, actor=Actor.system("verify-ticket watchdog"))
+        alert_clear(code=code, actor=Actor.system("verify-ticket watchdog"))
         return TicketWatch(stale=False, last_ticket_at=last, push_requested=False)
     minutes = int((now - since).total_seconds() // 60)
     log.warning(
@@ -228,6 +175,6 @@ def verify_ticket_watch(*, now: datetime | None = None) -> TicketWatch:
         minutes,
         last.isoformat() if last else "never",
     )
-    platform_alert_raise(code=code)
+    alert_raise(code=code)
     requested = verify_ticket_push_request(interval=timedelta(minutes=settings.VERIFY_TICKET_RESTART_MINUTES))
     return TicketWatch(stale=True, last_ticket_at=last, push_requested=requested)

@@ -1,4 +1,4 @@
-"""Cleanup rules (what to delete, when), their runs (what each did and why), and operator alerts.
+"""Cleanup rules (what to delete, when) and their runs (what each did and why).
 
 Rules and runs are never hard-deleted: a rule is archived, a run is history.
 """
@@ -197,31 +197,3 @@ class RunItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kf_account}: {self.action}"
-
-
-class Alert(models.Model):
-    """A merchant-level difference an operator should look at (the reconciliation's findings); the
-    dashboard lists the active ones. Platform-level problems (no verify ticket, 61004) are
-    authorizers.PlatformAlert."""
-
-    class Kind(models.TextChoices):
-        MERCHANT_GONE = "merchant_gone", _("WeChat no longer lists an active merchant")
-        MERCHANT_UNKNOWN = "merchant_unknown", _("WeChat lists a merchant we do not know")
-
-    key = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    authorizer_appid = models.CharField(max_length=32, blank=True, db_index=True)
-    message = models.CharField(max_length=500)
-    raised_at = models.DateTimeField()
-    last_seen_at = models.DateTimeField()
-    cleared_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["cleared_at", "-raised_at"]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.message}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.cleared_at is None

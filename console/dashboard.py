@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
-from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
+from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential, PlatformAlert
 from authorizers.policy import eligibility
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus
 
@@ -197,6 +197,16 @@ def upstream_errors(now: datetime) -> dict[str, Any]:
     }
 
 
+def merchant_alerts(limit: int = 20) -> list[PlatformAlert]:
+    """Open alerts about one merchant, newest first (the platform-wide ones are the banner on
+    every page); the alert list has the rest."""
+    return list(
+        PlatformAlert.objects.filter(cleared_at__isnull=True)
+        .exclude(authorizer_appid="")
+        .order_by("-first_seen_at", "-id")[:limit]
+    )
+
+
 def dashboard_context() -> dict[str, Any]:
     now = timezone.now()
     return {
@@ -204,6 +214,7 @@ def dashboard_context() -> dict[str, Any]:
         "merchants": merchants_by_state(now),
         "deletions": deletions_summary(now),
         "failures": newest_failures(),
+        "merchant_alerts": merchant_alerts(),
         "upstream": upstream_errors(now),
         "ticket_warning_minutes": int(TICKET_WARNING_AGE.total_seconds() // 60),
         "state_labels": {

@@ -22,9 +22,8 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
 from authorizers import services as authorizer_services
-from authorizers.alerts import platform_alert_clear
 from authorizers.api_keys import api_key_issue, api_key_revoke
-from authorizers.models import ApiKey, Authorizer, AuthorizerStatus, ComponentCredential, ComponentEvent, PlatformAlert
+from authorizers.models import ApiKey, Authorizer, AuthorizerStatus, ComponentCredential, ComponentEvent
 from authorizers.policy import eligibility
 from authorizers.tokens import AuthorizerRevokedError
 from console import authorization
@@ -483,37 +482,3 @@ class ComponentEventAdmin(ReadOnlyAdmin):
     search_fields = ("authorizer_appid",)
     fields = ("info_type", "authorizer_appid", "create_time", "received_at", "state", "processed_at", "error", "fields")
     readonly_fields = fields
-
-
-@admin.register(PlatformAlert)
-class PlatformAlertAdmin(ObjectActionsAdmin):
-    """Problems of the platform itself (61004: our IP is not whitelisted): deletions wait while one is open."""
-
-    list_display = (
-        "code",
-        "errcode",
-        "errmsg",
-        "first_seen_at",
-        "last_seen_at",
-        "occurrences",
-        "cleared_at",
-        "cleared_by",
-    )
-    list_filter = (("cleared_at", admin.EmptyFieldListFilter), "code")
-    fields = list_display
-    readonly_fields = fields
-    actions = ["clear"]
-    object_actions = ("clear",)
-    object_action_labels = {"clear": _("Mark as fixed")}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # raised by the calls that meet the problem
-
-    def object_action_applies(self, name: str, obj: Any) -> bool:
-        return obj.cleared_at is None
-
-    @console_action(description=_("Mark the selected alerts as fixed (held deletions resume)"), permissions=["change"])
-    def clear(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for alert in queryset.filter(cleared_at__isnull=True):
-            if platform_alert_clear(code=alert.code, actor=staff_actor(request)):
-                self.message_user(request, gettext("%(alert)s: marked as fixed") % {"alert": alert.get_code_display()})

@@ -11,10 +11,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
-from authorizers.alerts import platform_alerts_active
+from authorizers.alerts import alerts_active
 from authorizers.models import AuthorizerStatus, ComponentCredential, PlatformAlert
 from cleanup import housekeeping
-from cleanup.models import Alert
 from tests.conftest import WECHAT
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +40,7 @@ def _push_asked_minutes_ago(minutes: float) -> None:
 
 
 def _ticket_alerts() -> list[PlatformAlert]:
-    return [a for a in platform_alerts_active() if a.code == PlatformAlert.Code.VERIFY_TICKET_STALE]
+    return [a for a in alerts_active() if a.code == PlatformAlert.Code.VERIFY_TICKET_STALE]
 
 
 def test_the_watchdog_asks_wechat_to_push_a_ticket_when_tickets_stop_and_not_again_within_its_interval(
@@ -118,9 +117,11 @@ def test_reconciliation_flags_merchants_wechat_lists_as_gone_or_unknown_and_clea
     assert (result.listed, result.gone, result.unknown) == (2, [gone.appid], [stranger])
     offsets = [json.loads(c.request.body)["offset"] for c in wechat.calls if AUTHORIZER_LIST in c.request.url]
     assert offsets == [0, 1]
-    active = {a.key: a for a in housekeeping.alerts_active()}
-    assert set(active) == {f"merchant_gone:{gone.appid}", f"merchant_unknown:{stranger}"}
-    assert active[f"merchant_gone:{gone.appid}"].authorizer_appid == gone.appid
+    active = {(a.code, a.authorizer_appid): a for a in alerts_active()}
+    assert set(active) == {("merchant_gone", gone.appid), ("merchant_unknown", stranger)}
+    assert gone.appid in active[("merchant_gone", gone.appid)].message
+    assert alerts_active(authorizer_appid=gone.appid) == [active[("merchant_gone", gone.appid)]]
+    assert alerts_active(authorizer_appid="") == []  # no platform-wide alert: the banner stays empty
 
     # WeChat now lists both of ours and no stranger: both flags clear.
     wechat.replace(
@@ -129,8 +130,8 @@ def test_reconciliation_flags_merchants_wechat_lists_as_gone_or_unknown_and_clea
         json={"total_count": 2, "list": [{"authorizer_appid": kept.appid}, {"authorizer_appid": gone.appid}]},
     )
     housekeeping.authorizers_reconcile(actor=Actor.schedule("test"))
-    assert housekeeping.alerts_active() == []
-    assert Alert.objects.filter(cleared_at__isnull=False).count() == 2
+    assert alerts_active() == []
+    assert PlatformAlert.objects.filter(cleared_at__isnull=False).count() == 2
 
 
 def test_nightly_re_read_covers_every_active_merchant_and_kf_resync_only_the_eligible(

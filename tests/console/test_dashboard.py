@@ -79,7 +79,7 @@ def test_an_open_platform_alert_is_on_every_console_page_until_an_operator_clear
     from authorizers import alerts
     from authorizers.models import PlatformAlert
 
-    alert = alerts.platform_alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED)
+    alert = alerts.alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED)
     for url in ("/admin/", reverse("admin:kfaccounts_deletionrequest_changelist")):
         html = operator_client.get(url).content.decode()
         assert 'data-platform-alert="ip_not_whitelisted"' in html and "(61004)" in html, url
@@ -92,6 +92,49 @@ def test_an_open_platform_alert_is_on_every_console_page_until_an_operator_clear
     assert alert.cleared_at is not None and alert.cleared_by == "ops_li"
     assert AuditEvent.objects.filter(action="platform.alert_cleared", actor_label="ops_li").exists()
     assert "data-platform-alert" not in operator_client.get("/admin/").content.decode()
+
+
+def test_a_merchant_alert_is_on_the_dashboard_and_the_alert_list_but_not_in_the_page_banner(operator_client, shop):
+    from authorizers import alerts
+    from authorizers.models import PlatformAlert
+
+    stranger = "wx" + "e" * 16
+    gone = alerts.alert_raise(
+        code=PlatformAlert.Code.MERCHANT_GONE, authorizer_appid=shop.appid, message=f"{shop.appid} is gone"
+    )
+    alerts.alert_raise(code=PlatformAlert.Code.MERCHANT_UNKNOWN, authorizer_appid=stranger, message="who is this")
+    # Raised again (the next night): still one open alert, counted twice.
+    assert (
+        alerts.alert_raise(
+            code=PlatformAlert.Code.MERCHANT_GONE, authorizer_appid=shop.appid, message=f"{shop.appid} is gone"
+        ).pk
+        == gone.pk
+    )
+    assert PlatformAlert.objects.get(pk=gone.pk).occurrences == 2
+
+    html = operator_client.get("/admin/").content.decode()
+    card = _text(html, "dash-merchant-alerts")
+    assert (
+        shop.appid in card and f"{shop.appid} is gone" in card and "WeChat no longer lists an active merchant" in card
+    )
+    assert stranger in card and "who is this" in card
+    assert "data-platform-alert" not in html  # the banner is for platform-wide alerts only
+
+    listing = operator_client.get(reverse("admin:authorizers_platformalert_changelist")).content.decode()
+    assert f"{shop.nickname} ({shop.appid})" in listing and f"{stranger} (not known here)" in listing
+    assert f"{shop.appid} is gone" in listing
+
+    operator_client.post(
+        reverse("admin:authorizers_platformalert_changelist"),
+        {"action": "clear", "index": 0, "_selected_action": [gone.pk]},
+    )
+    assert [a.authorizer_appid for a in alerts.alerts_active()] == [stranger]
+    assert AuditEvent.objects.filter(
+        action="platform.alert_cleared", authorizer_appid=shop.appid, actor_label="ops_li"
+    ).exists()
+    assert "No open merchant alerts" not in _text(
+        operator_client.get("/admin/").content.decode(), "dash-merchant-alerts"
+    )
 
 
 def test_audit_events_link_to_their_merchant_and_deletion(superuser_client, shop):

@@ -36,7 +36,7 @@ def test_61004_holds_every_deletion_and_raises_one_platform_alert(wechat, mercha
     assert first.errcode == 61004 and first.attempts == 1
     assert second.attempts == 0
     assert len(del_calls(wechat)) == 1
-    (alert,) = alerts.platform_alerts_active()
+    (alert,) = alerts.alerts_active()
     assert (alert.code, alert.errcode) == ("ip_not_whitelisted", 61004)
     assert [r for r in caplog.records if "platform alert" in r.getMessage() and r.levelname == "ERROR"]
 
@@ -51,14 +51,14 @@ def test_a_held_deletion_runs_once_the_alert_is_cleared(wechat, merchant, client
     assert len(del_calls(wechat)) == 1
     assert DeletionRequest.objects.get(pk=deletion_id).reason == "platform_held"
 
-    assert alerts.platform_alert_clear(code=PlatformAlert.Code.IP_NOT_WHITELISTED, actor=Actor.system("test"))
+    assert alerts.alert_clear(code=PlatformAlert.Code.IP_NOT_WHITELISTED, actor=Actor.system("test"))
     wechat.replace("POST", DEL_URL, json=OK)
     make_due(deletion_id)
     delete_kf_account(deletion_id)
 
     deletion = DeletionRequest.objects.get(pk=deletion_id)
     assert (deletion.status, deletion.attempts) == ("succeeded", 2)
-    assert not alerts.platform_alerts_active()
+    assert not alerts.alerts_active()
 
 
 def test_61004_on_a_token_refresh_opens_the_alert_too_and_a_later_component_call_clears_it(
@@ -70,18 +70,18 @@ def test_61004_on_a_token_refresh_opens_the_alert_too_and_a_later_component_call
     wechat.post(TOKEN_URL, json=NOT_WHITELISTED)
     with pytest.raises(Exception, match="61004"):
         authorizer_token_get(authorizer_id=merchant.pk)
-    assert [a.code for a in alerts.platform_alerts_active()] == ["ip_not_whitelisted"]
+    assert [a.code for a in alerts.alerts_active()] == ["ip_not_whitelisted"]
 
     wechat.post(PREAUTH_URL, json={"pre_auth_code": "preauthcode@@@probe", "expires_in": 600})
     assert platform_probe() is True
-    assert not alerts.platform_alerts_active()
+    assert not alerts.alerts_active()
     assert PlatformAlert.objects.get().cleared_at is not None
 
 
 def test_repeated_61004_keep_one_open_alert_and_count_occurrences(wechat, merchant, client, request_deletion):
     wechat.post(DEL_URL, json=NOT_WHITELISTED)
     request_deletion(client, "kf1@shop")
-    alerts.platform_alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED)
+    alerts.alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED)
     (alert,) = PlatformAlert.objects.all()
     assert alert.occurrences == 2
 
@@ -113,7 +113,7 @@ def test_the_beat_probes_the_platform_while_it_is_blocked_and_the_alert_clears_w
 ):
     from authorizers.tasks import refresh_expiring_tokens
 
-    alerts.platform_alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED)
+    alerts.alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED)
     wechat.post(PREAUTH_URL, json=NOT_WHITELISTED)
     refresh_expiring_tokens()
     assert alerts.platform_blocked()  # still refused: the alert stays open
