@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cleanup.selectors import Account, Criteria, InvalidPattern, match, pattern_compile
+from cleanup.matching import Account, Criteria, InvalidPattern, match, pattern_compile
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=ZoneInfo("UTC"))  # 16:00 in Beijing
 

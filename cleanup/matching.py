@@ -1,4 +1,4 @@
-"""What a cleanup rule selects: pure functions over the kf-account mirror, no writes, no WeChat.
+"""What a cleanup rule matches: pure functions over the kf-account mirror, no writes, no WeChat.
 
 Each selector that is set votes on an account; ``combine`` says whether all of them or any one must
 agree. The reasons returned are what the run history and the dry run show ("why").

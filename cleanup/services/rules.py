@@ -1,0 +1,292 @@
+"""Cleanup rules: checked, created, changed, archived, and their dated lists of accounts.
+
+Every change keeps the rule's schedule in step (schedules.py) and writes one audit line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import ActorKind
+from audit.services import Actor, audit_record
+from authorizers.models import Authorizer
+from cleanup import matching
+from cleanup.models import (
+    CleanupRule,
+    Combine,
+    InviteStatus,
+    ListedAccount,
+    PatternKind,
+    RuleMode,
+    ScheduleKind,
+)
+from cleanup.services.schedules import crontab_check, rule_schedule_sync
+from kfaccounts.validation import InvalidKfAccount, kf_account_check
+
+MAX_LISTED = 10_000
+
+
+class InvalidRule(ValueError):
+    """A rule (or a list of accounts) that cannot be accepted; ``errors`` maps field → message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+RULE_FIELDS = (
+    "name",
+    "mode",
+    "enabled",
+    "combine",
+    "pattern",
+    "pattern_kind",
+    "invite_statuses",
+    "unbound_days",
+    "use_list",
+    "max_accounts",
+    "max_percent",
+    "schedule_kind",
+    "interval_seconds",
+    "crontab",
+    "timezone",
+)
+MAX_LIMIT_ACCOUNTS = 10_000
+
+
+def rule_actor(rule: CleanupRule) -> Actor:
+    return Actor(kind=ActorKind.SCHEDULE, id=f"cleanup_rule:{rule.pk}", label=f"cleanup rule {rule.pk}: {rule.name}")
+
+
+def _int_or_none(errors: dict[str, str], name: str, value: object, low: int, high: int) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        errors[name] = f"must be a whole number from {low} to {high}, or null"
+        return None
+    return value
+
+
+def rule_values_check(values: dict[str, Any]) -> dict[str, Any]:
+    """Every field of a rule checked together; raises InvalidRule naming each bad field."""
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    name = values.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        errors["name"] = "a name of 1 to 100 characters is required"
+    else:
+        out["name"] = name.strip()
+    for key, choices, default in (
+        ("mode", RuleMode.values, RuleMode.DRY_RUN),
+        ("combine", Combine.values, Combine.ALL),
+        ("pattern_kind", PatternKind.values, PatternKind.GLOB),
+        ("schedule_kind", ScheduleKind.values, ScheduleKind.CRONTAB),
+    ):
+        value = values.get(key, default)
+        if value not in choices:
+            errors[key] = f"must be one of {', '.join(choices)}"
+        out[key] = value
+    for flag, flag_default in (("enabled", True), ("use_list", False)):
+        given = values.get(flag, flag_default)
+        if not isinstance(given, bool):
+            errors[flag] = "must be true or false"
+        out[flag] = bool(given)
+    pattern = values.get("pattern") or ""
+    if not isinstance(pattern, str):
+        errors["pattern"] = "must be a string"
+        pattern = ""
+    out["pattern"] = pattern
+    if pattern and "pattern_kind" not in errors:
+        try:
+            matching.pattern_compile(pattern, out["pattern_kind"])
+        except matching.InvalidPattern as exc:
+            errors["pattern"] = str(exc)
+    statuses = values.get("invite_statuses") or []
+    if not isinstance(statuses, list) or not all(isinstance(s, str) for s in statuses):
+        errors["invite_statuses"] = "must be a list"
+        statuses = []
+    elif set(statuses) - set(InviteStatus.values):
+        errors["invite_statuses"] = f"may contain only {', '.join(InviteStatus.values)}"
+    out["invite_statuses"] = sorted(set(statuses))
+    out["unbound_days"] = _int_or_none(errors, "unbound_days", values.get("unbound_days"), 1, 3650)
+    out["max_accounts"] = _int_or_none(errors, "max_accounts", values.get("max_accounts"), 1, MAX_LIMIT_ACCOUNTS)
+    out["max_percent"] = _int_or_none(errors, "max_percent", values.get("max_percent"), 1, 100)
+    if not (pattern or out["invite_statuses"] or out["unbound_days"] is not None or out["use_list"]):
+        errors.setdefault(
+            "selectors",
+            "set at least one of pattern, invite_statuses, unbound_days, use_list (a rule selects something)",
+        )
+    tz = values.get("timezone") or "Asia/Shanghai"
+    try:
+        if not isinstance(tz, str) or len(tz) > 64:
+            raise ZoneInfoNotFoundError(tz)
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timezone"] = "must be an IANA time zone such as Asia/Shanghai"
+    out["timezone"] = tz
+    out["interval_seconds"] = None
+    out["crontab"] = ""
+    if out["schedule_kind"] == ScheduleKind.INTERVAL:
+        minimum = settings.CLEANUP_MIN_INTERVAL_SECONDS
+        out["interval_seconds"] = _int_or_none(
+            errors, "interval_seconds", values.get("interval_seconds"), minimum, 366 * 86400
+        )
+        if out["interval_seconds"] is None:
+            errors.setdefault("interval_seconds", f"required for an interval schedule, at least {minimum} seconds")
+    elif out["schedule_kind"] == ScheduleKind.CRONTAB:
+        expression = values.get("crontab")
+        try:
+            out["crontab"] = crontab_check(expression)
+        except ValueError as exc:
+            errors["crontab"] = str(exc)
+    if errors:
+        raise InvalidRule(errors)
+    return out
+
+
+def cleanup_rule_create(*, authorizer: Authorizer | None, actor: Actor, values: dict[str, Any]) -> CleanupRule:
+    checked = rule_values_check(values)
+    with transaction.atomic():
+        rule = CleanupRule.objects.create(
+            authorizer=authorizer, created_by_kind=actor.kind, created_by_label=actor.label[:150], **checked
+        )
+        rule_schedule_sync(rule)
+        _audit_rule(rule, actor, "cleanup_rule.created", {"rule": _rule_summary(rule)})
+    return rule
+
+
+def _audit_rule(rule: CleanupRule, actor: Actor, action: str, detail: dict[str, Any] | None = None) -> None:
+    """The audit line of a change to a rule (a rule for every merchant names none)."""
+    audit_record(
+        actor=actor,
+        action=action,
+        authorizer_appid=rule.authorizer.appid if rule.authorizer else "",
+        subject=f"rule {rule.pk}",
+        outcome="ok",
+        detail=detail,
+    )
+
+
+def cleanup_rule_update(*, rule: CleanupRule, actor: Actor, values: dict[str, Any]) -> CleanupRule:
+    """Change some fields (the rest keep their values); the schedule follows."""
+    if rule.is_archived:
+        raise InvalidRule({"rule": "this rule was deleted"})
+    merged = {name: getattr(rule, name) for name in RULE_FIELDS}
+    merged.update({k: v for k, v in values.items() if k in RULE_FIELDS})
+    checked = rule_values_check(merged)
+    with transaction.atomic():
+        before = _rule_summary(rule)
+        for name, value in checked.items():
+            setattr(rule, name, value)
+        rule.save()
+        rule_schedule_sync(rule)
+        _audit_rule(rule, actor, "cleanup_rule.updated", {"before": before, "after": _rule_summary(rule)})
+    return rule
+
+
+def cleanup_rule_archive(*, rule: CleanupRule, actor: Actor) -> None:
+    """A rule's "delete": it stops firing and is hidden; its runs stay as history."""
+    with transaction.atomic():
+        if not CleanupRule.objects.filter(pk=rule.pk, archived_at__isnull=True).update(
+            archived_at=timezone.now(), enabled=False, updated_at=timezone.now()
+        ):
+            return
+        rule.refresh_from_db()
+        rule_schedule_sync(rule)
+        _audit_rule(rule, actor, "cleanup_rule.archived")
+
+
+def _rule_summary(rule: CleanupRule) -> dict[str, Any]:
+    return {name: getattr(rule, name) for name in RULE_FIELDS}
+
+
+# --- listed accounts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    kf_account: str
+    delete_on: date
+    note: str = ""
+
+
+def listed_entries_check(items: object) -> list[Listed]:
+    """[{"kf_account": …, "delete_on": "YYYY-MM-DD", "note": …}, …] checked; InvalidRule on any error."""
+    if not isinstance(items, list) or not items:
+        raise InvalidRule({"accounts": "a non-empty list of {kf_account, delete_on} is required"})
+    if len(items) > MAX_LISTED:
+        raise InvalidRule({"accounts": f"at most {MAX_LISTED} accounts per list"})
+    found: dict[str, Listed] = {}
+    for position, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise InvalidRule({"accounts": f"entry {position} must be an object"})
+        try:
+            account = kf_account_check(item.get("kf_account"))
+        except InvalidKfAccount as exc:
+            raise InvalidRule({"accounts": f"entry {position}: {exc}"}) from None
+        on = item.get("delete_on")
+        try:
+            due = date.fromisoformat(on) if isinstance(on, str) and len(on) == 10 else None
+        except ValueError:
+            due = None
+        if due is None:
+            raise InvalidRule({"accounts": f"entry {position}: delete_on must be a date YYYY-MM-DD"})
+        note = item.get("note") or ""
+        if not isinstance(note, str) or len(note) > 200:
+            raise InvalidRule({"accounts": f"entry {position}: note must be a string of at most 200 characters"})
+        found[account] = Listed(account, due, note)
+    return list(found.values())
+
+
+def listed_entries_from_csv(text: str) -> list[Listed]:
+    """CSV with the columns kf_account,delete_on[,note]; a header row is optional."""
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["kf_account", "delete_on"]:
+        rows = rows[1:]
+    items = []
+    for row in rows:
+        cells = [cell.strip() for cell in row]
+        items.append(
+            {"kf_account": cells[0], "delete_on": cells[1] if len(cells) > 1 else "", "note": ",".join(cells[2:])}
+        )
+    return listed_entries_check(items)
+
+
+def cleanup_listed_accounts_set(
+    *, rule: CleanupRule, entries: Sequence[Listed], actor: Actor, replace: bool = False
+) -> int:
+    """Add (or, with ``replace``, replace) the rule's list; an account listed again gets the new date."""
+    if rule.is_archived:
+        raise InvalidRule({"rule": "this rule was deleted"})
+    with transaction.atomic():
+        if replace:
+            ListedAccount.objects.filter(rule=rule).delete()
+        existing = {row.kf_account: row for row in ListedAccount.objects.filter(rule=rule)}
+        new, changed = [], []
+        for entry in entries:
+            row = existing.get(entry.kf_account)
+            if row is None:
+                new.append(
+                    ListedAccount(rule=rule, kf_account=entry.kf_account, delete_on=entry.delete_on, note=entry.note)
+                )
+            else:
+                row.delete_on, row.note = entry.delete_on, entry.note
+                changed.append(row)
+        if len(existing) + len(new) > MAX_LISTED:
+            raise InvalidRule({"accounts": f"a rule lists at most {MAX_LISTED} accounts"})
+        ListedAccount.objects.bulk_create(new, batch_size=500)
+        ListedAccount.objects.bulk_update(changed, ["delete_on", "note"], batch_size=500)
+        _audit_rule(
+            rule, actor, "cleanup_rule.list_updated", {"added": len(new), "changed": len(changed), "replaced": replace}
+        )
+    return len(new) + len(changed)
