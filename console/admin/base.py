@@ -35,8 +35,9 @@ class ObjectActionsAdmin(NoDeleteAdmin):
     ) -> HttpResponse:
         allowed = self.get_actions(request)
         obj = self.get_object(request, object_id)
+        # An action that asks first (console.admin.confirm) and cannot be undone is styled as such.
         buttons = [
-            (name, self.object_action_labels.get(name, entry[2]))
+            (name, self.object_action_labels.get(name, entry[2]), getattr(entry[0], "danger", False))
             for name in self.object_actions
             if (entry := allowed.get(name)) is not None and obj is not None and self.object_action_applies(name, obj)
         ]

@@ -40,9 +40,12 @@ def local_time(value: datetime | None) -> str:
     return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
+def admin_url(obj: Any) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
 def admin_link(obj: Any, label: Any | None = None) -> str:
-    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    return format_html('<a href="{}">{}</a>', url, label if label is not None else obj)
+    return format_html('<a href="{}">{}</a>', admin_url(obj), label if label is not None else obj)
 
 
 def changelist_link(model: Any, label: Any, **query: Any) -> str:

@@ -6,20 +6,20 @@ from collections import defaultdict
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers as admin_helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
 from authorizers.models import Authorizer
 from authorizers.policy import eligibility
 from console.admin.base import ObjectActionsAdmin
-from console.admin.helpers import admin_link, console_action, local_time, merchant_name, staff_actor
+from console.admin.confirm import Consequences, Target, confirmed
+from console.admin.helpers import admin_link, admin_url, console_action, local_time, merchant_name, staff_actor
+from console.guidance import failure_hint
 from kfaccounts import services
 from kfaccounts.models import ACTIVE_STATUSES, DeletionRequest, DeletionStatus, KfAccount
 from kfaccounts.validation import InvalidKfAccount
@@ -42,6 +42,135 @@ class PresentFilter(admin.SimpleListFilter):
 
 def _merchant_cell(authorizer: Authorizer) -> str:
     return admin_link(authorizer, authorizer.nickname or authorizer.appid)
+
+
+def _accounts(rows: list[KfAccount]) -> str:
+    return ", ".join(kf.kf_account for kf in rows)
+
+
+def deletion_consequences(model_admin: Any, request: HttpRequest, queryset: QuerySet) -> Consequences:
+    plan = deletion_plan(queryset.select_related("authorizer"))
+    eligible = sum(len(group["eligible"]) for group in plan)
+    targets, skipped = [], []
+    for group in plan:
+        name = merchant_name(group["authorizer"])
+        if group["eligible"]:
+            targets.append(
+                Target(
+                    label=name,
+                    effects=[gettext("To delete: %(accounts)s") % {"accounts": _accounts(group["eligible"])}],
+                )
+            )
+        if group["not_eligible"]:
+            why = gettext("not deleted: the merchant is not eligible — %(why)s") % {
+                "why": group["verdict"].summary_text
+            }
+            skipped.append((f"{name}: {_accounts(group['not_eligible'])}", why))
+        if group["gone"]:
+            skipped.append(
+                (
+                    f"{name}: {_accounts(group['gone'])}",
+                    gettext("not deleted, already gone from WeChat at the last sync"),
+                )
+            )
+        if group["active"]:
+            skipped.append(
+                (
+                    f"{name}: {_accounts(group['active'])}",
+                    gettext("not requested again, a deletion is already pending or running"),
+                )
+            )
+    return Consequences(
+        title=gettext("Delete kf accounts on WeChat?"),
+        summary=gettext("%(eligible)d of the %(selected)d selected kf accounts will be deleted on WeChat.")
+        % {"eligible": eligible, "selected": queryset.count()},
+        targets=targets,
+        skipped=skipped,
+        undo=gettext("No: WeChat removes the customer-service account for good."),
+        confirm_label=ngettext("Yes, delete %(n)d kf account", "Yes, delete %(n)d kf accounts", eligible)
+        % {"n": eligible},
+    )
+
+
+def retry_consequences(model_admin: Any, request: HttpRequest, queryset: QuerySet) -> Consequences:
+    targets, skipped = [], []
+    for deletion in queryset.select_related("authorizer"):
+        label = f"#{deletion.pk} {deletion.kf_account} — {merchant_name(deletion.authorizer)}"
+        if deletion.status != DeletionStatus.FAILED:
+            skipped.append(
+                (
+                    label,
+                    gettext("it is %(status)s; only a failed deletion can be retried")
+                    % {"status": deletion.get_status_display()},
+                )
+            )
+            continue
+        verdict = eligibility(deletion.authorizer)
+        if not verdict.eligible:
+            skipped.append((label, gettext("not retried: %(why)s") % {"why": verdict.summary_text}))
+            continue
+        effects = [
+            gettext("it failed with: %(reason)s") % {"reason": deletion.get_reason_display() or "—"},
+            gettext("sent to WeChat again now; if WeChat accepts, the account is deleted for good"),
+        ]
+        hint = failure_hint(deletion.reason)
+        if hint:
+            effects.append(gettext("before retrying: %(hint)s") % {"hint": hint})
+        targets.append(Target(label=label, effects=effects, url=admin_url(deletion)))
+    count = len(targets)
+    return Consequences(
+        title=gettext("Retry failed deletions?"),
+        summary=ngettext(
+            "%(n)d failed deletion will be sent to WeChat again.",
+            "%(n)d failed deletions will be sent to WeChat again.",
+            count,
+        )
+        % {"n": count},
+        targets=targets,
+        skipped=skipped,
+        undo=gettext(
+            "Only partly: a retried deletion can be cancelled while it is still pending; "
+            "once WeChat has deleted the account it cannot be brought back."
+        ),
+        confirm_label=ngettext("Yes, retry %(n)d deletion", "Yes, retry %(n)d deletions", count) % {"n": count},
+    )
+
+
+def deletion_plan(kf_accounts: QuerySet) -> list[dict[str, Any]]:
+    """Per merchant: which selected accounts would be deleted, and why the others would not."""
+    by_merchant: dict[int, list[KfAccount]] = defaultdict(list)
+    merchants: dict[int, Authorizer] = {}
+    for kf in kf_accounts:
+        by_merchant[kf.authorizer_id].append(kf)
+        merchants[kf.authorizer_id] = kf.authorizer
+    plan = []
+    for authorizer_id, rows in by_merchant.items():
+        authorizer = merchants[authorizer_id]
+        verdict = eligibility(authorizer)
+        active = set(
+            DeletionRequest.objects.filter(
+                authorizer_id=authorizer_id, kf_account__in=[r.kf_account for r in rows], status__in=ACTIVE_STATUSES
+            ).values_list("kf_account", flat=True)
+        )
+        group: dict[str, Any] = {
+            "authorizer": authorizer,
+            "verdict": verdict,
+            "eligible": [],
+            "gone": [],
+            "active": [],
+            "not_eligible": [],
+        }
+        for kf in rows:
+            if not verdict.eligible:
+                group["not_eligible"].append(kf)
+            elif kf.gone_at is not None:
+                group["gone"].append(kf)
+            elif kf.kf_account in active:
+                group["active"].append(kf)
+            else:
+                group["eligible"].append(kf)
+        plan.append(group)
+    return plan
 
 
 @admin.register(KfAccount)
@@ -106,21 +235,9 @@ class KfAccountAdmin(ObjectActionsAdmin):
         )
 
     @console_action(description=_("Delete the selected kf accounts on WeChat…"), permissions=["request_deletion"])
+    @confirmed(consequences=deletion_consequences, danger=True)
     def delete_selected_kf_accounts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         plan = deletion_plan(queryset.select_related("authorizer"))
-        if request.POST.get("confirm") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": gettext("Delete kf accounts on WeChat?"),
-                "opts": self.model._meta,
-                "plan": plan,
-                "eligible_total": sum(len(group["eligible"]) for group in plan),
-                "selected_total": queryset.count(),
-                "selected_ids": [str(pk) for pk in queryset.values_list("pk", flat=True)],
-                "action_checkbox_name": admin_helpers.ACTION_CHECKBOX_NAME,
-                "action_name": "delete_selected_kf_accounts",
-            }
-            return TemplateResponse(request, "console/delete_kf_accounts_confirm.html", context)
         actor = staff_actor(request)
         for group in plan:
             authorizer = group["authorizer"]
@@ -140,43 +257,6 @@ class KfAccountAdmin(ObjectActionsAdmin):
                 messages.SUCCESS,
             )
         return None
-
-
-def deletion_plan(kf_accounts: QuerySet) -> list[dict[str, Any]]:
-    """Per merchant: which selected accounts would be deleted, and why the others would not."""
-    by_merchant: dict[int, list[KfAccount]] = defaultdict(list)
-    merchants: dict[int, Authorizer] = {}
-    for kf in kf_accounts:
-        by_merchant[kf.authorizer_id].append(kf)
-        merchants[kf.authorizer_id] = kf.authorizer
-    plan = []
-    for authorizer_id, rows in by_merchant.items():
-        authorizer = merchants[authorizer_id]
-        verdict = eligibility(authorizer)
-        active = set(
-            DeletionRequest.objects.filter(
-                authorizer_id=authorizer_id, kf_account__in=[r.kf_account for r in rows], status__in=ACTIVE_STATUSES
-            ).values_list("kf_account", flat=True)
-        )
-        group: dict[str, Any] = {
-            "authorizer": authorizer,
-            "verdict": verdict,
-            "eligible": [],
-            "gone": [],
-            "active": [],
-            "not_eligible": [],
-        }
-        for kf in rows:
-            if not verdict.eligible:
-                group["not_eligible"].append(kf)
-            elif kf.gone_at is not None:
-                group["gone"].append(kf)
-            elif kf.kf_account in active:
-                group["active"].append(kf)
-            else:
-                group["eligible"].append(kf)
-        plan.append(group)
-    return plan
 
 
 class ReasonOrBlank(admin.SimpleListFilter):
@@ -244,7 +324,7 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
     )
     actions = ["retry_failed", "cancel_pending"]
     object_actions = ("retry_failed", "cancel_pending")
-    object_action_labels = {"retry_failed": _("Retry this deletion"), "cancel_pending": _("Cancel this deletion")}
+    object_action_labels = {"retry_failed": _("Retry this deletion…"), "cancel_pending": _("Cancel this deletion")}
 
     def object_action_applies(self, name: str, obj: Any) -> bool:
         wanted = {"retry_failed": DeletionStatus.FAILED, "cancel_pending": DeletionStatus.PENDING}
@@ -311,7 +391,8 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
             ),
         )
 
-    @console_action(description=_("Retry the selected failed deletions"), permissions=["change"])
+    @console_action(description=_("Retry the selected failed deletions…"), permissions=["change"])
+    @confirmed(consequences=retry_consequences)
     def retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
         for deletion in queryset.select_related("authorizer"):
             name = f"{merchant_name(deletion.authorizer)} {deletion.kf_account}"

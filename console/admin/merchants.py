@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
@@ -28,9 +28,11 @@ from authorizers.policy import eligibility
 from authorizers.tokens import AuthorizerRevokedError
 from console import authorization
 from console.admin.base import ObjectActionsAdmin
+from console.admin.confirm import Consequences, Target, confirmed
 from console.admin.helpers import (
     ReadOnlyAdmin,
     admin_link,
+    admin_url,
     changelist_link,
     console_action,
     local_time,
@@ -38,7 +40,7 @@ from console.admin.helpers import (
     staff_actor,
 )
 from kfaccounts import services as kf_services
-from kfaccounts.models import DeletionRequest, KfAccount
+from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
 from wechat.errors import WeChatError
 
 RECENT = 10
@@ -85,6 +87,139 @@ class QuotaPausedFilter(admin.SimpleListFilter):
         return None
 
 
+def _not_active(authorizer: Authorizer) -> str:
+    return gettext("not active (%(status)s): nothing to do") % {"status": authorizer.get_status_display()}
+
+
+def deactivate_consequences(model_admin: Any, request: HttpRequest, queryset: QuerySet) -> Consequences:
+    targets, skipped = [], []
+    keys_total = pending_total = 0
+    for authorizer in queryset:
+        if authorizer.status == AuthorizerStatus.DEACTIVATED:
+            skipped.append((merchant_name(authorizer), gettext("already deactivated")))
+            continue
+        keys = ApiKey.objects.filter(authorizer=authorizer, revoked_at__isnull=True).count()
+        pending = DeletionRequest.objects.filter(authorizer=authorizer, status=DeletionStatus.PENDING).count()
+        running = DeletionRequest.objects.filter(authorizer=authorizer, status=DeletionStatus.RUNNING).count()
+        keys_total, pending_total = keys_total + keys, pending_total + pending
+        effects = [
+            ngettext(
+                "%(n)d API key revoked: the merchant's systems are refused from now on",
+                "%(n)d API keys revoked: the merchant's systems are refused from now on",
+                keys,
+            )
+            % {"n": keys},
+            ngettext(
+                "%(n)d pending deletion cancelled (its kf account stays on WeChat)",
+                "%(n)d pending deletions cancelled (their kf accounts stay on WeChat)",
+                pending,
+            )
+            % {"n": pending},
+            gettext("its WeChat tokens are forgotten: nothing more is done on its behalf"),
+        ]
+        if running:
+            effects.append(
+                ngettext(
+                    "%(n)d deletion running now finishes",
+                    "%(n)d deletions running now finish",
+                    running,
+                )
+                % {"n": running}
+            )
+        targets.append(Target(label=merchant_name(authorizer), effects=effects, url=admin_url(authorizer)))
+    count = len(targets)
+    return Consequences(
+        title=gettext("Deactivate merchants?"),
+        summary=ngettext("%(n)d merchant will be deactivated.", "%(n)d merchants will be deactivated.", count)
+        % {"n": count},
+        totals=[
+            ngettext("%(n)d API key revoked", "%(n)d API keys revoked", keys_total) % {"n": keys_total},
+            ngettext("%(n)d pending deletion cancelled", "%(n)d pending deletions cancelled", pending_total)
+            % {"n": pending_total},
+        ]
+        if count
+        else [],
+        targets=targets,
+        skipped=skipped,
+        undo=gettext(
+            "Not from this console. Only the merchant can make itself active again, by authorizing the platform "
+            "again on WeChat (send it the authorization link). Revoked API keys stay revoked: issue new ones "
+            "then. Cancelled deletions must be asked for again. Its kf accounts, deletions and audit trail stay."
+        ),
+        confirm_label=ngettext("Yes, deactivate %(n)d merchant", "Yes, deactivate %(n)d merchants", count)
+        % {"n": count},
+    )
+
+
+def issue_key_consequences(model_admin: Any, request: HttpRequest, queryset: QuerySet) -> Consequences:
+    targets, skipped = [], []
+    for authorizer in queryset:
+        if authorizer.status != AuthorizerStatus.ACTIVE:
+            skipped.append((merchant_name(authorizer), _not_active(authorizer)))
+            continue
+        active = ApiKey.objects.filter(authorizer=authorizer, revoked_at__isnull=True).count()
+        targets.append(
+            Target(
+                label=merchant_name(authorizer),
+                effects=[
+                    gettext("a new key that can delete this merchant's kf accounts through the API"),
+                    ngettext("its %(n)d active key keeps working", "its %(n)d active keys keep working", active)
+                    % {"n": active},
+                ],
+                url=admin_url(authorizer),
+            )
+        )
+    count = len(targets)
+    return Consequences(
+        title=gettext("Issue API keys?"),
+        summary=ngettext(
+            "%(n)d new API key will be issued. It is shown once, on the next page: copy it there.",
+            "%(n)d new API keys will be issued. Each is shown once, on the next page: copy them there.",
+            count,
+        )
+        % {"n": count},
+        targets=targets,
+        skipped=skipped,
+        undo=gettext(
+            "A key cannot be taken back once it is shown: if it is not needed or leaks, revoke it "
+            "(API keys list); the merchant's systems using it are then refused."
+        ),
+        confirm_label=ngettext("Yes, issue %(n)d key", "Yes, issue %(n)d keys", count) % {"n": count},
+    )
+
+
+def revoke_key_consequences(model_admin: Any, request: HttpRequest, queryset: QuerySet) -> Consequences:
+    targets, skipped = [], []
+    for api_key in queryset.select_related("authorizer"):
+        label = f"kfp_{api_key.prefix}_… — {merchant_name(api_key.authorizer)}"
+        if api_key.revoked_at is not None:
+            skipped.append((label, gettext("already revoked %(at)s") % {"at": local_time(api_key.revoked_at)}))
+            continue
+        used = (
+            gettext("last used %(at)s") % {"at": local_time(api_key.last_used_at)}
+            if api_key.last_used_at
+            else gettext("never used")
+        )
+        targets.append(
+            Target(
+                label=label,
+                effects=[gettext("every request with it is refused (401) from now on"), used],
+                url=admin_url(api_key),
+            )
+        )
+    count = len(targets)
+    return Consequences(
+        title=gettext("Revoke API keys?"),
+        summary=ngettext("%(n)d API key will be revoked.", "%(n)d API keys will be revoked.", count) % {"n": count},
+        targets=targets,
+        skipped=skipped,
+        undo=gettext(
+            "No: a revoked key never works again. Issue a new key from the merchant's page and give it to the merchant."
+        ),
+        confirm_label=ngettext("Yes, revoke %(n)d key", "Yes, revoke %(n)d keys", count) % {"n": count},
+    )
+
+
 @admin.register(Authorizer)
 class AuthorizerAdmin(ObjectActionsAdmin):
     list_display = ("merchant", "kind", "certified", "granted", "status", "eligible", "token_expires", "quota_pause")
@@ -97,8 +232,8 @@ class AuthorizerAdmin(ObjectActionsAdmin):
         "refresh_token": _("Refresh token"),
         "reread_permissions": _("Re-read permissions"),
         "sync_kf_accounts": _("Sync kf accounts"),
-        "issue_api_key": _("Issue API key"),
-        "deactivate": _("Deactivate"),
+        "issue_api_key": _("Issue API key…"),
+        "deactivate": _("Deactivate…"),
     }
 
     def object_action_applies(self, name: str, obj: Any) -> bool:
@@ -332,7 +467,10 @@ class AuthorizerAdmin(ObjectActionsAdmin):
             ),
         )
 
-    @console_action(description=_("Deactivate (revoke its API keys, cancel pending deletions)"), permissions=["change"])
+    @console_action(
+        description=_("Deactivate (revoke its API keys, cancel pending deletions)…"), permissions=["change"]
+    )
+    @confirmed(consequences=deactivate_consequences, danger=True)
     def deactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._each(
             request,
@@ -344,7 +482,8 @@ class AuthorizerAdmin(ObjectActionsAdmin):
             ),
         )
 
-    @console_action(description=_("Issue an API key (shown once)"), permissions=["manage_api_keys"])
+    @console_action(description=_("Issue an API key (shown once)…"), permissions=["manage_api_keys"])
+    @confirmed(consequences=issue_key_consequences)
     def issue_api_key(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         issued = []
         for authorizer in queryset:
@@ -429,7 +568,7 @@ class ApiKeyAdmin(ObjectActionsAdmin):
     readonly_fields = fields
     actions = ["revoke"]
     object_actions = ("revoke",)
-    object_action_labels = {"revoke": _("Revoke this key")}
+    object_action_labels = {"revoke": _("Revoke this key…")}
 
     def object_action_applies(self, name: str, obj: Any) -> bool:
         return obj.revoked_at is None
@@ -444,7 +583,8 @@ class ApiKeyAdmin(ObjectActionsAdmin):
     def prefix_shown(self, obj: ApiKey) -> str:
         return f"kfp_{obj.prefix}_…"
 
-    @console_action(description=_("Revoke the selected API keys"), permissions=["manage_api_keys"])
+    @console_action(description=_("Revoke the selected API keys…"), permissions=["manage_api_keys"])
+    @confirmed(consequences=revoke_key_consequences, danger=True)
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         for api_key in queryset.select_related("authorizer"):
             api_key_revoke(api_key=api_key, actor=staff_actor(request))

@@ -15,35 +15,13 @@ from django.contrib.auth.models import Group
 
 from kfaccounts.models import DeletionRequest
 from tests.browser import chromium
-from tests.console.conftest import PASSWORD, _staff
+from tests.browser.steps import click as _click
+from tests.browser.steps import fits as _fits
+from tests.browser.steps import login as _login
+from tests.console.conftest import _staff
 from tests.kfaccounts.conftest import DEL_URL, OK
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-WIDTH = 1366
-
-
-def _login(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    _click(page, "input[type=submit]")
-
-
-def _click(page, selector: str) -> None:
-    """Click something that loads a new page, and wait for it."""
-    with page.expect_navigation():
-        page.click(selector)
-
-
-def _fits(page) -> None:
-    """No sideways scrolling at 1366 px: neither the page nor a list's own scroll box."""
-    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH, page.url
-    clipped = page.evaluate(
-        "Array.from(document.querySelectorAll('#changelist .results, #content-main'))"
-        ".filter(e => e.scrollWidth > e.clientWidth + 1).length"
-    )
-    assert clipped == 0, f"a list scrolls sideways on {page.url}"
 
 
 def test_operator_reads_the_dashboard_filters_merchants_and_deletes_two_kf_accounts(
@@ -91,9 +69,9 @@ def test_operator_reads_the_dashboard_filters_merchants_and_deletes_two_kf_accou
     _fits(page)
     screenshot("console-kf-accounts")
     _click(page, "button[name=index]")
-    assert "2 of the 2 selected kf accounts will be deleted on WeChat." in page.inner_text("#deletion-summary")
+    assert "2 of the 2 selected kf accounts will be deleted on WeChat." in page.inner_text("#confirm-summary")
     screenshot("console-delete-confirmation")
-    _click(page, "#confirm-deletion")
+    _click(page, "#confirm-action")
     assert "2 deletions requested" in page.inner_text(".messagelist")
 
     page.goto(f"{live_server.url}/admin/kfaccounts/deletionrequest/?status__exact=succeeded&q=teahouse")
@@ -147,6 +125,8 @@ def test_a_failed_deletion_is_retried_from_its_page(live_server, page, screensho
     assert "65400" in page.inner_text("#content")
     screenshot("console-deletion-failed")
     _click(page, "button[data-action=retry_failed]")
+    assert "1 failed deletion will be sent to WeChat again." in page.inner_text("#confirm-summary")
+    _click(page, "#confirm-action")
     assert page.url.endswith(f"/admin/kfaccounts/deletionrequest/{failed.pk}/change/")
     assert f"deletion #{failed.pk} sent again" in page.inner_text(".messagelist")
     content = page.inner_text("#content")

@@ -96,7 +96,9 @@ def test_sync_kf_accounts_is_audited_with_the_staff_user(
 def test_issue_api_key_shows_it_once_uncached_and_audits_the_superuser(
     superuser_client, shop, django_capture_on_commit_callbacks
 ):
-    response = _run(superuser_client, MERCHANTS, "issue_api_key", [shop.pk], django_capture_on_commit_callbacks)
+    response = _run(
+        superuser_client, MERCHANTS, "issue_api_key", [shop.pk], django_capture_on_commit_callbacks, confirm="yes"
+    )
     html = response.content.decode()
     (key,) = re.findall(r"kfp_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", html)
     assert "no-store" in response["Cache-Control"]
@@ -115,7 +117,7 @@ def test_issue_api_key_shows_it_once_uncached_and_audits_the_superuser(
 
 def test_revoke_api_key_is_audited_with_the_superuser(superuser_client, shop, django_capture_on_commit_callbacks):
     key = shop.api_keys.get()
-    _run(superuser_client, API_KEYS, "revoke", [key.pk], django_capture_on_commit_callbacks)
+    _run(superuser_client, API_KEYS, "revoke", [key.pk], django_capture_on_commit_callbacks, confirm="yes")
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert _by_staff("root_zhang") == [("api_key.revoked", "ok")]
@@ -125,7 +127,7 @@ def test_deactivate_keeps_history_revokes_keys_cancels_pending_and_is_audited(
     operator_client, shop, django_capture_on_commit_callbacks
 ):
     deletions = shop.deletions.count()
-    _run(operator_client, MERCHANTS, "deactivate", [shop.pk], django_capture_on_commit_callbacks)
+    _run(operator_client, MERCHANTS, "deactivate", [shop.pk], django_capture_on_commit_callbacks, confirm="yes")
     shop.refresh_from_db()
     assert shop.status == "deactivated"
     assert shop.access_token_ciphertext == "" and shop.refresh_token_ciphertext == ""
@@ -154,6 +156,7 @@ def test_delete_selected_asks_first_then_creates_deletions_through_the_api_servi
     assert "2 of the 4 selected kf accounts will be deleted on WeChat." in html
     assert "No Perms Shop" in html and "none of permission sets 1, 6, 19, 100, 101 is granted" in html
     assert "already gone from WeChat" in html and "kf3@teahouse" in html
+    assert "WeChat removes the customer-service account for good" in html
     assert DeletionRequest.objects.filter(kf_account__startswith="kf").count() == 0
     assert len(wechat.calls) == 0
 
@@ -178,7 +181,7 @@ def test_retry_failed_from_the_deletions_page_is_audited_and_succeeds(
 ):
     wechat.post(DEL_URL, json=OK)
     failed = shop.deletions.get(status="failed")
-    _run(operator_client, DELETIONS, "retry_failed", [failed.pk], django_capture_on_commit_callbacks)
+    _run(operator_client, DELETIONS, "retry_failed", [failed.pk], django_capture_on_commit_callbacks, confirm="yes")
     failed.refresh_from_db()
     assert (failed.status, failed.attempts) == ("succeeded", 2)
     assert _by_staff("ops_li") == [("deletion.retry_requested", "pending")]
@@ -207,7 +210,13 @@ def test_an_action_button_on_a_detail_page_comes_back_to_that_page(
     with django_capture_on_commit_callbacks(execute=True):
         response = operator_client.post(
             reverse(DELETIONS),
-            {"action": "retry_failed", "index": 0, "_selected_action": [failed.pk], "_console_next": page},
+            {
+                "action": "retry_failed",
+                "index": 0,
+                "_selected_action": [failed.pk],
+                "_console_next": page,
+                "confirm": "yes",
+            },
         )
     assert response.status_code == 302 and response["Location"] == page
     with django_capture_on_commit_callbacks(execute=True):

@@ -68,9 +68,9 @@ def test_an_operator_deletes_two_kf_accounts_from_the_console_and_wechat_loses_t
     page.select_option("select[name=action]", "delete_selected_kf_accounts")
     with page.expect_navigation():
         page.click("button[name=index]")
-    assert "2 of the 2 selected kf accounts will be deleted on WeChat." in page.inner_text("#deletion-summary")
+    assert "2 of the 2 selected kf accounts will be deleted on WeChat." in page.inner_text("#confirm-summary")
     with page.expect_navigation():
-        page.click("#confirm-deletion")
+        page.click("#confirm-action")
     assert "2 deletions requested" in page.inner_text(".messagelist")
 
     listing = f"{base}/admin/kfaccounts/deletionrequest/?status__exact=succeeded&q={merchant.alias}"
