@@ -143,10 +143,6 @@ def _rule(request: Request, pk: int) -> CleanupRule:
     return rule
 
 
-def _invalid(exc: services.InvalidRule) -> serializers.ValidationError:
-    return serializers.ValidationError(exc.errors)
-
-
 def _input(request: Request, *, partial: bool) -> dict[str, Any]:
     body = CleanupRuleInput(data=request.data, partial=partial)
     body.is_valid(raise_exception=True)
@@ -172,10 +168,7 @@ class CleanupRuleListCreate(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         merchant = request_merchant(request)
         values = _input(request, partial=False)
-        try:
-            rule = services.cleanup_rule_create(authorizer=merchant.authorizer, actor=merchant.actor, values=values)
-        except services.InvalidRule as exc:
-            raise _invalid(exc) from None
+        rule = services.cleanup_rule_create(authorizer=merchant.authorizer, actor=merchant.actor, values=values)
         return Response(CleanupRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
 
@@ -188,10 +181,7 @@ class CleanupRuleDetail(APIView):
     def patch(self, request: Request, pk: int) -> Response:
         rule = _rule(request, pk)
         values = _input(request, partial=True)
-        try:
-            rule = services.cleanup_rule_update(rule=rule, actor=request_merchant(request).actor, values=values)
-        except services.InvalidRule as exc:
-            raise _invalid(exc) from None
+        rule = services.cleanup_rule_update(rule=rule, actor=request_merchant(request).actor, values=values)
         return Response(CleanupRuleSerializer(rule).data)
 
     @extend_schema(request=None, responses={204: None}, summary="Delete a cleanup rule (its runs stay)")
@@ -203,16 +193,13 @@ class CleanupRuleDetail(APIView):
 def _start(request: Request, pk: int, *, dry_run: bool) -> Response:
     merchant = request_merchant(request)
     rule = _rule(request, pk)
-    try:
-        (run,) = services.cleanup_run_request(
-            rule=rule,
-            actor=merchant.actor,
-            dry_run=dry_run,
-            trigger="api",
-            authorizer=merchant.authorizer,
-        )
-    except services.InvalidRule as exc:
-        raise _invalid(exc) from None
+    (run,) = services.cleanup_run_request(
+        rule=rule,
+        actor=merchant.actor,
+        dry_run=dry_run,
+        trigger="api",
+        authorizer=merchant.authorizer,
+    )
     return Response(CleanupRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -268,16 +255,13 @@ class CleanupRuleListedAccounts(generics.ListAPIView):
         rule = _rule(request, pk)
         body = ListedAccountsInput(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            entries = services.listed_entries_check(body.validated_data["accounts"])
-            saved = services.cleanup_listed_accounts_set(
-                rule=rule,
-                entries=entries,
-                actor=request_merchant(request).actor,
-                replace=body.validated_data["replace"],
-            )
-        except services.InvalidRule as exc:
-            raise _invalid(exc) from None
+        entries = services.listed_entries_check(body.validated_data["accounts"])
+        saved = services.cleanup_listed_accounts_set(
+            rule=rule,
+            entries=entries,
+            actor=request_merchant(request).actor,
+            replace=body.validated_data["replace"],
+        )
         return Response({"saved": saved})
 
 

@@ -95,10 +95,6 @@ def _endpoint(request: Request, pk: int) -> WebhookEndpoint:
     return endpoint
 
 
-def _invalid(exc: services.InvalidWebhook, field: str = "url") -> serializers.ValidationError:
-    return serializers.ValidationError({field: [str(exc)]})
-
-
 class WebhookEndpointListCreate(generics.ListAPIView):
     serializer_class = WebhookEndpointSerializer
     pagination_class = NewestFirst
@@ -121,16 +117,13 @@ class WebhookEndpointListCreate(generics.ListAPIView):
         body.is_valid(raise_exception=True)
         if "url" not in body.validated_data:
             raise serializers.ValidationError({"url": ["this field is required"]})
-        try:
-            endpoint, secret = services.webhook_endpoint_register(
-                authorizer=merchant.authorizer,
-                url=body.validated_data["url"],
-                actor=merchant.actor,
-                event_types=body.validated_data.get("event_types"),
-                description=body.validated_data.get("description", ""),
-            )
-        except services.InvalidWebhook as exc:
-            raise _invalid(exc) from None
+        endpoint, secret = services.webhook_endpoint_register(
+            authorizer=merchant.authorizer,
+            url=body.validated_data["url"],
+            actor=merchant.actor,
+            event_types=body.validated_data.get("event_types"),
+            description=body.validated_data.get("description", ""),
+        )
         data = {**WebhookEndpointSerializer(endpoint).data, "secret": secret}
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -145,12 +138,9 @@ class WebhookEndpointDetail(APIView):
         endpoint = _endpoint(request, pk)
         body = WebhookEndpointInput(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        try:
-            endpoint = services.webhook_endpoint_update(
-                endpoint=endpoint, actor=request_merchant(request).actor, **body.validated_data
-            )
-        except services.InvalidWebhook as exc:
-            raise _invalid(exc, "url" if "url" in body.validated_data else "event_types") from None
+        endpoint = services.webhook_endpoint_update(
+            endpoint=endpoint, actor=request_merchant(request).actor, **body.validated_data
+        )
         return Response(WebhookEndpointSerializer(endpoint).data)
 
     @extend_schema(request=None, responses={204: None}, summary="Stop sending to an endpoint (its log stays)")
@@ -163,10 +153,7 @@ class WebhookSecretRotate(APIView):
     @extend_schema(request=None, responses=SecretSerializer, summary="Rotate the signing secret (shown once)")
     def post(self, request: Request, pk: int) -> Response:
         endpoint = _endpoint(request, pk)
-        try:
-            secret = services.webhook_endpoint_secret_rotate(endpoint=endpoint, actor=request_merchant(request).actor)
-        except services.InvalidWebhook as exc:
-            raise _invalid(exc, "endpoint") from None
+        secret = services.webhook_endpoint_secret_rotate(endpoint=endpoint, actor=request_merchant(request).actor)
         return Response({"secret": secret, "previous_secret_valid_until": endpoint.previous_secret_expires_at})
 
 
@@ -174,10 +161,7 @@ class WebhookPing(APIView):
     @extend_schema(request=None, responses={202: WebhookDeliverySerializer}, summary="Send a test event (ping)")
     def post(self, request: Request, pk: int) -> Response:
         endpoint = _endpoint(request, pk)
-        try:
-            delivery = services.webhook_ping(endpoint=endpoint, actor=request_merchant(request).actor)
-        except services.InvalidWebhook as exc:
-            raise _invalid(exc, "endpoint") from None
+        delivery = services.webhook_ping(endpoint=endpoint, actor=request_merchant(request).actor)
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.models import Authorizer
+from errorkit import DomainError
 from webhooks import signing, transport
 from webhooks.dispatch import deliveries_send
 from webhooks.models import DeliveryStatus, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -38,8 +39,8 @@ ROTATION_OVERLAP = timedelta(hours=24)
 SUBSCRIBABLE = tuple(t for t in EventType.values if t != EventType.PING)
 
 
-class InvalidWebhook(ValueError):
-    """A registration or change that cannot be accepted; nothing was stored."""
+class InvalidWebhook(DomainError, ValueError):
+    """A registration or change that cannot be accepted; nothing was stored (``fields``: the input at fault)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def _checked_url(url: object) -> str:
     try:
         url_check(url, allow_private=_allow_private())
     except UnsafeUrl as exc:
-        raise InvalidWebhook(str(exc)) from None
+        raise InvalidWebhook(str(exc), field="url") from None
     assert isinstance(url, str)
     return url
 
@@ -79,10 +80,12 @@ def _checked_event_types(event_types: object) -> list[str]:
     if event_types is None:
         return []
     if not isinstance(event_types, list) or not all(isinstance(t, str) for t in event_types):
-        raise InvalidWebhook("event_types must be a list of event type names")
+        raise InvalidWebhook("event_types must be a list of event type names", field="event_types")
     unknown = sorted(set(event_types) - set(SUBSCRIBABLE))
     if unknown:
-        raise InvalidWebhook(f"unknown event types {', '.join(unknown)}; known: {', '.join(SUBSCRIBABLE)}")
+        raise InvalidWebhook(
+            f"unknown event types {', '.join(unknown)}; known: {', '.join(SUBSCRIBABLE)}", field="event_types"
+        )
     return sorted(set(event_types))
 
 

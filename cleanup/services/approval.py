@@ -10,11 +10,15 @@ from audit.services import Actor, audit_record
 from cleanup.dispatch import cleanup_run_send
 from cleanup.models import CleanupRun, RunStatus
 from cleanup.services.runs import run_announce
+from errorkit import DomainError
 from webhooks.models import EventType
 
 
-class RunNotDecidable(Exception):
+class RunNotDecidable(DomainError):
     """Only a run awaiting approval can be approved or declined (and only once)."""
+
+    code = "not_decidable"
+    status = 409
 
 
 def _run_decide(run: CleanupRun, status: str, actor: Actor) -> None:

@@ -31,16 +31,17 @@ from cleanup.models import (
     ScheduleKind,
 )
 from cleanup.services.schedules import crontab_check, rule_schedule_sync
+from errorkit import DomainError
 from kfaccounts.validation import InvalidKfAccount, kf_account_check
 
 MAX_LISTED = 10_000
 
 
-class InvalidRule(ValueError):
+class InvalidRule(DomainError, ValueError):
     """A rule (or a list of accounts) that cannot be accepted; ``errors`` maps field → message."""
 
     def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        super().__init__(fields=errors)
         self.errors = errors
 
 

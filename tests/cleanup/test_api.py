@@ -79,6 +79,9 @@ def test_bad_rules_are_refused_with_400_naming_the_field_and_nothing_is_stored(c
     error = response.json()["error"]
     assert error["code"] == "invalid_input"
     assert field in error["fields"], error
+    # Every refusal reads like a serializer's, whichever layer found it (the serializer or the
+    # service): messages in a list (or, for a list field, per position), never a bare string.
+    assert all(isinstance(messages, (list, dict)) and messages for messages in error["fields"].values()), error
     assert not CleanupRule.objects.exists()
 
 

@@ -40,6 +40,23 @@ def test_production_refuses_http_and_private_addresses_with_400(client, settings
     assert client.post("/api/v1/webhooks/", {"url": "https://93.184.216.34/hook"}, format="json").status_code == 201
 
 
+def test_a_refusal_names_the_field_the_service_found_at_fault(client, private_urls_allowed, receiver):
+    for body, field in [
+        ({"url": "not a url"}, "url"),
+        ({"url": receiver.url, "event_types": ["no.such_event"]}, "event_types"),
+    ]:
+        response = client.post("/api/v1/webhooks/", body, format="json")
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert error["code"] == "invalid_input" and list(error["fields"]) == [field], error
+        assert error["message"].startswith(f"{field}: "), error
+    endpoint = client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json").json()
+    refused = client.patch(f"/api/v1/webhooks/{endpoint['id']}/", {"event_types": ["nope"]}, format="json")
+    assert refused.status_code == 400 and list(refused.json()["error"]["fields"]) == ["event_types"]
+    refused = client.patch(f"/api/v1/webhooks/{endpoint['id']}/", {"url": "ftp://x"}, format="json")
+    assert refused.status_code == 400 and list(refused.json()["error"]["fields"]) == ["url"]
+
+
 def test_rotate_ping_and_the_delivery_log(client, private_urls_allowed, receiver, django_capture_on_commit_callbacks):
     endpoint = client.post("/api/v1/webhooks/", {"url": receiver.url}, format="json").json()
     rotated = client.post(f"/api/v1/webhooks/{endpoint['id']}/rotate-secret/")
