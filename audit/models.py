@@ -18,21 +18,23 @@ class AuditEvent(models.Model):
     Never holds a token or key: `detail` is built by services from non-secret fields only.
     """
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
-    actor_id = models.CharField(max_length=64, blank=True)
-    actor_label = models.CharField(max_length=150, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("time"))
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices, verbose_name=_("actor kind"))
+    actor_id = models.CharField(max_length=64, blank=True, verbose_name=_("actor id"))
+    actor_label = models.CharField(max_length=150, blank=True, verbose_name=_("actor"))
     # The appid rather than a foreign key: the log must outlive and never block deletion of rows.
-    authorizer_appid = models.CharField(max_length=32, blank=True, db_index=True)
-    action = models.CharField(max_length=64, db_index=True)
-    subject = models.CharField(max_length=128, blank=True)
-    outcome = models.CharField(max_length=32, blank=True)
-    errcode = models.IntegerField(null=True, blank=True)
-    errmsg = models.CharField(max_length=255, blank=True)
-    rid = models.CharField(max_length=64, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
+    authorizer_appid = models.CharField(max_length=32, blank=True, db_index=True, verbose_name=_("merchant appid"))
+    action = models.CharField(max_length=64, db_index=True, verbose_name=_("action"))
+    subject = models.CharField(max_length=128, blank=True, verbose_name=_("subject"))
+    outcome = models.CharField(max_length=32, blank=True, verbose_name=_("outcome"))
+    errcode = models.IntegerField(null=True, blank=True, verbose_name=_("errcode"))
+    errmsg = models.CharField(max_length=255, blank=True, verbose_name=_("errmsg"))
+    rid = models.CharField(max_length=64, blank=True, verbose_name=_("rid"))
+    detail = models.JSONField(default=dict, blank=True, verbose_name=_("detail"))
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["authorizer_appid", "-at"])]
 

@@ -36,16 +36,24 @@ class ComponentCredential(models.Model):
     The row is also the fence for refreshing the component token: whoever holds its lock refreshes.
     """
 
-    component_appid = models.CharField(max_length=32, unique=True)
-    verify_ticket_ciphertext = models.TextField(blank=True)
-    ticket_created_at = models.DateTimeField(null=True, blank=True, help_text="CreateTime of the push")
-    ticket_received_at = models.DateTimeField(null=True, blank=True)
-    access_token_ciphertext = models.TextField(blank=True)
-    access_token_expires_at = models.DateTimeField(null=True, blank=True)
-    access_token_refreshed_at = models.DateTimeField(null=True, blank=True)
-    refresh_count = models.PositiveIntegerField(default=0)
+    component_appid = models.CharField(max_length=32, unique=True, verbose_name=_("component appid"))
+    verify_ticket_ciphertext = models.TextField(blank=True, verbose_name=_("verify ticket (encrypted)"))
+    ticket_created_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("CreateTime of the push"), verbose_name=_("ticket created at")
+    )
+    ticket_received_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ticket received at"))
+    access_token_ciphertext = models.TextField(blank=True, verbose_name=_("access token (encrypted)"))
+    access_token_expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("access token expires at"))
+    access_token_refreshed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("access token refreshed at"))
+    refresh_count = models.PositiveIntegerField(default=0, verbose_name=_("refresh count"))
     # 61005/61006: when api_start_push_ticket was last called, so a burst of failures asks once.
-    push_restart_requested_at = models.DateTimeField(null=True, blank=True)
+    push_restart_requested_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("ticket push restart asked at")
+    )
+
+    class Meta:
+        verbose_name = _("platform credential")
+        verbose_name_plural = _("platform credentials")
 
     def __str__(self) -> str:
         return self.component_appid
@@ -57,45 +65,70 @@ CERTIFIED_VERIFY_TYPE_IDS = frozenset({0, 3, 4, 5})
 
 
 class Authorizer(models.Model):
-    appid = models.CharField(max_length=32, unique=True)
-    nickname = models.CharField(max_length=128, blank=True)
-    user_name = models.CharField(max_length=64, blank=True, help_text="Original id (gh_…)")
-    alias = models.CharField(max_length=64, blank=True, help_text="WeChat id: the part after @ in kf accounts")
-    principal_name = models.CharField(max_length=128, blank=True)
-    kind = models.CharField(max_length=16, choices=AccountKind.choices, default=AccountKind.UNKNOWN)
-    service_type_id = models.IntegerField(null=True, blank=True)
-    verify_type_id = models.IntegerField(null=True, blank=True, help_text="-1 means not certified")
-    account_status = models.IntegerField(null=True, blank=True, help_text="1 means normal")
-    func_ids = models.JSONField(default=list, blank=True, help_text="Granted permission-set ids")
-    status = models.CharField(max_length=16, choices=AuthorizerStatus.choices, default=AuthorizerStatus.ACTIVE)
-    authorized_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    info_refreshed_at = models.DateTimeField(null=True, blank=True)
+    appid = models.CharField(max_length=32, unique=True, verbose_name=_("appid"))
+    nickname = models.CharField(max_length=128, blank=True, verbose_name=_("nickname"))
+    user_name = models.CharField(
+        max_length=64, blank=True, help_text=_("Original id (gh_…)"), verbose_name=_("original id")
+    )
+    alias = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_("WeChat id: the part after @ in kf accounts"),
+        verbose_name=_("WeChat id (alias)"),
+    )
+    principal_name = models.CharField(max_length=128, blank=True, verbose_name=_("principal name"))
+    kind = models.CharField(
+        max_length=16, choices=AccountKind.choices, default=AccountKind.UNKNOWN, verbose_name=_("kind")
+    )
+    service_type_id = models.IntegerField(null=True, blank=True, verbose_name=_("service type id"))
+    verify_type_id = models.IntegerField(
+        null=True, blank=True, help_text=_("-1 means not certified"), verbose_name=_("verify type id")
+    )
+    account_status = models.IntegerField(
+        null=True, blank=True, help_text=_("1 means normal"), verbose_name=_("account status")
+    )
+    func_ids = models.JSONField(
+        default=list, blank=True, help_text=_("Granted permission-set ids"), verbose_name=_("permission sets")
+    )
+    status = models.CharField(
+        max_length=16, choices=AuthorizerStatus.choices, default=AuthorizerStatus.ACTIVE, verbose_name=_("status")
+    )
+    authorized_at = models.DateTimeField(null=True, blank=True, verbose_name=_("authorized at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("authorization revoked at"))
+    info_refreshed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("info re-read at"))
     # CreateTime of the newest authorization push applied, so a late duplicate cannot undo a newer one.
-    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last push applied at"))
 
-    refresh_token_ciphertext = models.TextField(blank=True)
-    access_token_ciphertext = models.TextField(blank=True)
-    access_token_expires_at = models.DateTimeField(null=True, blank=True)
-    access_token_refreshed_at = models.DateTimeField(null=True, blank=True)
-    token_refresh_count = models.PositiveIntegerField(default=0)
+    refresh_token_ciphertext = models.TextField(blank=True, verbose_name=_("refresh token (encrypted)"))
+    access_token_ciphertext = models.TextField(blank=True, verbose_name=_("access token (encrypted)"))
+    access_token_expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("access token expires at"))
+    access_token_refreshed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("access token refreshed at"))
+    token_refresh_count = models.PositiveIntegerField(default=0, verbose_name=_("token refreshes"))
 
     # 45009: the authorizer spent its daily quota; no calls for it until then.
-    quota_paused_until = models.DateTimeField(null=True, blank=True)
+    quota_paused_until = models.DateTimeField(null=True, blank=True, verbose_name=_("quota paused until"))
     # A kf-account sync was queued and has not started yet: further requests join it.
-    kf_sync_queued_at = models.DateTimeField(null=True, blank=True)
+    kf_sync_queued_at = models.DateTimeField(null=True, blank=True, verbose_name=_("kf sync queued at"))
     # Outbound calls per second on each kf API, across every worker (authorizers/ratelimit.py).
     rate_limit_per_second = models.FloatField(
-        null=True, blank=True, help_text="calls/s on each kf API; empty: the global WECHAT_RATE_LIMIT_PER_SECOND"
+        null=True,
+        blank=True,
+        help_text=_("calls/s on each kf API; empty: the global WECHAT_RATE_LIMIT_PER_SECOND"),
+        verbose_name=_("rate limit (calls/s)"),
     )
     learned_rate_limit = models.FloatField(
-        null=True, blank=True, help_text="lowered automatically when WeChat says 45009; clear it to forget"
+        null=True,
+        blank=True,
+        help_text=_("lowered automatically when WeChat says 45009; clear it to forget"),
+        verbose_name=_("learned rate limit (calls/s)"),
     )
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("merchant")
+        verbose_name_plural = _("merchants")
         ordering = ["nickname", "appid"]
 
     def __str__(self) -> str:
@@ -122,19 +155,21 @@ class ComponentEvent(models.Model):
         IGNORED = "ignored", _("Ignored (stale or duplicate)")
         FAILED = "failed", _("Failed")
 
-    dedupe_key = models.CharField(max_length=64, unique=True)
-    info_type = models.CharField(max_length=48, db_index=True)
-    authorizer_appid = models.CharField(max_length=32, blank=True, db_index=True)
-    create_time = models.DateTimeField()
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    error = models.CharField(max_length=255, blank=True)
+    dedupe_key = models.CharField(max_length=64, unique=True, verbose_name=_("de-duplication key"))
+    info_type = models.CharField(max_length=48, db_index=True, verbose_name=_("info type"))
+    authorizer_appid = models.CharField(max_length=32, blank=True, db_index=True, verbose_name=_("merchant appid"))
+    create_time = models.DateTimeField(verbose_name=_("pushed at (CreateTime)"))
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("received at"))
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED, verbose_name=_("state"))
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("processed at"))
+    error = models.CharField(max_length=255, blank=True, verbose_name=_("error"))
     # Non-secret fields only: the ticket and the authorization code never land here.
-    fields = models.JSONField(default=dict, blank=True)
-    authorization_code_ciphertext = models.TextField(blank=True)
+    fields = models.JSONField(default=dict, blank=True, verbose_name=_("fields"))
+    authorization_code_ciphertext = models.TextField(blank=True, verbose_name=_("authorization code (encrypted)"))
 
     class Meta:
+        verbose_name = _("WeChat push")
+        verbose_name_plural = _("WeChat pushes")
         ordering = ["-received_at", "-id"]
 
     def __str__(self) -> str:
@@ -144,15 +179,19 @@ class ComponentEvent(models.Model):
 class ApiKey(models.Model):
     """A merchant's API key: shown once, stored as a SHA-256 digest, bound to one authorizer."""
 
-    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=64, blank=True)
-    prefix = models.CharField(max_length=16, unique=True)
-    digest = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    authorizer = models.ForeignKey(
+        Authorizer, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("merchant")
+    )
+    name = models.CharField(max_length=64, blank=True, verbose_name=_("name"))
+    prefix = models.CharField(max_length=16, unique=True, verbose_name=_("prefix"))
+    digest = models.CharField(max_length=64, verbose_name=_("digest"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
 
     class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -176,19 +215,23 @@ class AuthorizationCodeExchange(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
-    code_sha256 = models.CharField(max_length=64, unique=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.EXCHANGING)
-    authorizer = models.ForeignKey(Authorizer, null=True, blank=True, on_delete=models.SET_NULL)
-    errcode = models.IntegerField(null=True, blank=True)
-    errmsg = models.CharField(max_length=255, blank=True)
+    code_sha256 = models.CharField(max_length=64, unique=True, verbose_name=_("code (SHA-256)"))
+    state = models.CharField(max_length=16, choices=State.choices, default=State.EXCHANGING, verbose_name=_("state"))
+    authorizer = models.ForeignKey(
+        Authorizer, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("merchant")
+    )
+    errcode = models.IntegerField(null=True, blank=True, verbose_name=_("errcode"))
+    errmsg = models.CharField(max_length=255, blank=True, verbose_name=_("errmsg"))
     # A claim older than this is presumed dead (its process crashed) and may be taken over.
-    lease_expires_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField(verbose_name=_("lease expires at"))
     # When the browser callback presented this code: a second presentation is a replay.
-    callback_seen_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    callback_seen_at = models.DateTimeField(null=True, blank=True, verbose_name=_("callback seen at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("authorization code exchange")
+        verbose_name_plural = _("authorization code exchanges")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -198,8 +241,12 @@ class AuthorizationCodeExchange(models.Model):
 class AuthorizationStateUse(models.Model):
     """A signed ``state`` of the authorization redirect, once used: a second use is refused."""
 
-    nonce = models.CharField(max_length=64, unique=True)
-    used_at = models.DateTimeField(auto_now_add=True)
+    nonce = models.CharField(max_length=64, unique=True, verbose_name=_("nonce"))
+    used_at = models.DateTimeField(auto_now_add=True, verbose_name=_("used at"))
+
+    class Meta:
+        verbose_name = _("used authorization state")
+        verbose_name_plural = _("used authorization states")
 
     def __str__(self) -> str:
         return self.nonce
@@ -220,20 +267,24 @@ class PlatformAlert(models.Model):
         MERCHANT_GONE = "merchant_gone", _("WeChat no longer lists an active merchant")
         MERCHANT_UNKNOWN = "merchant_unknown", _("WeChat lists a merchant we do not know")
 
-    code = models.CharField(max_length=32, choices=Code.choices)
+    code = models.CharField(max_length=32, choices=Code.choices, verbose_name=_("alert"))
     # Empty for a platform-wide alert; the merchant's appid otherwise (not a foreign key: WeChat may
     # list a merchant that has no row here).
-    authorizer_appid = models.CharField(max_length=32, blank=True, default="", db_index=True)
-    message = models.CharField(max_length=500, blank=True, default="")
-    errcode = models.IntegerField(null=True, blank=True)
-    errmsg = models.CharField(max_length=255, blank=True)
-    first_seen_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField()
-    occurrences = models.PositiveIntegerField(default=1)
-    cleared_at = models.DateTimeField(null=True, blank=True)
-    cleared_by = models.CharField(max_length=150, blank=True)
+    authorizer_appid = models.CharField(
+        max_length=32, blank=True, default="", db_index=True, verbose_name=_("merchant appid")
+    )
+    message = models.CharField(max_length=500, blank=True, default="", verbose_name=_("message"))
+    errcode = models.IntegerField(null=True, blank=True, verbose_name=_("errcode"))
+    errmsg = models.CharField(max_length=255, blank=True, verbose_name=_("errmsg"))
+    first_seen_at = models.DateTimeField(auto_now_add=True, verbose_name=_("first seen at"))
+    last_seen_at = models.DateTimeField(verbose_name=_("last seen at"))
+    occurrences = models.PositiveIntegerField(default=1, verbose_name=_("occurrences"))
+    cleared_at = models.DateTimeField(null=True, blank=True, verbose_name=_("cleared at"))
+    cleared_by = models.CharField(max_length=150, blank=True, verbose_name=_("cleared by"))
 
     class Meta:
+        verbose_name = _("platform alert")
+        verbose_name_plural = _("platform alerts")
         ordering = ["-first_seen_at"]
         constraints = [
             models.UniqueConstraint(

@@ -39,39 +39,70 @@ class InviteStatus(models.TextChoices):
 
 
 class CleanupRule(models.Model):
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, verbose_name=_("name"))
     # None: the rule applies to every active merchant (staff only).
     authorizer = models.ForeignKey(
-        Authorizer, on_delete=models.CASCADE, null=True, blank=True, related_name="cleanup_rules"
+        Authorizer,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="cleanup_rules",
+        verbose_name=_("merchant"),
     )
-    mode = models.CharField(max_length=16, choices=RuleMode.choices, default=RuleMode.DRY_RUN)
-    enabled = models.BooleanField(default=True)
-    combine = models.CharField(max_length=8, choices=Combine.choices, default=Combine.ALL)
+    mode = models.CharField(max_length=16, choices=RuleMode.choices, default=RuleMode.DRY_RUN, verbose_name=_("mode"))
+    enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
+    combine = models.CharField(
+        max_length=8, choices=Combine.choices, default=Combine.ALL, verbose_name=_("combine selectors")
+    )
     # Selectors: an unset selector takes no part; at least one must be set.
-    pattern = models.CharField(max_length=200, blank=True, help_text="matched against the whole kf_account")
-    pattern_kind = models.CharField(max_length=8, choices=PatternKind.choices, default=PatternKind.GLOB)
-    invite_statuses = models.JSONField(default=list, blank=True, help_text='subset of ["expired", "rejected"]')
+    pattern = models.CharField(
+        max_length=200, blank=True, help_text=_("matched against the whole kf_account"), verbose_name=_("name pattern")
+    )
+    pattern_kind = models.CharField(
+        max_length=8, choices=PatternKind.choices, default=PatternKind.GLOB, verbose_name=_("pattern kind")
+    )
+    invite_statuses = models.JSONField(
+        default=list, blank=True, help_text=_('subset of ["expired", "rejected"]'), verbose_name=_("invite statuses")
+    )
     unbound_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="not bound to a WeChat id for more than this many days"
+        null=True,
+        blank=True,
+        help_text=_("not bound to a WeChat id for more than this many days"),
+        verbose_name=_("unbound for more than (days)"),
     )
-    use_list = models.BooleanField(default=False, help_text="accounts listed for deletion on a date (due today)")
+    use_list = models.BooleanField(
+        default=False, help_text=_("accounts listed for deletion on a date (due today)"), verbose_name=_("use list")
+    )
     # Blast radius; None takes CLEANUP_MAX_ACCOUNTS / CLEANUP_MAX_PERCENT.
-    max_accounts = models.PositiveIntegerField(null=True, blank=True)
-    max_percent = models.PositiveSmallIntegerField(null=True, blank=True)
-    schedule_kind = models.CharField(max_length=8, choices=ScheduleKind.choices, default=ScheduleKind.CRONTAB)
-    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
-    crontab = models.CharField(max_length=100, blank=True, help_text="minute hour day-of-month month day-of-week")
-    timezone = models.CharField(max_length=64, default="Asia/Shanghai")
-    periodic_task = models.OneToOneField(
-        PeriodicTask, on_delete=models.SET_NULL, null=True, blank=True, related_name="cleanup_rule"
+    max_accounts = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("at most (accounts)"))
+    max_percent = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("at most (percent of accounts)")
     )
-    created_by_kind = models.CharField(max_length=16, blank=True)
-    created_by_label = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    archived_at = models.DateTimeField(null=True, blank=True)
+    schedule_kind = models.CharField(
+        max_length=8, choices=ScheduleKind.choices, default=ScheduleKind.CRONTAB, verbose_name=_("schedule kind")
+    )
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("interval (seconds)"))
+    crontab = models.CharField(
+        max_length=100, blank=True, help_text=_("minute hour day-of-month month day-of-week"), verbose_name=_("crontab")
+    )
+    timezone = models.CharField(max_length=64, default="Asia/Shanghai", verbose_name=_("time zone"))
+    periodic_task = models.OneToOneField(
+        PeriodicTask,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="cleanup_rule",
+        verbose_name=_("periodic task"),
+    )
+    created_by_kind = models.CharField(max_length=16, blank=True, verbose_name=_("created by (kind)"))
+    created_by_label = models.CharField(max_length=150, blank=True, verbose_name=_("created by"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    archived_at = models.DateTimeField(null=True, blank=True, verbose_name=_("archived at"))
 
     class Meta:
+        verbose_name = _("cleanup rule")
+        verbose_name_plural = _("cleanup rules")
         ordering = ["name", "id"]
 
     def __str__(self) -> str:
@@ -85,13 +116,19 @@ class CleanupRule(models.Model):
 class ListedAccount(models.Model):
     """An account the merchant (or staff) listed for deletion on a date, for a rule with use_list."""
 
-    rule = models.ForeignKey(CleanupRule, on_delete=models.CASCADE, related_name="listed_accounts")
-    kf_account = models.CharField(max_length=64)
-    delete_on = models.DateField(help_text="due from this date on (the rule's time zone)")
-    note = models.CharField(max_length=200, blank=True)
-    added_at = models.DateTimeField(auto_now_add=True)
+    rule = models.ForeignKey(
+        CleanupRule, on_delete=models.CASCADE, related_name="listed_accounts", verbose_name=_("rule")
+    )
+    kf_account = models.CharField(max_length=64, verbose_name=_("kf account"))
+    delete_on = models.DateField(
+        help_text=_("due from this date on (the rule's time zone)"), verbose_name=_("delete on")
+    )
+    note = models.CharField(max_length=200, blank=True, verbose_name=_("note"))
+    added_at = models.DateTimeField(auto_now_add=True, verbose_name=_("added at"))
 
     class Meta:
+        verbose_name = _("listed account")
+        verbose_name_plural = _("listed accounts")
         ordering = ["delete_on", "kf_account"]
         constraints = [models.UniqueConstraint(fields=["rule", "kf_account"], name="listed_account_once_per_rule")]
 
@@ -126,40 +163,59 @@ FINAL_RUN_STATUSES = (
 class CleanupRun(models.Model):
     """One execution of a rule for one merchant."""
 
-    rule = models.ForeignKey(CleanupRule, on_delete=models.PROTECT, related_name="runs")
-    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="cleanup_runs")
-    dry_run = models.BooleanField(default=False)
-    trigger = models.CharField(max_length=16, help_text="schedule / api / admin / approval")
-    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
-    reason = models.CharField(max_length=32, blank=True, help_text="machine-readable why it stopped")
-    message = models.CharField(max_length=500, blank=True)
-    requested_by_kind = models.CharField(max_length=16)
-    requested_by_label = models.CharField(max_length=150, blank=True)
+    rule = models.ForeignKey(CleanupRule, on_delete=models.PROTECT, related_name="runs", verbose_name=_("rule"))
+    authorizer = models.ForeignKey(
+        Authorizer, on_delete=models.CASCADE, related_name="cleanup_runs", verbose_name=_("merchant")
+    )
+    dry_run = models.BooleanField(default=False, verbose_name=_("dry run"))
+    trigger = models.CharField(
+        max_length=16, help_text=_("schedule / api / admin / approval"), verbose_name=_("trigger")
+    )
+    status = models.CharField(
+        max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING, verbose_name=_("status")
+    )
+    reason = models.CharField(
+        max_length=32, blank=True, help_text=_("machine-readable why it stopped"), verbose_name=_("reason")
+    )
+    message = models.CharField(max_length=500, blank=True, verbose_name=_("message"))
+    requested_by_kind = models.CharField(max_length=16, verbose_name=_("requested by (kind)"))
+    requested_by_label = models.CharField(max_length=150, blank=True, verbose_name=_("requested by"))
     # An approval's follow-up run deletes at most what the operator saw and approved.
     approved_from = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="approval_run"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approval_run",
+        verbose_name=_("approval of run"),
     )
-    decided_by_label = models.CharField(max_length=150, blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    present_count = models.PositiveIntegerField(null=True, blank=True, help_text="accounts on WeChat after the sync")
-    limit_accounts = models.PositiveIntegerField(null=True, blank=True)
-    limit_percent = models.PositiveSmallIntegerField(null=True, blank=True)
-    matched_count = models.PositiveIntegerField(default=0)
-    created_count = models.PositiveIntegerField(default=0)
-    skipped_count = models.PositiveIntegerField(default=0)
-    succeeded_count = models.PositiveIntegerField(default=0)
-    failed_count = models.PositiveIntegerField(default=0)
-    rejected_count = models.PositiveIntegerField(default=0)
-    cancelled_count = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveIntegerField(default=0)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    decided_by_label = models.CharField(max_length=150, blank=True, verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    present_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("accounts on WeChat after the sync"), verbose_name=_("accounts present")
+    )
+    limit_accounts = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("limit (accounts)"))
+    limit_percent = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("limit (percent of accounts)")
+    )
+    matched_count = models.PositiveIntegerField(default=0, verbose_name=_("matched"))
+    created_count = models.PositiveIntegerField(default=0, verbose_name=_("deletions created"))
+    skipped_count = models.PositiveIntegerField(default=0, verbose_name=_("skipped"))
+    succeeded_count = models.PositiveIntegerField(default=0, verbose_name=_("succeeded"))
+    failed_count = models.PositiveIntegerField(default=0, verbose_name=_("failed"))
+    rejected_count = models.PositiveIntegerField(default=0, verbose_name=_("rejected"))
+    cancelled_count = models.PositiveIntegerField(default=0, verbose_name=_("cancelled"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    lease_expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("lease expires at"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next attempt at"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("cleanup run")
+        verbose_name_plural = _("cleanup runs")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="cleanup_run_by_status"),
@@ -185,14 +241,20 @@ class SkipReason(models.TextChoices):
 class RunItem(models.Model):
     """One account a run considered: to delete (and the deletion it created) or skipped, and why."""
 
-    run = models.ForeignKey(CleanupRun, on_delete=models.CASCADE, related_name="items")
-    kf_account = models.CharField(max_length=64)
-    action = models.CharField(max_length=8, choices=ItemAction.choices)
-    matched_by = models.JSONField(default=list, blank=True, help_text="why the rule selected it")
-    skip_reason = models.CharField(max_length=32, choices=SkipReason.choices, blank=True)
-    deletion = models.ForeignKey(DeletionRequest, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    run = models.ForeignKey(CleanupRun, on_delete=models.CASCADE, related_name="items", verbose_name=_("run"))
+    kf_account = models.CharField(max_length=64, verbose_name=_("kf account"))
+    action = models.CharField(max_length=8, choices=ItemAction.choices, verbose_name=_("action"))
+    matched_by = models.JSONField(
+        default=list, blank=True, help_text=_("why the rule selected it"), verbose_name=_("matched by")
+    )
+    skip_reason = models.CharField(max_length=32, choices=SkipReason.choices, blank=True, verbose_name=_("skip reason"))
+    deletion = models.ForeignKey(
+        DeletionRequest, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("deletion")
+    )
 
     class Meta:
+        verbose_name = _("account of a run")
+        verbose_name_plural = _("accounts of runs")
         ordering = ["run", "action", "kf_account"]
 
     def __str__(self) -> str:

@@ -10,12 +10,7 @@ class ConsoleConfig(AppConfig):
     verbose_name = _("Staff console")
 
     def ready(self) -> None:
-        from django.apps import apps
-
-        from console.labels import apply_labels
         from console.roles import roles_sync_after_migrate
-
-        apply_labels(apps)
 
         # The roles migration creates the groups; this keeps their permissions complete when an app
         # (cleanup, webhooks…) adds models later, and brings them back after a test database flush.

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class KfaccountsConfig(AppConfig):
     name = "kfaccounts"
-    verbose_name = "Customer-service accounts"
+    verbose_name = _("Kf accounts and deletions")

@@ -12,22 +12,30 @@ from authorizers.models import Authorizer
 class KfAccount(models.Model):
     """What getkflist said last time; ``gone_at`` is set when an account disappears upstream."""
 
-    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="kf_accounts")
-    kf_account = models.CharField(max_length=64)
-    kf_id = models.CharField(max_length=32, blank=True)
-    kf_nick = models.CharField(max_length=64, blank=True)
-    kf_headimgurl = models.URLField(max_length=500, blank=True)
-    kf_wx = models.CharField(max_length=64, blank=True, help_text="bound WeChat id")
-    invite_wx = models.CharField(max_length=64, blank=True)
-    invite_expire_time = models.DateTimeField(null=True, blank=True)
-    invite_status = models.CharField(max_length=16, blank=True, help_text="waiting / rejected / expired")
+    authorizer = models.ForeignKey(
+        Authorizer, on_delete=models.CASCADE, related_name="kf_accounts", verbose_name=_("merchant")
+    )
+    kf_account = models.CharField(max_length=64, verbose_name=_("kf account"))
+    kf_id = models.CharField(max_length=32, blank=True, verbose_name=_("kf id"))
+    kf_nick = models.CharField(max_length=64, blank=True, verbose_name=_("nickname"))
+    kf_headimgurl = models.URLField(max_length=500, blank=True, verbose_name=_("avatar URL"))
+    kf_wx = models.CharField(
+        max_length=64, blank=True, help_text=_("bound WeChat id"), verbose_name=_("bound WeChat id")
+    )
+    invite_wx = models.CharField(max_length=64, blank=True, verbose_name=_("invited WeChat id"))
+    invite_expire_time = models.DateTimeField(null=True, blank=True, verbose_name=_("invitation expires at"))
+    invite_status = models.CharField(
+        max_length=16, blank=True, help_text=_("waiting / rejected / expired"), verbose_name=_("invite status")
+    )
     # Since when the account has had no bound WeChat id, as far as the syncs saw (cleanup rules use it).
-    unbound_since = models.DateTimeField(null=True, blank=True)
-    first_seen_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField()
-    gone_at = models.DateTimeField(null=True, blank=True)
+    unbound_since = models.DateTimeField(null=True, blank=True, verbose_name=_("unbound since"))
+    first_seen_at = models.DateTimeField(auto_now_add=True, verbose_name=_("first seen at"))
+    last_seen_at = models.DateTimeField(verbose_name=_("last seen at"))
+    gone_at = models.DateTimeField(null=True, blank=True, verbose_name=_("gone at"))
 
     class Meta:
+        verbose_name = _("kf account")
+        verbose_name_plural = _("kf accounts")
         ordering = ["kf_account"]
         constraints = [
             models.UniqueConstraint(fields=["authorizer", "kf_account"], name="kf_account_unique_per_authorizer"),
@@ -82,30 +90,38 @@ class DeletionRequest(models.Model):
     retry is scheduled; pending → cancelled when staff withdraw it; failed → pending when staff retry it. At most one pending/running request per (authorizer, kf_account).
     """
 
-    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="deletions")
-    kf_account = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=DeletionStatus.choices, default=DeletionStatus.PENDING)
-    reason = models.CharField(max_length=32, choices=DeletionReason.choices, blank=True)
-    errcode = models.IntegerField(null=True, blank=True)
-    errmsg = models.CharField(max_length=255, blank=True)
-    rid = models.CharField(max_length=64, blank=True)
-    attempts = models.PositiveIntegerField(default=0, help_text="calls made to WeChat")
-    transient_failures = models.PositiveIntegerField(default=0)
+    authorizer = models.ForeignKey(
+        Authorizer, on_delete=models.CASCADE, related_name="deletions", verbose_name=_("merchant")
+    )
+    kf_account = models.CharField(max_length=64, verbose_name=_("kf account"))
+    status = models.CharField(
+        max_length=16, choices=DeletionStatus.choices, default=DeletionStatus.PENDING, verbose_name=_("status")
+    )
+    reason = models.CharField(max_length=32, choices=DeletionReason.choices, blank=True, verbose_name=_("reason"))
+    errcode = models.IntegerField(null=True, blank=True, verbose_name=_("errcode"))
+    errmsg = models.CharField(max_length=255, blank=True, verbose_name=_("errmsg"))
+    rid = models.CharField(max_length=64, blank=True, verbose_name=_("rid"))
+    attempts = models.PositiveIntegerField(default=0, help_text=_("calls made to WeChat"), verbose_name=_("attempts"))
+    transient_failures = models.PositiveIntegerField(default=0, verbose_name=_("transient failures"))
     # True once an attempt may have reached WeChat without us learning the answer (timeout, 5xx,
     # a worker killed mid-call): a later 65401 then means the account is already gone.
-    outcome_unknown = models.BooleanField(default=False)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="when the task was last sent")
-    requested_by_kind = models.CharField(max_length=16)
-    requested_by_id = models.CharField(max_length=64, blank=True)
-    requested_by_label = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome_unknown = models.BooleanField(default=False, verbose_name=_("outcome unknown"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next attempt at"))
+    lease_expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("lease expires at"))
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("when the task was last sent"), verbose_name=_("sent to a worker at")
+    )
+    requested_by_kind = models.CharField(max_length=16, verbose_name=_("requested by (kind)"))
+    requested_by_id = models.CharField(max_length=64, blank=True, verbose_name=_("requested by (id)"))
+    requested_by_label = models.CharField(max_length=150, blank=True, verbose_name=_("requested by"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("deletion")
+        verbose_name_plural = _("deletions")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -130,13 +146,15 @@ class DeletionRequest(models.Model):
 class IdempotencyRecord(models.Model):
     """POST /api/v1/deletions/ with an Idempotency-Key: the same key and body get the same answer."""
 
-    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    body_digest = models.CharField(max_length=64)
-    deletion_ids = models.JSONField(default=list)
-    created_at = models.DateTimeField(auto_now_add=True)
+    authorizer = models.ForeignKey(Authorizer, on_delete=models.CASCADE, related_name="+", verbose_name=_("merchant"))
+    key = models.CharField(max_length=255, verbose_name=_("key"))
+    body_digest = models.CharField(max_length=64, verbose_name=_("body digest"))
+    deletion_ids = models.JSONField(default=list, verbose_name=_("deletion ids"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [
             models.UniqueConstraint(fields=["authorizer", "key"], name="idempotency_key_unique_per_authorizer"),
         ]
