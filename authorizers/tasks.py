@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from audit.services import Actor
-from authorizers import alerts, services, tokens
+from authorizers import alerts, reconciliation, services, ticket_watch, tokens
 from wechat.errors import Transient, WeChatError
 from wechat.retry import Backoff
 
@@ -13,6 +13,8 @@ from wechat.retry import Backoff
 AUTHORIZATION_EVENT_BACKOFF = Backoff(base_seconds=2, cap_seconds=120, jitter=0)
 INFO_REFRESH_BACKOFF = Backoff(base_seconds=2, cap_seconds=120, jitter=1)
 TOKEN_REFRESH_BACKOFF = Backoff(base_seconds=2, cap_seconds=600, jitter=1)
+# The nightly reconciliation retries a transient failure after up to 30 s, 60 s, … 10 min.
+RECONCILE_BACKOFF = Backoff(base_seconds=30, cap_seconds=600, jitter=0.5)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)
@@ -56,3 +58,18 @@ def refresh_authorizer_token(self: Task[[int], None], authorizer_id: int) -> Non
         pass  # recorded by the refresh itself
     except Transient as exc:
         raise self.retry(exc=exc, countdown=TOKEN_REFRESH_BACKOFF.delay(self.request.retries + 1)) from exc
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=5)
+def reread_merchants(self: Task[[], None]) -> None:
+    """Nightly: every active merchant's info re-read, then the list reconciled with WeChat's."""
+    reconciliation.merchants_reread()
+    try:
+        reconciliation.authorizers_reconcile(actor=Actor.schedule("nightly reconciliation"))
+    except Transient as exc:
+        raise self.retry(exc=exc, countdown=RECONCILE_BACKOFF.delay(self.request.retries + 1)) from exc
+
+
+@shared_task(ignore_result=True)
+def watch_verify_ticket() -> None:
+    ticket_watch.verify_ticket_watch()

@@ -150,7 +150,7 @@ def verify_ticket_push_request(*, interval: timedelta = PUSH_RESTART_INTERVAL) -
     """Call api_start_push_ticket, at most once per ``interval`` across every process.
 
     Both callers share the one fence (``push_restart_requested_at``): a 61005/61006 on a token
-    refresh, and the verify-ticket watchdog when pushes stop (cleanup/housekeeping.py).
+    refresh, and the verify-ticket watchdog when pushes stop (authorizers/ticket_watch.py).
     """
     now = timezone.now()
     _credential()

@@ -15,9 +15,3 @@ def cleanup_run_send(run_id: int) -> None:
     from cleanup import tasks  # tasks → services → dispatch: imported on use, here only
 
     transaction.on_commit(partial(tasks.execute_cleanup_run.delay, run_id))
-
-
-def kf_accounts_sync_send(*, authorizer_id: int, label: str) -> None:
-    from kfaccounts import tasks
-
-    transaction.on_commit(partial(tasks.sync_kf_accounts.delay, authorizer_id, "schedule", label, ""))

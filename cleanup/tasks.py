@@ -1,13 +1,10 @@
-"""Celery tasks for cleanup rules and housekeeping: ids in, one service call, retry policy here."""
+"""Celery tasks for cleanup rules and runs: ids in, one service call."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from audit.services import Actor
-from cleanup import housekeeping, services
-from wechat.errors import Transient
-from wechat.retry import Backoff
+from cleanup import services
 
 
 @shared_task(ignore_result=True)
@@ -27,32 +24,3 @@ def execute_cleanup_run(run_id: int) -> None:
 def finish_cleanup_runs() -> None:
     services.cleanup_runs_finish()
     services.cleanup_runs_sweep()
-
-
-# The nightly reconciliation retries a transient failure after up to 30 s, 60 s, … 10 min.
-RECONCILE_BACKOFF = Backoff(base_seconds=30, cap_seconds=600, jitter=0.5)
-
-
-@shared_task(bind=True, ignore_result=True, max_retries=5)
-def reread_merchants(self) -> None:
-    """Nightly: every active merchant's info re-read, then the list reconciled with WeChat's."""
-    housekeeping.merchants_reread()
-    try:
-        housekeeping.authorizers_reconcile(actor=Actor.schedule("nightly reconciliation"))
-    except Transient as exc:
-        raise self.retry(exc=exc, countdown=RECONCILE_BACKOFF.delay(self.request.retries + 1)) from exc
-
-
-@shared_task(ignore_result=True)
-def resync_kf_accounts() -> None:
-    housekeeping.kf_accounts_resync_all()
-
-
-@shared_task(ignore_result=True)
-def prune_audit_log() -> None:
-    housekeeping.audit_retention_apply()
-
-
-@shared_task(ignore_result=True)
-def watch_verify_ticket() -> None:
-    housekeeping.verify_ticket_watch()

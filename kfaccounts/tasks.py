@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from audit.services import Actor
 from authorizers.models import Authorizer
 from authorizers.tokens import AuthorizerRevokedError
-from kfaccounts import services
+from kfaccounts import resync, services
 from kfaccounts.models import DeletionRequest
 from wechat.errors import Transient
 from wechat.retry import Backoff
@@ -150,3 +150,9 @@ def sync_kf_accounts(
         log.info("kf account sync for %s skipped: not eligible", authorizer.appid)
     except Transient as exc:
         raise self.retry(exc=exc, countdown=SYNC_BACKOFF.delay(self.request.retries + 1)) from exc
+
+
+@shared_task(ignore_result=True)
+def resync_kf_accounts() -> None:
+    """Every KF_RESYNC_SECONDS: every eligible merchant's kf list re-read."""
+    resync.kf_accounts_resync_all()

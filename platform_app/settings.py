@@ -301,11 +301,11 @@ DELETION_CALL_THREADS = env_int("DELETION_CALL_THREADS", 32, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deletions": {"task": "kfaccounts.tasks.sweep_deletions", "schedule": float(DELETION_SWEEP_SECONDS)},
     "refresh-expiring-tokens": {"task": "authorizers.tasks.refresh_expiring_tokens", "schedule": 300.0},
-    "reread-merchants-nightly": {"task": "cleanup.tasks.reread_merchants", "schedule": crontab(hour=19, minute=17)},
-    "resync-kf-accounts": {"task": "cleanup.tasks.resync_kf_accounts", "schedule": float(KF_RESYNC_SECONDS)},
-    "audit-retention": {"task": "cleanup.tasks.prune_audit_log", "schedule": crontab(hour=20, minute=3)},
+    "reread-merchants-nightly": {"task": "authorizers.tasks.reread_merchants", "schedule": crontab(hour=19, minute=17)},
+    "resync-kf-accounts": {"task": "kfaccounts.tasks.resync_kf_accounts", "schedule": float(KF_RESYNC_SECONDS)},
+    "audit-retention": {"task": "audit.tasks.prune_audit_log", "schedule": crontab(hour=20, minute=3)},
     "verify-ticket-watchdog": {
-        "task": "cleanup.tasks.watch_verify_ticket",
+        "task": "authorizers.tasks.watch_verify_ticket",
         "schedule": float(VERIFY_TICKET_WATCHDOG_SECONDS),
     },
     "finish-cleanup-runs": {"task": "cleanup.tasks.finish_cleanup_runs", "schedule": float(CLEANUP_FINISH_SECONDS)},

@@ -1,0 +1,94 @@
+"""The nightly check of our merchants against WeChat's: every active merchant's info re-read, and
+the list compared with api_get_authorizer_list. A difference becomes a merchant alert for a person
+(authorizers/alerts.py); nothing else changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from audit.services import Actor, audit_record
+from authorizers.alerts import alert_clear, alert_raise
+from authorizers.client import wechat_client
+from authorizers.dispatch import authorizer_info_refresh_send
+from authorizers.models import Authorizer, AuthorizerStatus, PlatformAlert
+from authorizers.tokens import with_component_token
+from wechat.results import coerce_int
+
+log = logging.getLogger(__name__)
+
+MAX_LIST_PAGES = 200  # 100,000 merchants at 500 a page
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    listed: int
+    gone: list[str]
+    unknown: list[str]
+
+
+def merchants_reread() -> int:
+    """Ask for every active merchant's info to be re-read (one task each); returns how many."""
+    ids = list(Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE).values_list("pk", flat=True))
+    for authorizer_id in ids:
+        authorizer_info_refresh_send(authorizer_id=authorizer_id)
+    return len(ids)
+
+
+def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
+    """Compare our merchants with api_get_authorizer_list; flag the differences, change nothing else.
+
+    An active merchant WeChat no longer lists has probably revoked without our seeing the push; one
+    WeChat lists that we do not know authorized without our exchanging its code. Both need a person.
+    """
+    listed: set[str] = set()
+    offset = 0
+    client = wechat_client()
+    for _ in range(MAX_LIST_PAGES):
+
+        def read_page(token: str, offset: int = offset) -> dict[str, Any]:
+            return client.get_authorizer_list(component_token=token, offset=offset, count=500)
+
+        page = with_component_token(read_page)
+        raw = page.get("list")
+        items: list[Any] = raw if isinstance(raw, list) else []
+        for item in items:
+            appid = item.get("authorizer_appid") if isinstance(item, dict) else None
+            if isinstance(appid, str) and appid:
+                listed.add(appid[:32])
+        offset += len(items)
+        total = coerce_int(page.get("total_count")) or 0
+        if not items or offset >= total:
+            break
+    ours = dict(Authorizer.objects.values_list("appid", "status"))
+    gone = sorted(a for a, status in ours.items() if status == AuthorizerStatus.ACTIVE and a not in listed)
+    unknown = sorted(a for a in listed if a not in ours)
+    gone_code, unknown_code = PlatformAlert.Code.MERCHANT_GONE, PlatformAlert.Code.MERCHANT_UNKNOWN
+    for appid in gone:
+        alert_raise(
+            code=gone_code,
+            authorizer_appid=appid,
+            message=f"{appid} is active here but api_get_authorizer_list no longer lists it (revoked unseen?)",
+        )
+    for appid in unknown:
+        alert_raise(
+            code=unknown_code,
+            authorizer_appid=appid,
+            message=f"api_get_authorizer_list lists {appid}, which never completed an authorization here",
+        )
+    # Differences that went away (re-authorized, revoked since, now known) clear their alert.
+    still = {(gone_code, a) for a in gone} | {(unknown_code, a) for a in unknown}
+    for code, appid in PlatformAlert.objects.filter(
+        code__in=[gone_code, unknown_code], cleared_at__isnull=True
+    ).values_list("code", "authorizer_appid"):
+        if (code, appid) not in still:
+            alert_clear(code=code, authorizer_appid=appid, actor=actor)
+    audit_record(
+        actor=actor,
+        action="authorizers.reconciled",
+        outcome="ok" if not (gone or unknown) else "differences",
+        detail={"listed": len(listed), "gone": gone[:100], "unknown": unknown[:100]},
+    )
+    return Reconciliation(listed=len(listed), gone=gone, unknown=unknown)

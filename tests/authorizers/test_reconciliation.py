@@ -1,0 +1,64 @@
+"""The nightly reconciliation: merchants WeChat lists as gone or unknown become merchant alerts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audit.services import Actor
+from authorizers.alerts import alerts_active
+from authorizers.models import AuthorizerStatus, PlatformAlert
+from authorizers.reconciliation import authorizers_reconcile, merchants_reread
+from tests.conftest import WECHAT
+
+pytestmark = pytest.mark.django_db
+
+AUTHORIZER_LIST = f"{WECHAT}/cgi-bin/component/api_get_authorizer_list"
+
+
+def test_reconciliation_flags_merchants_wechat_lists_as_gone_or_unknown_and_clears_what_resolved(
+    wechat, component_ready, make_authorizer
+):
+    kept = make_authorizer()
+    gone = make_authorizer()
+    make_authorizer(status=AuthorizerStatus.REVOKED)  # revoked here and not listed: consistent
+    stranger = "wx" + "f" * 16
+    page1 = {"total_count": 2, "list": [{"authorizer_appid": kept.appid, "auth_time": 1}]}
+    page2 = {"total_count": 2, "list": [{"authorizer_appid": stranger, "auth_time": 2}]}
+    wechat.post(AUTHORIZER_LIST, json=page1)
+    wechat.post(AUTHORIZER_LIST, json=page2)
+
+    result = authorizers_reconcile(actor=Actor.schedule("test"))
+
+    assert (result.listed, result.gone, result.unknown) == (2, [gone.appid], [stranger])
+    offsets = [json.loads(c.request.body)["offset"] for c in wechat.calls if AUTHORIZER_LIST in c.request.url]
+    assert offsets == [0, 1]
+    active = {(a.code, a.authorizer_appid): a for a in alerts_active()}
+    assert set(active) == {("merchant_gone", gone.appid), ("merchant_unknown", stranger)}
+    assert gone.appid in active[("merchant_gone", gone.appid)].message
+    assert alerts_active(authorizer_appid=gone.appid) == [active[("merchant_gone", gone.appid)]]
+    assert alerts_active(authorizer_appid="") == []  # no platform-wide alert: the banner stays empty
+
+    # WeChat now lists both of ours and no stranger: both flags clear.
+    wechat.replace(
+        "POST",
+        AUTHORIZER_LIST,
+        json={"total_count": 2, "list": [{"authorizer_appid": kept.appid}, {"authorizer_appid": gone.appid}]},
+    )
+    authorizers_reconcile(actor=Actor.schedule("test"))
+    assert alerts_active() == []
+    assert PlatformAlert.objects.filter(cleared_at__isnull=False).count() == 2
+
+
+def test_nightly_re_read_covers_every_active_merchant(make_authorizer, django_capture_on_commit_callbacks):
+    from authorizers.tasks import refresh_authorizer_info
+
+    eligible = make_authorizer()
+    uncertified = make_authorizer(verify_type_id=-1)
+    make_authorizer(status=AuthorizerStatus.REVOKED)
+    with django_capture_on_commit_callbacks() as reread:
+        assert merchants_reread() == 2
+    assert sorted(c.args[0] for c in reread if c.func == refresh_authorizer_info.delay) == sorted(
+        [eligible.pk, uncertified.pk]
+    )
