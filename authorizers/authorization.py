@@ -5,7 +5,7 @@ arrives from the platform's registered domain: it checks the Referer. So the pla
 its own whose buttons link there (the page sends its origin), never a bare redirect and never a link
 pasted elsewhere. A link staff send a merchant points at that page (``authorize_page_url``).
 
-The ``redirect_uri`` carries a signed, one-time ``state``: the callback checks it before any call to
+The ``redirect_uri`` carries a signed, one-time ``state`` in its path: the callback checks it before any call to
 WeChat. It is not bound to a browser cookie, because a merchant may start on a computer and finish
 in WeChat's in-app browser.
 """
@@ -15,17 +15,32 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from authorizers.models import AuthorizationStateUse
 
-# auth_type (docs/wechat.md §4): 1 Official Accounts only, 2 Mini Programs only, 3 both.
-AUTH_TYPES = {1: "Official Accounts", 2: "Mini Programs", 3: "Official Accounts and Mini Programs"}
+# auth_type (docs/wechat.md §4), the values of WeChat's current page. Required: always sent.
+AUTH_TYPES: dict[int, Any] = {
+    1: _("Official Accounts"),
+    2: _("Mini Programs"),
+    3: _("Official Accounts and Mini Programs"),
+    4: _("推客 (promoter) accounts"),
+    5: _("Channels (视频号) accounts"),
+    6: _("All account kinds"),
+    8: _("带货助手 (sales assistant) accounts"),
+}
+# The kf APIs' permission sets each account kind can grant (docs/wechat.md §10): Official Accounts
+# 1 消息管理 and 6 微信多客服, Mini Programs 19 小程序客服管理. ``category_id_list`` limits WeChat's
+# page to these, so the merchant is not asked for sets the platform has no use for.
+KF_CATEGORY_IDS: tuple[int, ...] = (1, 6, 19)
 BIZ_APPID_RE = re.compile(r"wx[0-9A-Za-z]{16}")
 STATE_SALT = "kfplatform.authorizers.state"
 
@@ -40,32 +55,54 @@ class BadState(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class AccountChoice:
-    """Which accounts WeChat's page offers: an ``auth_type``, or exactly one account (``biz_appid``)."""
+    """Which accounts and permission sets WeChat's page offers.
+
+    ``auth_type`` is always sent (WeChat marks it required); ``biz_appid``, when set, is sent with it
+    and wins (WeChat gives it priority; WxJava and silenceper send both). ``kf_sets_only`` adds
+    ``category_id_list`` with the kf permission sets.
+    """
 
     auth_type: int | None = None
     biz_appid: str | None = None
+    kf_sets_only: bool = False
+
+    @property
+    def effective_auth_type(self) -> int:
+        return self.auth_type or settings.WECHAT_AUTH_TYPE
 
     def query(self) -> dict[str, str]:
-        # "auth_type、biz_appid 两个字段互斥" (docs/wechat.md §4): never both.
+        query = {"auth_type": str(self.effective_auth_type)}
         if self.biz_appid:
-            return {"biz_appid": self.biz_appid}
-        return {"auth_type": str(self.auth_type or settings.WECHAT_AUTH_TYPE)}
+            query["biz_appid"] = self.biz_appid
+        if self.kf_sets_only:
+            query["category_id_list"] = "|".join(str(i) for i in KF_CATEGORY_IDS)
+        return query
+
+    def page_query(self) -> dict[str, str]:
+        """The same choice as our own page's query string (what a link staff send carries)."""
+        query: dict[str, str] = {}
+        if self.auth_type:
+            query["auth_type"] = str(self.auth_type)
+        if self.biz_appid:
+            query["biz_appid"] = self.biz_appid
+        if self.kf_sets_only:
+            query["sets"] = "kf"
+        return query
 
 
-def account_choice_parse(*, auth_type: str | None, biz_appid: str | None) -> AccountChoice:
+def account_choice_parse(*, auth_type: str | None, biz_appid: str | None, sets: str | None = None) -> AccountChoice:
     auth_type = (auth_type or "").strip() or None
     biz_appid = (biz_appid or "").strip() or None
-    if auth_type and biz_appid:
-        raise BadChoice("auth_type and biz_appid are mutually exclusive: give one of them")
-    if biz_appid:
-        if not BIZ_APPID_RE.fullmatch(biz_appid):
-            raise BadChoice("biz_appid must be an appid: wx followed by 16 letters or digits")
-        return AccountChoice(biz_appid=biz_appid)
-    if auth_type:
-        if not auth_type.isdigit() or int(auth_type) not in AUTH_TYPES:
-            raise BadChoice("auth_type must be 1 (Official Accounts), 2 (Mini Programs) or 3 (both)")
-        return AccountChoice(auth_type=int(auth_type))
-    return AccountChoice()
+    sets = (sets or "").strip() or None
+    if biz_appid and not BIZ_APPID_RE.fullmatch(biz_appid):
+        raise BadChoice(gettext("biz_appid must be an appid: wx followed by 16 letters or digits"))
+    if auth_type and (not auth_type.isdigit() or int(auth_type) not in AUTH_TYPES):
+        raise BadChoice(gettext("auth_type must be one of %(values)s") % {"values": ", ".join(map(str, AUTH_TYPES))})
+    if sets not in (None, "kf", "all"):
+        raise BadChoice(gettext("sets must be kf or all"))
+    return AccountChoice(
+        auth_type=int(auth_type) if auth_type else None, biz_appid=biz_appid, kf_sets_only=sets == "kf"
+    )
 
 
 def public_base_url(request_base: str) -> str:
@@ -75,8 +112,7 @@ def public_base_url(request_base: str) -> str:
 
 def authorize_page_url(*, base_url: str, choice: AccountChoice | None = None) -> str:
     """The link to send a merchant: the platform's own page, which then links to WeChat's."""
-    choice = choice or AccountChoice()
-    query = {k: v for k, v in (("auth_type", choice.auth_type), ("biz_appid", choice.biz_appid)) if v}
+    query = (choice or AccountChoice()).page_query()
     path = reverse("wechat-authorize")
     return f"{base_url.rstrip('/')}{path}" + (f"?{urlencode(query)}" if query else "")
 
@@ -89,9 +125,9 @@ class AuthorizationLinks:
 
 
 def authorization_links(*, base_url: str, pre_auth_code: str, choice: AccountChoice) -> AuthorizationLinks:
-    redirect_uri = f"{base_url.rstrip('/')}{reverse('wechat-authorize-callback')}?" + urlencode(
-        {"state": state_issue()}
-    )
+    # ``state`` travels in the path: WeChat drops or &amp;-escapes a redirect_uri's query parameters
+    # after the first (docs/wechat.md §4), and appends its own (auth_code, expires_in).
+    redirect_uri = f"{base_url.rstrip('/')}{reverse('wechat-authorize-callback-state', args=[state_issue()])}"
     common = {
         "component_appid": settings.WECHAT_COMPONENT_APPID,
         "pre_auth_code": pre_auth_code,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -27,7 +27,15 @@ from authorizers.alerts import platform_call_succeeded, platform_error_seen
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
 from authorizers.revocation import authorizer_revoke
-from wechat.errors import AuthorizationRevoked, ComponentTicketInvalid, NoVerifyTicket, TokenInvalid, WeChatError
+from wechat.errors import (
+    AuthorizationRevoked,
+    ComponentTicketInvalid,
+    NoVerifyTicket,
+    RefreshTokenInvalid,
+    TokenInvalid,
+    WeChatError,
+)
+from wechat.results import parse_authorization_info, parse_authorizer_list
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,8 @@ T = TypeVar("T")
 TICKET_LIFETIME = timedelta(hours=12)
 # However many calls find the ticket bad at once, api_start_push_ticket is asked at most this often.
 PUSH_RESTART_INTERVAL = timedelta(minutes=10)
+# api_get_authorizer_list pages (500 each) read at most, looking for one merchant's refresh token.
+MAX_LIST_PAGES = 200
 
 
 class AuthorizerRevokedError(Exception):
@@ -262,13 +272,7 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
         if not force and current is not None and current != rejected:
             return current
         try:
-            result = with_component_token(
-                lambda component_token: wechat_client().authorizer_token(
-                    component_token=component_token,
-                    authorizer_appid=authorizer.appid,
-                    refresh_token=refresh_token_of(authorizer),
-                )
-            )
+            result = _refresh_with_recovery(authorizer)
         except AuthorizationRevoked as exc:
             # Revoke under the row lock, so no second refresh is tried; raise once it has committed.
             authorizer_revoke(appid=authorizer.appid, actor=Actor.system("token refresh"), cause=exc)
@@ -302,6 +306,81 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
     assert token is not None, "no failure means WeChat issued a token"
     log.info("authorizer access token refreshed for %s", authorizer.appid)
     return token
+
+
+def _refresh_call(appid: str, refresh_token: str) -> dict[str, Any]:
+    return with_component_token(
+        lambda component_token: wechat_client().authorizer_token(
+            component_token=component_token, authorizer_appid=appid, refresh_token=refresh_token
+        )
+    )
+
+
+def _refresh_with_recovery(authorizer: Authorizer) -> dict[str, Any]:
+    """api_authorizer_token; on 61023 one recovery attempt (docs/wechat.md §6), under the caller's row lock.
+
+    61023 is not a revocation: WeChat answers it when the refresh token we hold is no longer the
+    current one (it rotated, the merchant re-authorized, the events URL changed). WeChat staff's fix:
+    read the current one (``refresh_token_read``), store it, retry once. A second 61023 is raised as
+    it is: the merchant stays active, and reconciliation or staff take it from there.
+    """
+    try:
+        return _refresh_call(authorizer.appid, refresh_token_of(authorizer))
+    except RefreshTokenInvalid as exc:
+        _audit_refresh("wechat.api_authorizer_token", exc, authorizer_appid=authorizer.appid)
+    try:
+        current = refresh_token_read(authorizer.appid)
+        result = _refresh_call(authorizer.appid, current)
+    except WeChatError as exc:
+        _audit_recovery(authorizer.appid, exc)
+        raise
+    # Stored now even if the answer below carries none: it is the one WeChat just accepted.
+    authorizer_tokens_store(authorizer=authorizer, access_token=None, expires_in=None, refresh_token=current)
+    _audit_recovery(authorizer.appid, None)
+    return result
+
+
+def refresh_token_read(appid: str) -> str:
+    """WeChat's current refresh token for a merchant: api_get_authorizer_info, else api_get_authorizer_list.
+
+    Raises ``AuthorizationRevoked`` when WeChat says the merchant is not authorized (61003) or no
+    longer lists it: the only two answers that mean the authorization is gone (docs/wechat.md §6).
+    ``RefreshTokenInvalid`` when it is listed without a refresh token (its code was never exchanged).
+    """
+    client = wechat_client()
+    info = with_component_token(lambda token: client.get_authorizer_info(component_token=token, authorizer_appid=appid))
+    current = parse_authorization_info(info).refresh_token
+    if current:
+        return current
+    offset = 0
+    for _ in range(MAX_LIST_PAGES):
+
+        def read_page(token: str, offset: int = offset) -> dict[str, Any]:
+            return client.get_authorizer_list(component_token=token, offset=offset, count=500)
+
+        total, items = parse_authorizer_list(with_component_token(read_page))
+        for item in items:
+            if item.authorizer_appid == appid:
+                if item.refresh_token:
+                    return item.refresh_token
+                raise RefreshTokenInvalid(None, "listed by api_get_authorizer_list without a refresh token")
+        offset += len(items)
+        if not items or offset >= total:
+            break
+    raise AuthorizationRevoked(None, "api_get_authorizer_list no longer lists this merchant")
+
+
+def _audit_recovery(appid: str, failure: WeChatError | None) -> None:
+    audit_record(
+        actor=Actor.system("token refresh"),
+        action="authorizer.refresh_token_recovered" if failure is None else "authorizer.refresh_token_recovery_failed",
+        authorizer_appid=appid,
+        outcome="recovered" if failure is None else failure.reason,
+        errcode=0 if failure is None else failure.errcode,
+        errmsg="" if failure is None else failure.errmsg,
+        rid=None if failure is None else failure.rid,
+        detail={"errcode": 61023},
+    )
 
 
 def _audit_refresh(action: str, failure: WeChatError | None, *, authorizer_appid: str = "") -> None:

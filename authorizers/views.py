@@ -7,9 +7,9 @@ import re
 import time
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -125,7 +125,7 @@ def authorize(request: HttpRequest) -> HttpResponse:
         return refused
     try:
         choice = authorization.account_choice_parse(
-            auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid")
+            auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid"), sets=request.GET.get("sets")
         )
     except authorization.BadChoice as exc:
         return _problem(request, "Invalid link", str(exc), 400)
@@ -145,8 +145,12 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def authorize_callback(request: HttpRequest) -> HttpResponse:
-    """WeChat sends the merchant back here with ?state=…&auth_code=…&expires_in=…"""
+def authorize_callback(request: HttpRequest, state: str | None = None) -> HttpResponse:
+    """WeChat sends the merchant back here: ``/callback/<state>/?auth_code=…&expires_in=…``.
+
+    The older form, ``/callback/?state=…&auth_code=…``, is still accepted for links issued before the
+    state moved into the path.
+    """
     refused = _throttled(request)
     if refused is not None:
         return refused
@@ -154,7 +158,7 @@ def authorize_callback(request: HttpRequest) -> HttpResponse:
     if not code or len(code) > 512:
         return _problem(request, "Missing authorization code", "auth_code is required", 400)
     try:
-        authorization.state_consume(state=request.GET.get("state", ""))
+        authorization.state_consume(state=state or request.GET.get("state", ""))
     except authorization.BadState as exc:
         return _problem(request, "Authorization refused", str(exc), 400)
     try:
@@ -184,25 +188,9 @@ def authorize_callback(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@staff_member_required
 @require_GET
 def authorize_link(request: HttpRequest) -> HttpResponse:
-    """Staff: choose auth_type or one account (biz_appid) and copy a link to send a merchant."""
-    error = ""
-    link = ""
-    try:
-        choice = authorization.account_choice_parse(
-            auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid")
-        )
-    except authorization.BadChoice as exc:
-        error, choice = str(exc), authorization.AccountChoice()
-    else:
-        link = authorization.authorize_page_url(
-            base_url=authorization.public_base_url(_request_base(request)), choice=choice
-        )
-    return render(
-        request,
-        "authorizers/authorize_link.html",
-        {"link": link, "error": error, "choice": choice, "auth_types": authorization.AUTH_TYPES},
-        status=400 if error else 200,
-    )
+    """The old address of the staff's link maker: the console's page is the one page now."""
+    target = reverse("admin:authorizers_authorizer_authorization_link")
+    query = request.GET.urlencode()
+    return HttpResponsePermanentRedirect(f"{target}?{query}" if query else target)

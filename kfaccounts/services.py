@@ -611,7 +611,7 @@ def _on_wechat_error(
             _finish(deletion, DeletionStatus.FAILED, DeletionReason.INVALID_KF_ACCOUNT, **failed)
     elif isinstance(exc, errors.KfNotEnabled):
         _finish(deletion, DeletionStatus.FAILED, DeletionReason.KF_NOT_ENABLED, **failed)
-    elif isinstance(exc, errors.PermissionDenied):
+    elif isinstance(exc, errors.PermissionNotGranted):
         _finish(deletion, DeletionStatus.FAILED, DeletionReason.PERMISSION_DENIED, **failed)
         authorizer_info_refresh_send(authorizer_id=deletion.authorizer_id)
     elif isinstance(exc, errors.AuthorizationRevoked):

@@ -343,8 +343,8 @@ _check_encoding_aes_key("WECHAT_COMPONENT_AES_KEY", WECHAT_COMPONENT_AES_KEY)
 for _previous in WECHAT_COMPONENT_PREVIOUS_AES_KEYS:
     _check_encoding_aes_key("WECHAT_COMPONENT_PREVIOUS_AES_KEYS", _previous)
 WECHAT_AUTH_TYPE = env_int("WECHAT_AUTH_TYPE", 3, minimum=1)
-if WECHAT_AUTH_TYPE not in (1, 2, 3):
-    raise ImproperlyConfigured("WECHAT_AUTH_TYPE must be 1 (Official Accounts), 2 (Mini Programs) or 3 (both)")
+if WECHAT_AUTH_TYPE not in (1, 2, 3, 4, 5, 6, 8):  # the values of WeChat's page (docs/wechat.md §4)
+    raise ImproperlyConfigured("WECHAT_AUTH_TYPE must be one of 1, 2, 3, 4, 5, 6, 8 (1 Official Accounts, 3 both)")
 # Seconds a redirect_uri's state stays good: longer than a pre-auth code lives (10-30 min).
 WECHAT_AUTHORIZE_STATE_MAX_AGE = 60 * 60
 # Each view of /wechat/authorize/ spends a pre-auth code at WeChat: throttled per client address.

@@ -14,6 +14,11 @@ urlpatterns = [
     path("wechat/component/events/", wechat_views.component_events, name="wechat-component-events"),
     path("wechat/authorize/", wechat_views.authorize, name="wechat-authorize"),
     path("wechat/authorize/callback/", wechat_views.authorize_callback, name="wechat-authorize-callback"),
+    path(
+        "wechat/authorize/callback/<str:state>/",
+        wechat_views.authorize_callback,
+        name="wechat-authorize-callback-state",
+    ),
     path("wechat/authorize/link/", wechat_views.authorize_link, name="wechat-authorize-link"),
     path("api/v1/authorizer/", authorizer_api.OwnAuthorizerView.as_view(), name="api-authorizer"),
     path("api/v1/ping/", authorizer_api.PingView.as_view(), name="api-ping"),

@@ -22,16 +22,19 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from wechat.errors import MalformedResponse, Permanent, Transient, WeChatError, error_for
 from wechat.results import (
+    ApiQuota,
     AuthorizationInfo,
     AuthorizerInfo,
     KfAccountInfo,
     coerce_int,
+    parse_api_quota,
     parse_authorization_info,
     parse_authorizer_info,
     parse_kf_list,
 )
 
 __all__ = [
+    "ApiQuota",
     "AuthorizationInfo",
     "AuthorizerInfo",
     "KfAccountInfo",
@@ -194,6 +197,15 @@ class WeChatClient:
             require=("kf_list",),
         )
         return parse_kf_list(data)
+
+    # --- quotas, docs/wechat.md §12 -------------------------------------------------------------------------
+
+    def api_quota(self, *, access_token: str, cgi_path: str) -> ApiQuota:
+        """openapi/quota/get with the merchant's token: its daily quota and per-period rate limits for one API."""
+        if not cgi_path.startswith("/"):
+            raise ValueError("cgi_path is an API path such as /customservice/kfaccount/del")
+        data = self._post("/cgi-bin/openapi/quota/get", {"cgi_path": cgi_path}, access_token=access_token)
+        return parse_api_quota(data)
 
     # --- transport ---------------------------------------------------------------------------
 

@@ -14,11 +14,16 @@ from typing import Any
 from wechat.errors import MalformedResponse
 
 __all__ = [
+    "ApiQuota",
     "AuthorizationInfo",
     "AuthorizerInfo",
+    "AuthorizerListItem",
     "KfAccountInfo",
+    "RateLimit",
+    "parse_api_quota",
     "parse_authorization_info",
     "parse_authorizer_info",
+    "parse_authorizer_list",
     "parse_kf_list",
 ]
 
@@ -55,6 +60,41 @@ class AuthorizerInfo:
     user_name: str  # original id, gh_…
     alias: str  # the account's WeChat ID, the kf_account suffix; may be ""
     principal_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``call_count`` calls per ``refresh_second`` seconds."""
+
+    call_count: int
+    refresh_second: int
+
+    @property
+    def per_second(self) -> float:
+        return self.call_count / self.refresh_second
+
+
+@dataclass(frozen=True, slots=True)
+class ApiQuota:
+    """openapi/quota/get for one API (docs/wechat.md §12): any part WeChat leaves out is None."""
+
+    daily_limit: int | None
+    used: int | None
+    remain: int | None
+    rate_limit: RateLimit | None  # the account's own per-period limit
+    component_rate_limit: RateLimit | None  # the limit on calls a platform makes on the account's behalf
+
+    def pace(self) -> float | None:
+        """Calls per second a platform may make for this account: the tighter of the two limits."""
+        rates = [r.per_second for r in (self.rate_limit, self.component_rate_limit) if r is not None]
+        return min(rates) if rates else None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizerListItem:
+    authorizer_appid: str
+    refresh_token: str | None = field(default=None, repr=False)  # missing if the code was never exchanged
+    auth_time: int | None = None
 
 
 def coerce_int(value: Any) -> int | None:
@@ -154,3 +194,49 @@ def parse_authorizer_info(data: Mapping[str, Any]) -> AuthorizerInfo:
         alias=_as_str(info.get("alias")),
         principal_name=_as_str(info.get("principal_name")),
     )
+
+
+def _rate_limit(value: Any) -> RateLimit | None:
+    if not isinstance(value, Mapping):
+        return None
+    count, period = coerce_int(value.get("call_count")), coerce_int(value.get("refresh_second"))
+    if count is None or period is None or count <= 0 or period <= 0:
+        return None  # absent, zero or nonsense: no limit we could honour
+    return RateLimit(call_count=count, refresh_second=period)
+
+
+def parse_api_quota(data: Mapping[str, Any]) -> ApiQuota:
+    """The openapi/quota/get answer. Each block is optional; an answer with none of them is malformed."""
+    quota = data.get("quota")
+    if not isinstance(quota, Mapping) and "rate_limit" not in data and "component_rate_limit" not in data:
+        raise MalformedResponse(None, "quota/get answer has no quota", outcome_unknown=True)
+    quota = quota if isinstance(quota, Mapping) else {}
+    return ApiQuota(
+        daily_limit=coerce_int(quota.get("daily_limit")),
+        used=coerce_int(quota.get("used")),
+        remain=coerce_int(quota.get("remain")),
+        rate_limit=_rate_limit(data.get("rate_limit")),
+        component_rate_limit=_rate_limit(data.get("component_rate_limit")),
+    )
+
+
+def parse_authorizer_list(data: Mapping[str, Any]) -> tuple[int, list[AuthorizerListItem]]:
+    """api_get_authorizer_list: (total_count, items). A missing list is malformed, not "nobody"."""
+    items = data.get("list")
+    total = coerce_int(data.get("total_count"))
+    if not isinstance(items, list) or total is None:
+        raise MalformedResponse(None, "authorizer list answer has no list or total_count", outcome_unknown=True)
+    parsed = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        appid = _as_str(item.get("authorizer_appid"))
+        if appid:
+            parsed.append(
+                AuthorizerListItem(
+                    authorizer_appid=appid,
+                    refresh_token=_as_str(item.get("refresh_token")) or None,
+                    auth_time=coerce_int(item.get("auth_time")),
+                )
+            )
+    return total, parsed

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -21,12 +20,12 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
+from authorizers import authorization
 from authorizers import services as authorizer_services
 from authorizers.api_keys import api_key_issue, api_key_revoke
 from authorizers.models import ApiKey, Authorizer, AuthorizerStatus, ComponentCredential, ComponentEvent
 from authorizers.policy import eligibility
 from authorizers.tokens import AuthorizerRevokedError
-from console import authorization
 from console.admin.base import ObjectActionsAdmin
 from console.admin.confirm import Consequences, Target, confirmed
 from console.admin.helpers import (
@@ -538,14 +537,19 @@ class AuthorizerAdmin(ObjectActionsAdmin):
             raise PermissionDenied
         error = link = ""
         try:
-            choice = authorization.account_choice(
-                auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid")
+            choice = authorization.account_choice_parse(
+                auth_type=request.GET.get("auth_type"),
+                biz_appid=request.GET.get("biz_appid"),
+                # A new link offers only the kf permission sets unless staff untick it.
+                sets=request.GET.get("sets") or ("all" if "auth_type" in request.GET else "kf"),
             )
         except authorization.BadChoice as exc:
-            error, choice = str(exc), {"auth_type": str(settings.WECHAT_AUTH_TYPE)}
+            error, choice = str(exc), authorization.AccountChoice()
         else:
-            link = authorization.platform_page_url(request=request, choice=choice)
-        merchant = Authorizer.objects.filter(appid=choice.get("biz_appid", "")).first()
+            link = authorization.authorize_page_url(
+                base_url=authorization.public_base_url(f"{request.scheme}://{request.get_host()}"), choice=choice
+            )
+        merchant = Authorizer.objects.filter(appid=choice.biz_appid or "").first()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -554,7 +558,8 @@ class AuthorizerAdmin(ObjectActionsAdmin):
             "error": error,
             "choice": choice,
             "merchant": merchant,
-            "auth_types": authorization.AUTH_TYPES,
+            "auth_types": list(authorization.AUTH_TYPES.items()),
+            "kf_category_ids": "|".join(str(i) for i in authorization.KF_CATEGORY_IDS),
         }
         return TemplateResponse(request, "console/authorization_link.html", context, status=400 if error else 200)
 

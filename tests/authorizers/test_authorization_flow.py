@@ -42,7 +42,8 @@ def _redirect_uri(client, wechat) -> str:
 
 def _callback(client, redirect_uri: str, code: str = "queryauthcode@@@abc"):
     parts = urlsplit(redirect_uri)
-    return client.get(f"{parts.path}?{parts.query}&auth_code={code}&expires_in=600")
+    assert not parts.query  # state travels in the path (docs/wechat.md §4)
+    return client.get(f"{parts.path}?auth_code={code}&expires_in=600")
 
 
 def _query_auth_calls(wechat) -> list:
@@ -72,8 +73,9 @@ def test_authorize_is_a_page_whose_links_send_the_origin_to_wechats_pc_and_mobil
     assert query["pre_auth_code"] == "preauthcode@@@xyz"
     assert query["component_appid"] == settings.WECHAT_COMPONENT_APPID
     assert query["auth_type"] == str(settings.WECHAT_AUTH_TYPE)
-    assert query["redirect_uri"].startswith("http://testserver/wechat/authorize/callback/?state=")
-    assert "biz_appid" not in query
+    assert query["redirect_uri"].startswith("http://testserver/wechat/authorize/callback/")
+    assert not urlsplit(query["redirect_uri"]).query  # nothing WeChat could drop or &amp;-escape
+    assert "biz_appid" not in query and "category_id_list" not in query
     # The H5 form for phones (docs/wechat.md §4), its base configurable like WECHAT_MP_BASE.
     assert mobile["href"].startswith(
         f"{settings.WECHAT_OPEN_BASE}/wxaopen/safe/bindcomponent?action=bindcomponent&no_scan=1&"
@@ -101,13 +103,23 @@ def test_auth_type_or_biz_appid_is_chosen_by_the_link_and_never_both(client, wec
     official_only = _query(_links(client.get("/wechat/authorize/?auth_type=1"))["authorize-pc"]["href"])
     assert official_only["auth_type"] == "1" and "biz_appid" not in official_only
 
-    one_account = _query(_links(client.get(f"/wechat/authorize/?biz_appid={APPID}"))["authorize-pc"]["href"])
-    assert (
-        one_account["biz_appid"] == APPID and "auth_type" not in one_account
-    )  # mutually exclusive (docs/wechat.md §4)
+    # auth_type is always sent (WeChat marks it required); biz_appid is added and has priority.
+    one_account = _query(
+        _links(client.get(f"/wechat/authorize/?biz_appid={APPID}&auth_type=1"))["authorize-pc"]["href"]
+    )
+    assert (one_account["biz_appid"], one_account["auth_type"]) == (APPID, "1")
+    default_type = _query(_links(client.get(f"/wechat/authorize/?biz_appid={APPID}"))["authorize-pc"]["href"])
+    assert default_type["auth_type"] == "3"
+    for value in ("4", "5", "6", "8"):  # the values of WeChat's current page
+        assert (
+            _query(_links(client.get(f"/wechat/authorize/?auth_type={value}"))["authorize-pc"]["href"])["auth_type"]
+            == value
+        )
+    kf_only = _query(_links(client.get("/wechat/authorize/?auth_type=1&sets=kf"))["authorize-pc"]["href"])
+    assert kf_only["category_id_list"] == "1|6|19"
 
     calls = len(wechat.calls)
-    for bad in (f"auth_type=1&biz_appid={APPID}", "auth_type=4", "auth_type=x", "biz_appid=not-an-appid"):
+    for bad in ("auth_type=7", "auth_type=x", "biz_appid=not-an-appid", "sets=everything"):
         assert client.get(f"/wechat/authorize/?{bad}").status_code == 400, bad
     assert len(wechat.calls) == calls  # refused before any pre-auth code was spent
 
@@ -118,7 +130,7 @@ def test_the_redirect_uri_is_built_from_public_base_url(client, wechat, componen
     _preauth(wechat)
     redirect_uri = _query(_links(client.get("/wechat/authorize/"))["authorize-pc"]["href"])["redirect_uri"]
     assert urlsplit(redirect_uri).netloc == "kf.example.com"
-    assert redirect_uri.startswith("https://kf.example.com/wechat/authorize/callback/?state=")
+    assert redirect_uri.startswith("https://kf.example.com/wechat/authorize/callback/")
 
 
 @pytest.mark.django_db
@@ -129,19 +141,18 @@ def test_authorize_without_a_ticket_says_not_ready(client, wechat):
 
 
 @pytest.mark.django_db
-def test_staff_get_a_copyable_link_to_the_platform_page_for_a_merchant(client, wechat, admin_user, settings):
-    assert client.get("/wechat/authorize/link/").status_code == 302  # staff only: to the admin login
+def test_the_old_link_maker_address_leads_to_the_consoles_one_page(client, wechat, admin_user, settings):
+    old = client.get(f"/wechat/authorize/link/?biz_appid={APPID}")
+    assert old.status_code == 301
+    assert old["Location"] == f"/admin/authorizers/authorizer/authorization-link/?biz_appid={APPID}"
     client.force_login(admin_user)
     settings.PUBLIC_BASE_URL = "https://kf.example.com"
-
-    page = client.get("/wechat/authorize/link/?auth_type=1")
+    page = client.get(old["Location"])
     assert page.status_code == 200
-    assert b'value="https://kf.example.com/wechat/authorize/?auth_type=1"' in page.content
-    single = client.get(f"/wechat/authorize/link/?biz_appid={APPID}")
-    assert f'value="https://kf.example.com/wechat/authorize/?biz_appid={APPID}"'.encode() in single.content
-    assert client.get(f"/wechat/authorize/link/?auth_type=2&biz_appid={APPID}").status_code == 400
+    assert f"https://kf.example.com/wechat/authorize/?biz_appid={APPID}&amp;sets=kf".encode() in page.content
+    both = client.get("/admin/authorizers/authorizer/authorization-link/?auth_type=2&biz_appid=" + APPID)
+    assert f'?auth_type=2&amp;biz_appid={APPID}"'.encode() in both.content  # no longer exclusive
     assert not wechat.calls  # making a link spends no pre-auth code: the merchant's visit does
-    # The service h8's console reuses:
     assert authorization.authorize_page_url(
         base_url="https://kf.example.com", choice=authorization.AccountChoice(auth_type=2)
     ) == ("https://kf.example.com/wechat/authorize/?auth_type=2")
@@ -182,6 +193,19 @@ def test_callback_without_a_valid_state_is_refused_before_any_call_to_wechat(cli
     assert response.status_code == 400
     assert not wechat.calls
     assert not AuthorizationCodeExchange.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_old_query_string_form_of_the_state_still_works_and_a_forged_path_state_does_not(
+    client, wechat, component_ready
+):
+    redirect_uri = _redirect_uri(client, wechat)
+    state = urlsplit(redirect_uri).path.rstrip("/").rsplit("/", 1)[1]
+    _fake_authorization(wechat, APPID, [1, 6])
+    response = client.get(f"/wechat/authorize/callback/?state={state}&auth_code=queryauthcode@@@abc&expires_in=600")
+    assert response.status_code == 200
+    forged = client.get("/wechat/authorize/callback/forged.state/?auth_code=queryauthcode@@@x&expires_in=600")
+    assert forged.status_code == 400
 
 
 @pytest.mark.django_db

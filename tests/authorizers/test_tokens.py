@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from authorizers.models import Authorizer, ComponentCredential
 from authorizers.tokens import AuthorizerRevokedError, authorizer_token_get, component_token_get
 from tests.conftest import WECHAT
-from wechat.errors import NoVerifyTicket
+from wechat.errors import NoVerifyTicket, RefreshTokenInvalid
 
 TOKEN_URL = f"{WECHAT}/cgi-bin/component/api_authorizer_token"
 
@@ -53,20 +53,97 @@ def test_rejected_token_is_replaced_only_if_it_is_still_current(wechat, make_aut
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("errcode", [61003, 61023])
-def test_refresh_answered_with_revocation_marks_the_merchant_revoked(wechat, make_authorizer, component_ready, errcode):
+def test_refresh_answered_with_61003_marks_the_merchant_revoked(wechat, make_authorizer, component_ready):
     merchant = make_authorizer(token_ttl=1)
-    wechat.post(TOKEN_URL, json={"errcode": errcode, "errmsg": "component is not authorized by this account"})
+    wechat.post(TOKEN_URL, json={"errcode": 61003, "errmsg": "component is not authorized by this account"})
     with pytest.raises(AuthorizerRevokedError):
         authorizer_token_get(authorizer_id=merchant.pk)
     merchant.refresh_from_db()
     assert merchant.status == "revoked"
     assert (merchant.access_token_ciphertext, merchant.refresh_token_ciphertext) == ("", "")
     (revoked,) = AuditEvent.objects.filter(action="authorizer.revoked", authorizer_appid=merchant.appid)
-    assert (revoked.errcode, revoked.actor_label) == (errcode, "token refresh")
+    assert (revoked.errcode, revoked.actor_label) == (61003, "token refresh")
     with pytest.raises(AuthorizerRevokedError):  # and no further calls for it
         authorizer_token_get(authorizer_id=merchant.pk)
     assert len(wechat.calls) == 1
+
+
+INFO_URL = f"{WECHAT}/cgi-bin/component/api_get_authorizer_info"
+LIST_URL = f"{WECHAT}/cgi-bin/component/api_get_authorizer_list"
+
+
+@pytest.mark.django_db
+def test_61023_reads_the_current_refresh_token_stores_it_and_retries_once(wechat, make_authorizer, component_ready):
+    """WeChat staff's answer to 61023 (docs/wechat.md §6): not a revocation; re-read, store, retry."""
+    from authorizers.tokens import refresh_token_of
+
+    merchant = make_authorizer(token_ttl=1)
+    wechat.post(TOKEN_URL, json={"errcode": 61023, "errmsg": "refresh_token is invalid"})
+    wechat.post(
+        TOKEN_URL, json={"authorizer_access_token": "AT2", "expires_in": 7200, "authorizer_refresh_token": "RT_NOW"}
+    )
+    wechat.post(
+        INFO_URL,
+        json={
+            "authorizer_info": {"nick_name": "x"},
+            "authorization_info": {"authorizer_appid": merchant.appid, "authorizer_refresh_token": "RT_NOW"},
+        },
+    )
+    assert authorizer_token_get(authorizer_id=merchant.pk) == "AT2"
+    bodies = [c.request.body for c in wechat.calls if c.request.url.startswith(TOKEN_URL)]
+    assert f"REFRESH_{merchant.appid}".encode() in bodies[0] and b"RT_NOW" in bodies[1]
+    merchant.refresh_from_db()
+    assert (merchant.status, refresh_token_of(merchant)) == ("active", "RT_NOW")
+    (recovered,) = AuditEvent.objects.filter(action="authorizer.refresh_token_recovered")
+    assert recovered.authorizer_appid == merchant.appid
+    assert not AuditEvent.objects.filter(action="authorizer.revoked").exists()
+
+
+@pytest.mark.django_db
+def test_61023_falls_back_to_the_authorizer_list_when_the_info_has_no_refresh_token(
+    wechat, make_authorizer, component_ready
+):
+    merchant = make_authorizer(token_ttl=1)
+    wechat.post(TOKEN_URL, json={"errcode": 61023, "errmsg": "refresh_token is invalid"})
+    wechat.post(TOKEN_URL, json={"authorizer_access_token": "AT3", "expires_in": 7200})
+    wechat.post(INFO_URL, json={"authorization_info": {"authorizer_appid": merchant.appid}})
+    wechat.post(
+        LIST_URL,
+        json={
+            "total_count": 2,
+            "list": [{"authorizer_appid": "wxother"}, {"authorizer_appid": merchant.appid, "refresh_token": "RT_L"}],
+        },
+    )
+    assert authorizer_token_get(authorizer_id=merchant.pk) == "AT3"
+    assert b"RT_L" in [c for c in wechat.calls if c.request.url.startswith(TOKEN_URL)][1].request.body
+
+
+@pytest.mark.django_db
+def test_61023_for_a_merchant_wechat_no_longer_lists_is_a_revocation(wechat, make_authorizer, component_ready):
+    merchant = make_authorizer(token_ttl=1)
+    wechat.post(TOKEN_URL, json={"errcode": 61023, "errmsg": "refresh_token is invalid"})
+    wechat.post(INFO_URL, json={"authorization_info": {"authorizer_appid": merchant.appid}})
+    wechat.post(LIST_URL, json={"total_count": 0, "list": []})
+    with pytest.raises(AuthorizerRevokedError):
+        authorizer_token_get(authorizer_id=merchant.pk)
+    merchant.refresh_from_db()
+    assert merchant.status == "revoked"
+
+
+@pytest.mark.django_db
+def test_61023_twice_leaves_the_merchant_active_and_says_so(wechat, make_authorizer, component_ready):
+    merchant = make_authorizer(token_ttl=1)
+    wechat.post(TOKEN_URL, json={"errcode": 61023, "errmsg": "refresh_token is invalid"})
+    wechat.post(
+        INFO_URL, json={"authorization_info": {"authorizer_appid": merchant.appid, "authorizer_refresh_token": "RT"}}
+    )
+    with pytest.raises(RefreshTokenInvalid):
+        authorizer_token_get(authorizer_id=merchant.pk)
+    merchant.refresh_from_db()
+    assert merchant.status == "active"
+    assert len([c for c in wechat.calls if c.request.url.startswith(TOKEN_URL)]) == 2  # one retry, not more
+    (failed,) = AuditEvent.objects.filter(action="authorizer.refresh_token_recovery_failed")
+    assert failed.errcode == 61023
 
 
 @pytest.mark.django_db

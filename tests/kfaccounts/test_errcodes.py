@@ -146,7 +146,7 @@ def test_permission_errors_fail_and_reread_the_merchants_permissions(
     assert len(del_calls(wechat)) == 1
 
 
-@pytest.mark.parametrize("errcode", [61003, 61023])
+@pytest.mark.parametrize("errcode", [61003])  # 61023 is not a revocation (docs/wechat.md §6)
 def test_revocation_seen_on_the_delete_fails_and_marks_the_merchant_revoked(
     wechat, merchant, client, request_deletion, errcode
 ):
@@ -164,7 +164,7 @@ def test_revocation_seen_on_the_delete_fails_and_marks_the_merchant_revoked(
 
 def test_revocation_seen_on_the_token_refresh_fails_the_deletion(wechat, merchant, client, request_deletion):
     wechat.post(DEL_URL, json={"errcode": 42001, "errmsg": "access_token expired"})
-    wechat.post(TOKEN_URL, json={"errcode": 61023, "errmsg": "refresh_token is invalid"})
+    wechat.post(TOKEN_URL, json={"errcode": 61003, "errmsg": "component is not authorized by this account"})
     deletion = _deletion(request_deletion(client))
     assert (deletion.status, deletion.reason) == ("failed", "authorization_revoked")
     assert len(del_calls(wechat)) == 1 and len(calls_to(wechat, TOKEN_URL)) == 1

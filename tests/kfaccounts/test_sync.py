@@ -176,7 +176,7 @@ def test_the_sync_task_gives_up_quietly_when_the_merchant_is_no_longer_eligible(
 
 def test_a_getkflist_failure_is_audited_with_errcode_and_rid(wechat, merchant):
     wechat.get(LIST_URL, json={"errcode": 48001, "errmsg": "api unauthorized rid: 99-aa"})
-    with pytest.raises(services.errors.PermissionDenied):
+    with pytest.raises(services.errors.PermissionNotGranted):
         _sync(merchant)
     event = AuditEvent.objects.get(action="wechat.getkflist")
     assert (event.outcome, event.errcode, event.rid, event.authorizer_appid) == (

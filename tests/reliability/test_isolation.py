@@ -70,7 +70,6 @@ ADMIN_SITE_ROUTES = {
     "admin/r/<path:content_type_id>/<path:object_id>/": "view_on_site",
     "admin/auth/user/<id>/password/": "user_password",
     "admin/authorizers/authorizer/authorization-link/": "authorization_link",
-    "wechat/authorize/link/": "staff_page",
     "admin/cleanup/cleanuprule/<path:object_id>/upload-list/": "rule_upload_list",
     "admin/cleanup/cleanuprule/<path:object_id>/dry-run/": "rule_dry_run",
     "admin/(?P<url>.*)$": "catch_all",
@@ -359,6 +358,9 @@ PUBLIC_ROUTES: dict[str, list[tuple[str, str, set[int]]]] = {
     ],
     "wechat/authorize/": [("GET", "/wechat/authorize/", {200, 302, 502, 503})],
     "wechat/authorize/callback/": [("GET", "/wechat/authorize/callback/", {400})],
+    "wechat/authorize/callback/<str:state>/": [("GET", "/wechat/authorize/callback/forged/", {400})],
+    # The old address of the link maker: a redirect to the console's page, which checks who asks.
+    "wechat/authorize/link/": [("GET", "/wechat/authorize/link/", {301})],
     "api/schema/": [("GET", "/api/schema/", {200})],
     "api/docs/": [("GET", "/api/docs/", {200})],
     "healthz": [("GET", "/healthz", {200})],
@@ -414,8 +416,6 @@ def _admin_expected(world: World, principal: str, kind: str, model: Any, obj: An
         return {404}
     if kind == "user_password":
         return {200 if user.has_perm("auth.change_user") else 403}
-    if kind == "staff_page":
-        return {200}
     if kind == "authorization_link":  # the platform's own page link: anyone who may see merchants
         return {200 if user.has_perm("authorizers.view_authorizer") else 403}
     if kind == "rule_upload_list":

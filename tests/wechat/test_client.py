@@ -12,13 +12,17 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 from wechat.client import KfAccountInfo, WeChatClient
 from wechat.errors import (
     AuthorizationRevoked,
+    ComponentInvalid,
     ComponentTicketInvalid,
     InvalidKfAccount,
     KfNotEnabled,
     MalformedResponse,
+    MerchantIpNotWhitelisted,
+    MinuteQuotaExceeded,
     Permanent,
-    PermissionDenied,
+    PermissionNotGranted,
     QuotaExceeded,
+    RefreshTokenInvalid,
     TokenInvalid,
     Transient,
     WeChatError,
@@ -237,12 +241,13 @@ def test_empty_token_is_refused_before_any_call(wechat_client, mocked):
         (40001, TokenInvalid),
         (42001, TokenInvalid),
         (-1, Transient),
-        (45011, Transient),
+        (45011, MinuteQuotaExceeded),
         (45009, QuotaExceeded),
-        (48001, PermissionDenied),
-        (61007, PermissionDenied),
+        (48001, PermissionNotGranted),
+        (61007, PermissionNotGranted),
         (61003, AuthorizationRevoked),
-        (61023, AuthorizationRevoked),
+        (61023, RefreshTokenInvalid),
+        (40164, MerchantIpNotWhitelisted),
         (65400, KfNotEnabled),
         (65401, InvalidKfAccount),
         (61005, ComponentTicketInvalid),
@@ -416,10 +421,10 @@ def test_appsecret_and_refresh_token_never_appear_in_errors(wechat_client, mocke
             component_token=COMPONENT_TOKEN, authorizer_appid="wx1", refresh_token=REFRESH_TOKEN
         )
     assert REFRESH_TOKEN not in str(transient.value) and SECRET not in str(transient.value)
-    with pytest.raises(Permanent) as permanent:
+    with pytest.raises(ComponentInvalid) as invalid:  # 40125: a platform hold (docs/wechat.md §11)
         wechat_client.component_token(verify_ticket=TICKET)
-    assert SECRET not in str(permanent.value)
-    assert "invalid appsecret ***" in str(permanent.value)
+    assert SECRET not in str(invalid.value)
+    assert "invalid appsecret ***" in str(invalid.value)
 
 
 def test_client_repr_shows_no_secret(wechat_client):
@@ -542,3 +547,30 @@ def test_request_on_the_wire_is_a_post_with_the_json_body():
     head, _, body = seen[0].partition(b"\r\n\r\n")
     assert head.startswith(b"POST /customservice/kfaccount/del?access_token=tok HTTP/1.1")
     assert body == b'{"kf_account":"test1@test"}'
+
+
+# --- openapi/quota/get ---------------------------------------------------------------------------
+
+
+def test_api_quota_posts_the_cgi_path_with_the_merchants_token(wechat_client, mocked):
+    mocked.post(
+        f"{BASE}/cgi-bin/openapi/quota/get",
+        json={
+            "errcode": 0,
+            "errmsg": "ok",
+            "quota": {"daily_limit": 1000, "used": 3, "remain": 997},
+            "rate_limit": {"call_count": 100, "refresh_second": 60},
+            "component_rate_limit": {"call_count": 30, "refresh_second": 60},
+        },
+    )
+    quota = wechat_client.api_quota(access_token=ACCESS_TOKEN, cgi_path="/customservice/kfaccount/del")
+    call = mocked.calls[0].request
+    assert parse_qs(urlsplit(call.url).query) == {"access_token": [ACCESS_TOKEN]}
+    assert json.loads(call.body) == {"cgi_path": "/customservice/kfaccount/del"}
+    assert (quota.daily_limit, quota.remain, quota.pace()) == (1000, 997, 0.5)
+
+
+def test_api_quota_refusal_is_a_wechat_error(wechat_client, mocked):
+    mocked.post(f"{BASE}/cgi-bin/openapi/quota/get", json={"errcode": 76022, "errmsg": "sns path not supported"})
+    with pytest.raises(Permanent):
+        wechat_client.api_quota(access_token=ACCESS_TOKEN, cgi_path="/sns/oauth2")

@@ -5,20 +5,30 @@ import pytest
 
 from wechat import errors
 from wechat.errors import (
+    AccountRestricted,
+    ApiBanned,
     AuthorizationCodeInvalid,
     AuthorizationRevoked,
+    ComponentInvalid,
     ComponentTicketInvalid,
     InvalidKfAccount,
     IpNotWhitelisted,
     KfNotEnabled,
     MalformedResponse,
+    MerchantBlocked,
+    MerchantIpNotWhitelisted,
+    MinuteQuotaExceeded,
     NoVerifyTicket,
     Permanent,
-    PermissionDenied,
+    PermissionNotGranted,
+    PlatformBlocked,
+    PlatformQuotaExceeded,
     QuotaExceeded,
+    RefreshTokenInvalid,
     TokenInvalid,
     Transient,
     WeChatError,
+    WrongTokenKind,
     error_for,
 )
 
@@ -31,17 +41,27 @@ from wechat.errors import (
         (42001, TokenInvalid),
         (41001, TokenInvalid),
         (-1, Transient),
-        (45011, Transient),
+        (45011, MinuteQuotaExceeded),
         (45009, QuotaExceeded),
-        (48001, PermissionDenied),
-        (61007, PermissionDenied),
+        (48001, PermissionNotGranted),
+        (61007, PermissionNotGranted),
         (61003, AuthorizationRevoked),
-        (61023, AuthorizationRevoked),
+        (61023, RefreshTokenInvalid),
         (65400, KfNotEnabled),
         (65401, InvalidKfAccount),
         (61005, ComponentTicketInvalid),
         (61006, ComponentTicketInvalid),
         (61004, IpNotWhitelisted),
+        (61011, ComponentInvalid),
+        (40125, ComponentInvalid),
+        (41004, ComponentInvalid),
+        (61014, WrongTokenKind),
+        (61015, WrongTokenKind),
+        (61024, WrongTokenKind),
+        (40164, MerchantIpNotWhitelisted),
+        (40090, MerchantIpNotWhitelisted),
+        (48004, ApiBanned),
+        (50002, AccountRestricted),
         (61009, AuthorizationCodeInvalid),
         (61010, AuthorizationCodeInvalid),
         (40013, Permanent),
@@ -61,30 +81,70 @@ def test_kf_and_code_errors_are_permanent():
         assert issubclass(cls, Permanent)
 
 
-def test_a_missing_verify_ticket_is_transient_and_never_reached_wechat():
+def test_a_missing_verify_ticket_holds_the_platform_and_never_reached_wechat():
     err = NoVerifyTicket(errmsg="no component_verify_ticket received yet")
-    assert isinstance(err, Transient)
+    assert isinstance(err, PlatformBlocked)
+    assert isinstance(err, Transient)  # a task that knows only "retry later" still waits for the ticket
     assert (err.errcode, err.outcome_unknown, str(err)) == (None, False, "no component_verify_ticket received yet")
+    assert err.alert_code == "verify_ticket_missing"
     rebuilt = pickle.loads(pickle.dumps(err))
     assert (type(rebuilt), rebuilt.errmsg) == (NoVerifyTicket, err.errmsg)
 
 
-def test_an_expired_or_invalid_verify_ticket_is_transient_not_final():
-    for errcode in (61005, 61006):
-        assert isinstance(error_for(errcode, "component ticket is expired"), Transient)
+@pytest.mark.parametrize(
+    ("errcode", "alert_code"),
+    [
+        (61004, "ip_not_whitelisted"),
+        (61005, "component_ticket_invalid"),
+        (61006, "component_ticket_invalid"),
+        (61011, "component_invalid"),
+        (40125, "component_invalid"),
+        (41004, "component_invalid"),
+        (61014, "wrong_token_kind"),
+        (61015, "wrong_token_kind"),
+        (61024, "wrong_token_kind"),
+    ],
+)
+def test_platform_level_errcodes_hold_behind_one_alert_per_cause(errcode, alert_code):
+    err = error_for(errcode, "msg")
+    assert isinstance(err, PlatformBlocked)
+    assert not isinstance(err, Permanent)
+    assert err.alert_code == alert_code
 
 
-def test_an_unlisted_caller_ip_is_neither_retried_nor_final_for_one_item():
-    err = error_for(61004, "access clientip is not registered requestIP: 203.0.113.7")
-    assert not isinstance(err, (Transient, Permanent))
-    assert err.reason == "ip_not_whitelisted"
+def test_45009_is_the_merchants_quota_on_its_calls_and_the_platforms_on_component_calls():
+    merchant = error_for(45009, "reach max api daily quota limit", path="/customservice/kfaccount/del")
+    platform = error_for(45009, "reach max api daily quota limit", path="/cgi-bin/component/api_authorizer_token")
+    assert type(merchant) is QuotaExceeded
+    assert type(platform) is PlatformQuotaExceeded
+    assert platform.alert_code == "platform_quota_exceeded"
+
+
+def test_45011_is_a_minute_deferral_not_a_daily_pause():
+    err = error_for(45011, "api minute-quota reach limit  mustslower  retry next minute")
+    assert isinstance(err, MinuteQuotaExceeded)
+    assert not isinstance(err, QuotaExceeded)
+    assert err.reason == "minute_quota_exceeded"
+
+
+def test_61023_is_not_a_revocation():
+    err = error_for(61023, "refresh_token is invalid")
+    assert not isinstance(err, AuthorizationRevoked)
+    assert err.reason == "refresh_token_invalid"
+
+
+def test_per_merchant_blockers_say_whether_they_hold_or_fail():
+    assert all(isinstance(error_for(c, ""), MerchantBlocked) for c in (40164, 40090, 48004, 50002))
+    assert MerchantIpNotWhitelisted.hold  # the merchant (or we) can fix a whitelist: wait for it
+    assert not ApiBanned.hold and not AccountRestricted.hold  # WeChat's sanctions: fail, say why
+    assert (error_for(48004, "").reason, error_for(50002, "").reason) == ("api_banned", "account_restricted")
 
 
 def test_reasons_match_the_deletion_request_vocabulary():
     assert error_for(65401, "").reason == "invalid_kf_account"
     assert error_for(65400, "").reason == "kf_not_enabled"
     assert error_for(48001, "").reason == "permission_denied"
-    assert error_for(61023, "").reason == "authorization_revoked"
+    assert error_for(61003, "").reason == "authorization_revoked"
     assert error_for(-1, "").reason == "upstream_unavailable"
     assert MalformedResponse(None, "x").reason == "upstream_unavailable"
 
@@ -93,7 +153,14 @@ def test_errcode_sets_do_not_overlap():
     groups = [
         errors.TOKEN_ERRCODES,
         errors.TRANSIENT_ERRCODES,
+        errors.MINUTE_QUOTA_ERRCODES,
         errors.QUOTA_ERRCODES,
+        errors.REFRESH_TOKEN_ERRCODES,
+        errors.COMPONENT_INVALID_ERRCODES,
+        errors.WRONG_TOKEN_KIND_ERRCODES,
+        errors.MERCHANT_IP_WHITELIST_ERRCODES,
+        errors.API_BANNED_ERRCODES,
+        errors.ACCOUNT_RESTRICTED_ERRCODES,
         errors.PERMISSION_ERRCODES,
         errors.REVOKED_ERRCODES,
         errors.KF_NOT_ENABLED_ERRCODES,
@@ -155,5 +222,5 @@ def test_errors_rebuild_from_their_args_like_celerys_json_serializer_does():
 
 
 def test_all_are_wechat_errors():
-    for cls in (TokenInvalid, Transient, QuotaExceeded, PermissionDenied, AuthorizationRevoked, Permanent):
+    for cls in (TokenInvalid, Transient, QuotaExceeded, PermissionNotGranted, AuthorizationRevoked, Permanent):
         assert issubclass(cls, WeChatError)

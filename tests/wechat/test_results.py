@@ -130,3 +130,60 @@ def test_missing_optional_fields_read_as_empty():
 def test_answer_without_authorizer_info_is_malformed(data):
     with pytest.raises(MalformedResponse):
         parse_authorizer_info(data)
+
+
+# --- openapi/quota/get (docs/wechat.md §12) ----------------------------------------------------
+
+from wechat.results import ApiQuota, RateLimit, parse_api_quota, parse_authorizer_list  # noqa: E402
+
+
+def test_quota_get_answer_is_read_with_both_rate_limits():
+    quota = parse_api_quota(
+        {
+            "errcode": 0,
+            "errmsg": "ok",
+            "quota": {"daily_limit": 500000, "used": 12, "remain": 499988},
+            "rate_limit": {"call_count": 600, "refresh_second": 60},
+            "component_rate_limit": {"call_count": 120, "refresh_second": 60},
+        }
+    )
+    assert quota == ApiQuota(
+        daily_limit=500000,
+        used=12,
+        remain=499988,
+        rate_limit=RateLimit(600, 60),
+        component_rate_limit=RateLimit(120, 60),
+    )
+    assert quota.pace() == 2.0  # the tighter one: a platform calls on the merchant's behalf
+
+
+def test_quota_get_without_rate_limits_gives_no_pace_and_strings_are_read_as_numbers():
+    quota = parse_api_quota({"quota": {"daily_limit": "100", "used": "1", "remain": "99"}})
+    assert (quota.daily_limit, quota.remain, quota.pace()) == (100, 99, None)
+    nonsense = parse_api_quota({"quota": {}, "rate_limit": {"call_count": 0, "refresh_second": 60}})
+    assert nonsense.rate_limit is None
+
+
+def test_quota_get_answer_without_any_block_is_malformed():
+    with pytest.raises(MalformedResponse):
+        parse_api_quota({"errcode": 0})
+
+
+def test_authorizer_list_reads_refresh_tokens_and_tolerates_missing_ones():
+    total, items = parse_authorizer_list(
+        {
+            "total_count": 2,
+            "list": [
+                {"authorizer_appid": "wx1", "refresh_token": "rt1", "auth_time": 1558000607},
+                {"authorizer_appid": "wx2", "auth_time": "1558000608"},
+                {"refresh_token": "orphan"},
+            ],
+        }
+    )
+    assert total == 2
+    assert [(i.authorizer_appid, i.refresh_token, i.auth_time) for i in items] == [
+        ("wx1", "rt1", 1558000607),
+        ("wx2", None, 1558000608),
+    ]
+    with pytest.raises(MalformedResponse):
+        parse_authorizer_list({"list": []})
