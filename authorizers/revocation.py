@@ -1,8 +1,10 @@
 """The one way a merchant becomes revoked, whoever noticed it.
 
-Three things notice a revocation: WeChat's ``unauthorized`` push, a token refresh answered with
-61003/61023, and a call on the merchant's behalf answered with 61003/61023. All three call
-``authorizer_revoke``, so the row ends the same way whichever saw it first.
+Four things notice a revocation: WeChat's ``unauthorized`` push, a token refresh answered with
+61003, a call on the merchant's behalf answered with 61003, and WeChat no longer listing the
+merchant (api_get_authorizer_list, read when a 61023 is recovered or by reconciliation). All call
+``authorizer_revoke``, so the row ends the same way whichever saw it first. 61023 alone is not a
+revocation (docs/wechat.md §6): the refresh token is re-read instead.
 
 The rule for stored tokens: a revoked merchant keeps **no** token. The access token is dead, and
 the refresh token is worthless (WeChat answers 61023 to it) and a liability if the database leaks;
