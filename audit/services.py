@@ -34,6 +34,17 @@ class Actor:
     def wechat(cls) -> Actor:
         return cls(kind=ActorKind.WECHAT, label="wechat")
 
+    @property
+    def merchant_label(self) -> str:
+        return merchant_label(self.kind, self.label)
+
+
+def merchant_label(kind: str, label: str) -> str:
+    """Who asked, as a merchant may read it (webhook payloads): a staff member's user name is the
+    platform's business, so every staff actor is just "staff"; the merchant's own keys, schedules and
+    the system keep their labels."""
+    return "staff" if kind == ActorKind.STAFF else label
+
 
 def audit_event(
     *,

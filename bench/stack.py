@@ -304,6 +304,8 @@ def start(tmp: Path, *, latency_ms: int, layout: WorkerLayout, extra_env: dict[s
                 f"worker{n}",
                 procs.celery(
                     "worker",
+                    "-Q",
+                    "celery",  # deletions only, as docker-compose's workers (no webhook endpoint here)
                     "-P",
                     "threads",
                     "-c",

@@ -21,7 +21,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import Actor, audit_event, audit_record, audit_record_each, audit_record_many
+from audit.services import Actor, audit_event, audit_record, audit_record_each, audit_record_many, merchant_label
 from authorizers import ratelimit
 from authorizers.alerts import platform_blocked, platform_error_seen
 from authorizers.api_keys import api_key_revoke
@@ -867,7 +867,10 @@ def _finished_event(
             "attempts": deletion.attempts,
             "created_at": deletion.created_at.isoformat(),
             "finished_at": finished_at.isoformat(),
-            "requested_by": {"kind": deletion.requested_by_kind, "label": deletion.requested_by_label},
+            "requested_by": {
+                "kind": deletion.requested_by_kind,
+                "label": merchant_label(deletion.requested_by_kind, deletion.requested_by_label),
+            },
         }
     }
 

@@ -8,6 +8,7 @@ start without a real secret key, field-encryption keys and the platform's WeChat
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import re
 import secrets
 import zoneinfo
@@ -276,8 +277,31 @@ VERIFY_TICKET_RESTART_MINUTES = env_int("VERIFY_TICKET_RESTART_MINUTES", 20, min
 VERIFY_TICKET_WATCHDOG_SECONDS = env_int("VERIFY_TICKET_WATCHDOG_SECONDS", 300, minimum=1)
 
 # --- merchant webhooks -------------------------------------------------------------------------
-# Loopback/private addresses and plain http are refused unless this is true (the demo, the tests).
+# Loopback/private addresses and plain http are refused unless this is true (the demo, the tests);
+# production refuses the flag itself. Link-local and metadata addresses are refused even with it.
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+if WEBHOOK_ALLOW_PRIVATE_URLS and not DEBUG:
+    raise ImproperlyConfigured(
+        "WEBHOOK_ALLOW_PRIVATE_URLS is for the demo and the tests only (DJANGO_DEBUG=true); in production "
+        "list the private networks receivers may use in WEBHOOK_PRIVATE_NETWORKS"
+    )
+# Private networks (CIDR) receivers may use in production too, over http or https: an operator's
+# explicit choice (a receiver inside the same VPC). Default: none.
+try:
+    WEBHOOK_PRIVATE_NETWORKS = tuple(
+        ipaddress.ip_network(n, strict=False) for n in env_list("WEBHOOK_PRIVATE_NETWORKS", [])
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"WEBHOOK_PRIVATE_NETWORKS must list CIDR networks: {exc}") from None
+# Name servers the webhook URL check asks ("ip" or "ip:port"); empty: the system's (/etc/resolv.conf).
+WEBHOOK_DNS_SERVERS = tuple(env_list("WEBHOOK_DNS_SERVERS", []))
+# Every resolution of a webhook host (A and AAAA together), on the request path and before a delivery.
+WEBHOOK_DNS_TIMEOUT = float(env_int("WEBHOOK_DNS_TIMEOUT_MS", 2000, minimum=1)) / 1000
+# The whole of one delivery's HTTP exchange: connect, TLS, request, headers and body.
+WEBHOOK_DEADLINE = float(env_int("WEBHOOK_DEADLINE_MS", 10_000, minimum=1)) / 1000
+# Deliveries being sent at once to one endpoint, and to all endpoints of one merchant; the others wait.
+WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = env_int("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", 4, minimum=1)
+WEBHOOK_MAX_IN_FLIGHT_PER_MERCHANT = env_int("WEBHOOK_MAX_IN_FLIGHT_PER_MERCHANT", 8, minimum=1)
 WEBHOOK_RETRY_BASE_SECONDS = float(env_int("WEBHOOK_RETRY_BASE_MS", 30_000, minimum=1)) / 1000
 WEBHOOK_RETRY_CAP_SECONDS = float(env_int("WEBHOOK_RETRY_CAP_MS", 3_600_000, minimum=1)) / 1000
 WEBHOOK_RETRY_WINDOW_SECONDS = float(env_int("WEBHOOK_RETRY_WINDOW_SECONDS", 86_400, minimum=1))

@@ -130,7 +130,13 @@ def test_compose_takes_credentials_from_env_uses_an_app_role_and_publishes_only_
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     postgres_env = services["postgres"]["environment"]
-    assert postgres_env["POSTGRES_PASSWORD"].startswith("${")  # from .env, not written here
+    # The superuser's password is a secret file only the postgres container sees; not in .env, which
+    # every app container reads, and not in any app container's environment.
+    assert "POSTGRES_PASSWORD" not in postgres_env
+    assert postgres_env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert services["postgres"]["secrets"] == ["postgres_password"]
+    assert compose["secrets"]["postgres_password"]["file"].startswith("./secrets/")
+    assert "secrets/" in (ROOT / ".gitignore").read_text().splitlines()
     app_env = compose["x-app"]["environment"]
     database_url = app_env["DATABASE_URL"]
     assert "${" in database_url and "kfplatform:kfplatform@" not in database_url
@@ -144,10 +150,47 @@ def test_compose_takes_credentials_from_env_uses_an_app_role_and_publishes_only_
         assert str(port).startswith("127.0.0.1:"), port
     text = (ROOT / "docker-compose.yml").read_text()
     assert "POSTGRES_PASSWORD: kfplatform" not in text
+    for name, service in services.items():
+        if name in ("postgres", "redis"):
+            continue
+        assert service.get("env_file", compose["x-app"]["env_file"]) == ".env", name
+        assert "POSTGRES_PASSWORD" not in {**compose["x-app"]["environment"], **service.get("environment", {})}
+        assert "secrets" not in service, name
+    assert not re.search(r"^#?\s*POSTGRES_PASSWORD=", (ROOT / ".env.example").read_text(), flags=re.M)
     init = ROOT / "deploy" / "postgres-init.sh"
     assert init.exists() and "NOSUPERUSER" in init.read_text()
 
 
-@pytest.mark.parametrize("name", ["POSTGRES_PASSWORD", "KFPLATFORM_DB_PASSWORD", "REDIS_PASSWORD"])
+@pytest.mark.parametrize("name", ["KFPLATFORM_DB_PASSWORD", "REDIS_PASSWORD"])
 def test_env_example_names_the_compose_passwords(name):
     assert re.search(rf"^{name}=", (ROOT / ".env.example").read_text(), flags=re.M)
+
+
+def test_production_refuses_the_private_webhook_url_flag_but_takes_explicit_private_networks(tmp_path):
+    refused = _run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        production_env(tmp_path, WEBHOOK_ALLOW_PRIVATE_URLS="true"),
+    )
+    assert refused.returncode != 0
+    assert "WEBHOOK_ALLOW_PRIVATE_URLS is for the demo and the tests only" in refused.stderr
+    networks = production_env(tmp_path, WEBHOOK_PRIVATE_NETWORKS="10.20.0.0/16,fd12::/64")
+    assert _settings_value(networks, "[str(n) for n in settings.WEBHOOK_PRIVATE_NETWORKS]") == (
+        "['10.20.0.0/16', 'fd12::/64']"
+    )
+
+
+def test_deletion_workers_and_the_webhook_worker_consume_separate_queues():
+    """Deliveries have their own queue and process: a slow receiver never takes a deletion thread."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+
+    def queues(name: str) -> str:
+        command = services[name]["command"]
+        return command[command.index("-Q") + 1]
+
+    assert queues("worker") == "celery"
+    assert queues("webhook-worker") == "webhooks"
+    for name, service in services.items():
+        command = service.get("command") or []
+        if "worker" in command:
+            assert "-Q" in command, f"{name} starts a Celery worker without -Q: it would consume every queue"

@@ -9,6 +9,7 @@ again with exponential backoff, or is given up once the retry window (a day) is 
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
@@ -28,7 +29,7 @@ from errorkit import DomainError
 from webhooks import signing, transport
 from webhooks.dispatch import deliveries_send
 from webhooks.models import DeliveryStatus, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from webhooks.urlguard import UnsafeUrl, url_check
+from webhooks.urlguard import Policy, UnsafeUrl, url_check
 from wechat.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,11 @@ class RetryPolicy(Backoff):
     jitter: float = 0.2
     window_seconds: float = 86400.0
     lease_seconds: int = 60
+    # In-flight caps: deliveries being sent at once to one endpoint / to one merchant's endpoints.
+    max_per_endpoint: int = 4
+    max_per_merchant: int = 8
+    # A delivery over a cap waits about this long (with jitter) before it looks again.
+    busy_wait_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +69,20 @@ def _secret_ctx(endpoint_id: int, field: str) -> str:
     return f"webhook:{endpoint_id}:{field}"
 
 
-def _allow_private() -> bool:
-    return bool(settings.WEBHOOK_ALLOW_PRIVATE_URLS)
+def url_policy() -> Policy:
+    """Which receivers may be called, from the settings (docs/webhooks.md, "Which URLs are accepted")."""
+    return Policy(
+        allow_private=bool(settings.WEBHOOK_ALLOW_PRIVATE_URLS),
+        private_networks=tuple(settings.WEBHOOK_PRIVATE_NETWORKS),
+        dns_servers=tuple(settings.WEBHOOK_DNS_SERVERS),
+        dns_timeout=float(settings.WEBHOOK_DNS_TIMEOUT),
+    )
 
 
 def _checked_url(url: object) -> str:
+    """The URL, if it may be called; the refusal names no address (urlguard logs the details)."""
     try:
-        url_check(url, allow_private=_allow_private())
+        url_check(url, policy=url_policy())
     except UnsafeUrl as exc:
         raise InvalidWebhook(str(exc), field="url") from None
     assert isinstance(url, str)
@@ -96,13 +109,15 @@ def webhook_endpoint_register(
     *, authorizer: Authorizer, url: str, actor: Actor, event_types: list[str] | None = None, description: str = ""
 ) -> tuple[WebhookEndpoint, str]:
     """Register a receiver; returns the endpoint and its signing secret, which is never shown again."""
-    checked_url = _checked_url(url)
     types = _checked_event_types(event_types)
+    # The cap before the DNS lookup: a merchant at its limit costs no resolution (and no wait on one).
+    if _active_endpoints(authorizer).count() >= MAX_ENDPOINTS_PER_MERCHANT:
+        raise InvalidWebhook(f"at most {MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints per merchant")
+    checked_url = _checked_url(url)
     with transaction.atomic():
         # The merchant's row is the fence: two registrations at once cannot both pass the limit.
         Authorizer.objects.select_for_update().filter(pk=authorizer.pk).values_list("pk", flat=True).first()
-        active = WebhookEndpoint.objects.filter(authorizer=authorizer, disabled_at__isnull=True)
-        if active.count() >= MAX_ENDPOINTS_PER_MERCHANT:
+        if _active_endpoints(authorizer).count() >= MAX_ENDPOINTS_PER_MERCHANT:
             raise InvalidWebhook(f"at most {MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints per merchant")
         endpoint = WebhookEndpoint.objects.create(
             authorizer=authorizer, url=checked_url, event_types=types, description=description[:200]
@@ -119,6 +134,10 @@ def webhook_endpoint_register(
             detail={"url": checked_url, "event_types": types},
         )
     return endpoint, secret
+
+
+def _active_endpoints(authorizer: Authorizer) -> Any:
+    return WebhookEndpoint.objects.filter(authorizer=authorizer, disabled_at__isnull=True)
 
 
 def webhook_endpoint_update(
@@ -297,7 +316,7 @@ def webhook_ping(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookDelivery:
         [endpoint],
         endpoint.authorizer.appid,
         EventType.PING,
-        {"endpoint_id": endpoint.pk, "requested_by": actor.label},
+        {"endpoint_id": endpoint.pk, "requested_by": actor.merchant_label},
     )
     return WebhookDelivery.objects.get(pk=delivery_id)
 
@@ -310,18 +329,9 @@ CLAIM_EARLY_TOLERANCE = timedelta(seconds=2)
 def webhook_delivery_attempt(*, delivery_id: int, policy: RetryPolicy) -> Next:
     """Claim one delivery, POST it once, record the attempt, decide what comes next."""
     now = timezone.now()
-    claimed = (
-        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_EARLY_TOLERANCE))
-        .update(
-            status=DeliveryStatus.DELIVERING,
-            attempts=F("attempts") + 1,
-            lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
-            updated_at=now,
-        )
-    )
-    if claimed != 1:
-        return Next()  # done already, not due, or another worker has it
+    claimed = _claim(delivery_id, now, policy)
+    if isinstance(claimed, Next):
+        return claimed
     delivery = WebhookDelivery.objects.select_related("endpoint__authorizer").get(pk=delivery_id)
     endpoint = delivery.endpoint
     if endpoint.disabled_at is not None or not endpoint.is_active:
@@ -359,11 +369,55 @@ def webhook_delivery_attempt(*, delivery_id: int, policy: RetryPolicy) -> Next:
     return Next(countdown=delay) if moved else Next()
 
 
+def _claim(delivery_id: int, now: Any, policy: RetryPolicy) -> Next | None:
+    """pending → delivering if due and under both in-flight caps (None: claimed); else what to do.
+
+    The merchant's endpoint rows are locked while the caps are counted, so two workers cannot both
+    take the last slot; a delivery over a cap stays pending, due a little later, without using an
+    attempt, and its task looks again then (a slow receiver holds at most the caps' worth of threads).
+    """
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_EARLY_TOLERANCE)
+    with transaction.atomic():
+        row = (
+            WebhookDelivery.objects.filter(due, pk=delivery_id, status=DeliveryStatus.PENDING)
+            .values("endpoint_id", "endpoint__authorizer_id")
+            .first()
+        )
+        if row is None:
+            return Next()  # done already, not due, or another worker has it
+        merchant_id = row["endpoint__authorizer_id"]
+        list(WebhookEndpoint.objects.select_for_update().filter(authorizer_id=merchant_id).values_list("pk"))
+        busy = dict(
+            WebhookDelivery.objects.filter(
+                endpoint__authorizer_id=merchant_id, status=DeliveryStatus.DELIVERING, lease_expires_at__gte=now
+            )
+            .values("endpoint_id")
+            .annotate(n=Count("pk"))
+            .values_list("endpoint_id", "n")
+        )
+        if busy.get(row["endpoint_id"], 0) >= policy.max_per_endpoint or sum(busy.values()) >= policy.max_per_merchant:
+            wait = policy.busy_wait_seconds * (1 + random.random() / 2)  # jitter, not a secret
+            later = now + timedelta(seconds=wait)
+            WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(
+                next_attempt_at=later, dispatched_at=later, updated_at=now
+            )
+            return Next(countdown=wait)
+        claimed = WebhookDelivery.objects.filter(due, pk=delivery_id, status=DeliveryStatus.PENDING).update(
+            status=DeliveryStatus.DELIVERING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
+            updated_at=now,
+        )
+    return None if claimed == 1 else Next()
+
+
 def _send(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> transport.Outcome:
+    started = time.monotonic()
     try:
-        target, addresses = url_check(endpoint.url, allow_private=_allow_private())
+        target, addresses = url_check(endpoint.url, policy=url_policy())
     except UnsafeUrl as exc:
-        return transport.Outcome(status_code=None, error=f"not sent: {exc}"[:255], duration_ms=0)
+        spent = int((time.monotonic() - started) * 1000)
+        return transport.Outcome(status_code=None, error=f"not sent: {exc}"[:255], duration_ms=spent)
     body = signing.body_encode(delivery.payload)
     timestamp = int(time.time())
     headers = {
@@ -380,6 +434,7 @@ def _send(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> transport.Out
         headers=headers,
         connect_timeout=settings.WEBHOOK_CONNECT_TIMEOUT,
         read_timeout=settings.WEBHOOK_READ_TIMEOUT,
+        deadline=settings.WEBHOOK_DEADLINE,
         ca_certs=settings.WEBHOOK_CA_BUNDLE,
     )
 

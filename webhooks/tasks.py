@@ -15,7 +15,11 @@ def retry_policy() -> services.RetryPolicy:
         base_seconds=settings.WEBHOOK_RETRY_BASE_SECONDS,
         cap_seconds=settings.WEBHOOK_RETRY_CAP_SECONDS,
         window_seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS,
-        lease_seconds=int(settings.WEBHOOK_CONNECT_TIMEOUT + settings.WEBHOOK_READ_TIMEOUT) + 30,
+        # The lease outlives the longest attempt (the DNS bound, then the HTTP deadline), so a
+        # healthy delivery is never swept to a second worker while its first is still sending.
+        lease_seconds=int(settings.WEBHOOK_DNS_TIMEOUT + settings.WEBHOOK_DEADLINE) + 30,
+        max_per_endpoint=settings.WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT,
+        max_per_merchant=settings.WEBHOOK_MAX_IN_FLIGHT_PER_MERCHANT,
     )
 
 

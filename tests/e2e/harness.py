@@ -5,7 +5,8 @@ A session gets, in a temporary directory of its own:
   names (dropped at the end), else a SQLite file; migrated by ``manage.py migrate`` in a subprocess;
 - a broker of its own: Redis database 14 on the server that REDIS_URL names (flushed first; the
   cache stays on REDIS_URL under a session key prefix), else Celery's filesystem broker;
-- the WeChat sandbox, the web app (gunicorn), a Celery worker (thread pool) and beat, configured as
+- the WeChat sandbox, the web app (gunicorn), Celery workers (thread pool: one on the default queue, one on
+  the `webhooks` queue, as docker-compose runs them) and beat, configured as
   in production (DJANGO_DEBUG=false), from the environment only, with credentials and keys made up
   for this session.
 
@@ -416,13 +417,17 @@ class Stack:
         self.procs[name.split("-")[0]] = proc
         return proc
 
-    def start_worker(self, key: str = "worker", threads: int = WORKER_THREADS) -> Proc:
-        """A Celery worker (thread pool) under ``key`` in ``procs``: several may run side by side."""
+    def start_worker(self, key: str = "worker", threads: int = WORKER_THREADS, queue: str = "celery") -> Proc:
+        """A Celery worker (thread pool) under ``key`` in ``procs``: several may run side by side.
+        As in docker-compose.yml, each consumes one queue: ``celery`` (deletions, syncs) or
+        ``webhooks`` (deliveries, the ``webhooks`` worker every stack has)."""
         n = next(self._workers)
         worker = self._proc(
             f"worker-{n}",
             procs.celery(
                 "worker",
+                "-Q",
+                queue,
                 "-P",
                 "threads",
                 "-c",
@@ -639,9 +644,11 @@ def _session_env(
             "DELETION_MAX_TRANSIENT_FAILURES": "5",
             "API_RATE_LIMIT": "100000/min",  # the tests poll; throttling is not what they are about
             "LOG_LEVEL": "INFO",
-            # The test's webhook receivers listen on 127.0.0.1 over http; retries a fraction of a second
-            # apart instead of 30 s; cleanup rules may fire every second and runs finish within one.
-            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            # The test's webhook receivers listen on 127.0.0.1 over http (production refuses the
+            # blanket WEBHOOK_ALLOW_PRIVATE_URLS; an explicit network is what an operator would list);
+            # retries a fraction of a second apart instead of 30 s; cleanup rules may fire every second
+            # and runs finish within one.
+            "WEBHOOK_PRIVATE_NETWORKS": "127.0.0.0/8",
             "WEBHOOK_RETRY_BASE_MS": str(WEBHOOK_RETRY_BASE_MS),
             "WEBHOOK_RETRY_CAP_MS": "2000",
             "WEBHOOK_SWEEP_SECONDS": "5",
@@ -719,6 +726,7 @@ def start_stack(
         stack.start("beat", procs.celery("beat", "-l", "info"))
         for n in range(workers):
             stack.start_worker("worker" if n == 0 else f"worker{n + 1}", threads=worker_threads)
+        stack.start_worker("webhooks", threads=8, queue="webhooks")
         procs.wait_until(lambda: stack.sandbox.control("GET", "/health")["ok"], timeout=30, what="the sandbox")
         procs.wait_until(lambda: stack.web.get("/healthz").status_code == 200, timeout=60, what="the web server")
         # Observable over HTTP: the sandbox's first verify-ticket push was answered `success`.

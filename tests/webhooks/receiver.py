@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,3 +59,60 @@ def start_receiver() -> Receiver:
     holder["r"] = Receiver(server)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return holder["r"]
+
+
+@dataclass
+class DripReceiver:
+    """A receiver that answers ``HTTP/1.1 200 OK`` and then one header byte every ``every`` seconds,
+    for ever: each read succeeds within any read timeout, only an overall deadline ends it."""
+
+    sock: socket.socket
+    every: float
+    open_now: int = 0  # connections being dripped to at this moment
+    served: int = 0
+    peak: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hooks/drip"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with self._lock:
+            self.open_now += 1
+            self.served += 1
+            self.peak = max(self.peak, self.open_now)
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not self._stop.wait(self.every):
+                conn.sendall(b"X")
+        except OSError:
+            pass  # the client gave up: what the deadline is for
+        finally:
+            conn.close()
+            with self._lock:
+                self.open_now -= 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+def start_drip_receiver(every: float) -> DripReceiver:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    receiver = DripReceiver(sock, every)
+    threading.Thread(target=receiver._serve, daemon=True).start()
+    return receiver

@@ -18,12 +18,44 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body_hex():
 def test_verification_accepts_any_listed_signature_and_refuses_a_changed_body_or_timestamp():
     body = signing.body_encode({"b": 1, "a": "客服"})
     header = signing.signature_header(["new", "old"], 1700000000, body)
-    assert signing.signature_verify("old", "1700000000", header, body)
-    assert signing.signature_verify("new", "1700000000", header, body)
-    assert not signing.signature_verify("other", "1700000000", header, body)
-    assert not signing.signature_verify("new", "1700000001", header, body)
-    assert not signing.signature_verify("new", "1700000000", header, body + b" ")
-    assert not signing.signature_verify("new", "soon", header, body)
+    at = 1700000000  # the receiver's clock, at the signing time
+    assert signing.signature_verify("old", "1700000000", header, body, now=at)
+    assert signing.signature_verify("new", "1700000000", header, body, now=at)
+    assert not signing.signature_verify("other", "1700000000", header, body, now=at)
+    assert not signing.signature_verify("new", "1700000001", header, body, now=at)
+    assert not signing.signature_verify("new", "1700000000", header, body + b" ", now=at)
+    assert not signing.signature_verify("new", "soon", header, body, now=at)
+
+
+def test_verification_refuses_a_timestamp_outside_the_window_as_the_docs_example_does():
+    body = b'{"type":"ping"}'
+    header = signing.signature_header(["s"], 1700000000, body)
+    assert signing.signature_verify("s", "1700000000", header, body, now=1700000000 + 300)
+    assert signing.signature_verify("s", "1700000000", header, body, now=1700000000 - 300)
+    assert not signing.signature_verify("s", "1700000000", header, body, now=1700000000 + 301)  # a replay
+    assert not signing.signature_verify("s", "1700000000", header, body, now=1700000000 - 301)  # from the future
+    assert not signing.signature_verify("s", "1700000000", header, body)  # today: years too old
+    assert not signing.signature_verify("s", "-1700000000", header, body, now=1700000000)
+    assert signing.TOLERANCE_SECONDS == 300
+
+
+def test_the_docs_example_and_signature_verify_agree():
+    """docs/webhooks.md's verify(), run as written, decides as signature_verify does."""
+    import re
+    import time
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, flags=re.S)
+    assert code is not None
+    namespace: dict = {}
+    exec(code.group(1), namespace)  # our own documentation, run as written
+    body = b'{"type":"ping"}'
+    for age in (0, 299, 301, 10_000):
+        stamp = str(int(time.time()) - age)
+        header = signing.signature_header(["s"], int(stamp), body)
+        headers = {"Kfp-Timestamp": stamp, "Kfp-Signature": header}
+        assert namespace["verify"]("s", headers, body) == signing.signature_verify("s", stamp, header, body), age
 
 
 def test_bodies_are_utf8_json_with_sorted_keys():

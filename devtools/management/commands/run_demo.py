@@ -42,7 +42,7 @@ DEMO_GRANTS = {
 
 
 class Command(BaseCommand):
-    help = "Run the embedded demo: sandbox, web, worker and beat, with demo merchants authorized."
+    help = "Run the embedded demo: sandbox, web, workers and beat, with demo merchants authorized."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
@@ -69,8 +69,18 @@ class Command(BaseCommand):
                 "sandbox", procs.manage("wechat_sandbox", "--port", str(sandbox_port)), env, logs / "sandbox.log"
             ),
             procs.Proc("web", procs.manage("runserver", f"127.0.0.1:{port}", "--noreload"), env, logs / "web.log"),
+            # As in production: deletions on the default queue, webhook deliveries on their own worker.
             procs.Proc(
-                "worker", procs.celery("worker", "-P", "threads", "-c", "16", "-l", "info"), env, logs / "worker.log"
+                "worker",
+                procs.celery("worker", "-Q", "celery", "-P", "threads", "-c", "16", "-l", "info"),
+                env,
+                logs / "worker.log",
+            ),
+            procs.Proc(
+                "webhook-worker",
+                procs.celery("worker", "-Q", "webhooks", "-P", "threads", "-c", "8", "-n", "webhooks@%h", "-l", "info"),
+                env,
+                logs / "webhook-worker.log",
             ),
             procs.Proc("beat", procs.celery("beat", "-l", "info"), env, logs / "beat.log"),
         ]
