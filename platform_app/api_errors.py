@@ -11,7 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -117,7 +118,36 @@ def domain_error_response(exc: DomainError) -> Response:
     return response
 
 
+def _too_large_message() -> str:
+    return f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+
+
+class ApiBodyLimit:
+    """Middleware: a body over DATA_UPLOAD_MAX_MEMORY_SIZE under /api/ answers 413 with the envelope.
+
+    Django refuses such a body only when something reads it, with a 400 HTML page (in debug, the
+    technical page with the settings); this answers before anything reads it, from the declared
+    Content-Length (a body without one is read through Django's limit, see exception_handler).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and request.path.startswith("/api/"):
+            try:
+                declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return JsonResponse(envelope("malformed_request", "the Content-Length is not a number"), status=400)
+            if declared > limit:
+                return JsonResponse(envelope("body_too_large", _too_large_message()), status=413)
+        return self.get_response(request)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        return Response(envelope("body_too_large", _too_large_message()), status=413)
     if isinstance(exc, DomainError):
         set_rollback()  # as DRF does for its own errors: nothing the view wrote survives a refusal
         return domain_error_response(exc)
@@ -165,6 +195,7 @@ _DOCUMENTED_ERRORS = {
     "404": "No such resource (another merchant's objects answer this too)",
     "405": "Method not allowed",
     "406": "Not acceptable",
+    "413": "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE (`body_too_large`)",
     "415": "Unsupported media type",
     "422": "Idempotency-Key reused with another body",
     "429": "Rate limit (API_RATE_LIMIT) exceeded",

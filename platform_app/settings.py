@@ -96,6 +96,8 @@ INSTALLED_APPS += [name for name in ("sandbox", "devtools") if importlib.util.fi
 MIDDLEWARE = [
     "observability.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body: an oversized one under /api/ is a JSON 413, not Django's HTML 400.
+    "platform_app.api_errors.ApiBodyLimit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
