@@ -533,7 +533,9 @@ class Stack:
         assert login_page == f"{self.sandbox_url}/cgi-bin/componentloginpage", link["href"]
         query = {k: v[0] for k, v in parse_qs(location.query).items()}
         assert query["component_appid"] == self.env["WECHAT_COMPONENT_APPID"]
-        assert query["redirect_uri"].startswith(f"{self.web_url}/wechat/authorize/callback/?state="), query
+        # The state travels in the path (docs/wechat.md §4): nothing for WeChat to drop or escape.
+        assert query["redirect_uri"].startswith(f"{self.web_url}/wechat/authorize/callback/"), query
+        assert not urlsplit(query["redirect_uri"]).query, query
         # The page the merchant would see (followed as a browser does: the platform's origin as
         # Referer, which the sandbox checks like WeChat), then what its confirm button does.
         page = self.sandbox.http.get(
