@@ -99,8 +99,10 @@ def verify_ticket_store(*, ticket: str, created_at: datetime) -> bool:
 
 
 def _verify_ticket(credential: ComponentCredential) -> str:
-    if not credential.verify_ticket_ciphertext or credential.ticket_created_at is None:
+    if credential.ticket_created_at is None:
         raise NoVerifyTicket(errmsg="no component_verify_ticket received yet")
+    if not credential.verify_ticket_ciphertext:
+        raise NoVerifyTicket(errmsg="WeChat refused the last component_verify_ticket; waiting for its next push")
     if credential.ticket_created_at + TICKET_LIFETIME < timezone.now():
         raise NoVerifyTicket(errmsg="the newest component_verify_ticket is older than 12 hours")
     return fieldcrypto.decrypt(
@@ -112,7 +114,12 @@ def _verify_ticket(credential: ComponentCredential) -> str:
 
 
 def component_token_get(*, rejected: str | None = None) -> str:
-    """A valid component_access_token; ``rejected`` is a token WeChat just refused (40001/42001)."""
+    """A valid component_access_token; ``rejected`` is a token WeChat just refused (40001/42001).
+
+    What WeChat refuses is forgotten, so no caller sends it again: a rejected token at once, a ticket
+    answered 61005/61006 too (and a new push is asked for). Until the next push, a refresh raises
+    NoVerifyTicket without calling WeChat; the push brings a ticket and the next call refreshes.
+    """
     credential = _credential()
     token = _component_token_if_fresh(credential)
     if token is not None and token != rejected:
@@ -123,28 +130,36 @@ def component_token_get(*, rejected: str | None = None) -> str:
         token = _component_token_if_fresh(credential)
         if token is not None and token != rejected:
             return token
-        ticket = _verify_ticket(credential)
-        try:
-            result = wechat_client().component_token(verify_ticket=ticket)
-        except WeChatError as exc:
-            failure = exc
-        else:
-            token = result["component_access_token"]
-            now = timezone.now()
-            credential.access_token_ciphertext = fieldcrypto.encrypt(
-                token, context=component_ctx(credential.component_appid, "access_token")
-            )
-            credential.access_token_expires_at = now + timedelta(seconds=int(result.get("expires_in", 7200)))
-            credential.access_token_refreshed_at = now
-            credential.refresh_count = F("refresh_count") + 1
-            credential.save(
-                update_fields=[
-                    "access_token_ciphertext",
-                    "access_token_expires_at",
-                    "access_token_refreshed_at",
-                    "refresh_count",
-                ]
-            )
+        if token is not None:
+            _component_token_forget(credential)  # the one WeChat refused: dead for every caller
+        ticket = _verify_ticket_or_none(credential)
+        if ticket is not None:
+            try:
+                result = wechat_client().component_token(verify_ticket=ticket)
+            except WeChatError as exc:
+                failure = exc
+                if isinstance(exc, ComponentTicketInvalid):
+                    # Under the row lock: a push arriving meanwhile is stored after this, and kept.
+                    _verify_ticket_forget(credential)
+            else:
+                token = result["component_access_token"]
+                now = timezone.now()
+                credential.access_token_ciphertext = fieldcrypto.encrypt(
+                    token, context=component_ctx(credential.component_appid, "access_token")
+                )
+                credential.access_token_expires_at = now + timedelta(seconds=int(result.get("expires_in", 7200)))
+                credential.access_token_refreshed_at = now
+                credential.refresh_count = F("refresh_count") + 1
+                credential.save(
+                    update_fields=[
+                        "access_token_ciphertext",
+                        "access_token_expires_at",
+                        "access_token_refreshed_at",
+                        "refresh_count",
+                    ]
+                )
+    if ticket is None:
+        _verify_ticket(credential)  # raises NoVerifyTicket, saying why, once the forgetting has committed
     _audit_refresh("wechat.api_component_token", failure)
     if isinstance(failure, ComponentTicketInvalid):
         # 61005/61006: the stored ticket is dead; ask WeChat to push a new one (docs/wechat.md §2, §3).
@@ -154,6 +169,27 @@ def component_token_get(*, rejected: str | None = None) -> str:
     assert token is not None, "no failure means WeChat issued a token"
     log.info("component access token refreshed")
     return token
+
+
+def _verify_ticket_or_none(credential: ComponentCredential) -> str | None:
+    try:
+        return _verify_ticket(credential)
+    except NoVerifyTicket:
+        return None
+
+
+def _verify_ticket_forget(credential: ComponentCredential) -> None:
+    """Drop a ticket WeChat refused; its CreateTime stays, so an older push is still not taken."""
+    credential.verify_ticket_ciphertext = ""
+    credential.save(update_fields=["verify_ticket_ciphertext"])
+    log.warning("WeChat refused the stored component_verify_ticket: dropped it, waiting for the next push")
+
+
+def _component_token_forget(credential: ComponentCredential) -> None:
+    """Drop a token WeChat refused: until a refresh succeeds there is none, rather than a dead one."""
+    credential.access_token_ciphertext = ""
+    credential.access_token_expires_at = None
+    credential.save(update_fields=["access_token_ciphertext", "access_token_expires_at"])
 
 
 def verify_ticket_push_request(*, interval: timedelta = PUSH_RESTART_INTERVAL) -> bool:

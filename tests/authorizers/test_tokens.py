@@ -195,3 +195,46 @@ def test_many_threads_on_an_expired_token_cause_exactly_one_refresh(wechat, make
     assert not failures
     assert results == ["REFRESHED"] * 20
     assert len(calls) == 1
+
+
+@pytest.mark.django_db
+def test_a_wechat_that_refuses_the_stored_token_and_ticket_is_recovered_from_with_the_next_push(
+    wechat, component_ready
+):
+    """A platform restarted against a WeChat that no longer knows its token or ticket (a new component
+    environment; the demo's in-memory sandbox on a second `make run`): what WeChat refused is dropped,
+    a push is asked for, nothing is called again until it arrives, and then the service works."""
+    from authorizers.tokens import verify_ticket_store, with_component_token
+    from wechat.errors import ComponentTicketInvalid
+
+    preauth_url = f"{WECHAT}/cgi-bin/component/api_create_preauthcode"
+    component_token_url = f"{WECHAT}/cgi-bin/component/api_component_token"
+    start_push_url = f"{WECHAT}/cgi-bin/component/api_start_push_ticket"
+    wechat.post(preauth_url, json={"errcode": 40001, "errmsg": "invalid credential"})
+    wechat.post(preauth_url, json={"pre_auth_code": "PRE", "expires_in": 1800})
+    wechat.post(component_token_url, json={"errcode": 61006, "errmsg": "component ticket is invalid"})
+    wechat.post(component_token_url, json={"component_access_token": "NEW_COMPONENT", "expires_in": 7200})
+    wechat.post(start_push_url, json={"errcode": 0, "errmsg": "ok"})
+
+    def preauth():
+        from authorizers.client import wechat_client
+
+        return with_component_token(lambda token: wechat_client().create_preauthcode(component_token=token))
+
+    with pytest.raises(ComponentTicketInvalid):
+        preauth()
+    credential = ComponentCredential.objects.get()
+    assert (credential.access_token_ciphertext, credential.verify_ticket_ciphertext) == ("", "")
+    assert [c.request.url.split("?")[0] for c in wechat.calls] == [preauth_url, component_token_url, start_push_url]
+
+    # Until the next push: no call with what WeChat refused, no call at all.
+    with pytest.raises(NoVerifyTicket):
+        preauth()
+    assert len(wechat.calls) == 3
+
+    assert verify_ticket_store(ticket="ticket@@@pushed", created_at=timezone.now())
+    assert preauth()["pre_auth_code"] == "PRE"
+    refresh, call = wechat.calls[3], wechat.calls[4]
+    assert b"ticket@@@pushed" in refresh.request.body
+    assert "NEW_COMPONENT" in call.request.url
+    assert AuditEvent.objects.filter(action="wechat.api_component_token", errcode=61006).count() == 1

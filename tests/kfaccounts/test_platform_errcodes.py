@@ -100,9 +100,12 @@ def test_an_expired_or_invalid_ticket_retries_the_deletion_and_asks_wechat_to_pu
     deletion = DeletionRequest.objects.get(pk=request_deletion(api_client_for(merchant), "kf1@shop")["id"])
 
     # Transient: retried until the (small) budget ran out, never ended as a permanent WeChat error.
-    assert (deletion.status, deletion.reason, deletion.errcode) == ("failed", "upstream_unavailable", errcode)
+    # The refused ticket was dropped: the retry waited for a push instead of sending it again.
+    assert (deletion.status, deletion.reason) == ("failed", "upstream_unavailable")
+    assert "waiting for its next push" in deletion.errmsg
     assert deletion.transient_failures == 2
     assert not del_calls(wechat)
+    assert len(calls_to(wechat, COMPONENT_TOKEN_URL)) == 1
     (push_restart,) = calls_to(wechat, START_PUSH_URL)  # once, however many calls failed
     assert b'"component_secret"' in push_restart.request.body
     assert ComponentCredential.objects.get().push_restart_requested_at is not None
