@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test reliability lint format messages bench clean
+.PHONY: run password test reliability lint format messages bench clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -18,6 +18,12 @@ run: export DJANGO_DEBUG ?= true
 run: $(INSTALLED)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py run_demo
+
+# A new password for the demo's staff user: `make run` shows one only when it creates the user.
+password: export DJANGO_DEBUG ?= true
+password: $(INSTALLED)
+	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py demo_password
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

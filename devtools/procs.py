@@ -39,6 +39,64 @@ def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+class Stopped(Exception):
+    """A wait was interrupted on purpose (Ctrl-C)."""
+
+
+def wait_while_progressing(
+    check: Callable[[], bool],
+    *,
+    procs: Sequence[Proc],
+    what: str,
+    stall: float = 300.0,
+    interval: float = 0.2,
+    say: Callable[[str], None] | None = None,
+    say_every: float = 15.0,
+    stopped: Callable[[], bool] = lambda: False,
+) -> None:
+    """Poll ``check`` until it holds, however long that takes while the processes make progress.
+
+    A loaded machine makes start-up slow, not wrong, so there is no fixed deadline: this gives up only
+    when one of ``procs`` has exited (RuntimeError, with its log's tail) or when none of their logs has
+    grown for ``stall`` seconds (TimeoutError). Every ``say_every`` seconds ``say`` is told what it
+    still waits for; ``stopped`` (a Ctrl-C) ends the wait with Stopped.
+    """
+    started = last_progress = last_said = time.monotonic()
+    sizes = _log_sizes(procs)
+    while True:
+        if stopped():
+            raise Stopped(what)
+        try:
+            if check():
+                return
+        except Exception:  # not up yet: keep polling
+            pass
+        dead = [proc for proc in procs if proc.popen is not None and not proc.alive]
+        if dead:
+            names = ", ".join(proc.name for proc in dead)
+            raise RuntimeError(f"{names} exited while waiting for {what}; its log ends:\n{dead[0].tail(20)}")
+        now = time.monotonic()
+        current = _log_sizes(procs)
+        if current != sizes:
+            sizes, last_progress = current, now
+        elif now - last_progress > stall:
+            raise TimeoutError(f"waited {now - started:.0f}s for {what}; no process logged anything for {stall:.0f}s")
+        if say is not None and now - last_said >= say_every:
+            say(f"still waiting for {what} ({now - started:.0f}s; the processes are alive and logging)")
+            last_said = now
+        time.sleep(interval)
+
+
+def _log_sizes(procs: Sequence[Proc]) -> list[int]:
+    sizes = []
+    for proc in procs:
+        try:
+            sizes.append(proc.log_path.stat().st_size if proc.log_path is not None else 0)
+        except OSError:
+            sizes.append(0)
+    return sizes
+
+
 def http_ok(url: str) -> Callable[[], bool]:
     return lambda: requests.get(url, timeout=1).status_code == 200
 

@@ -34,6 +34,8 @@ class SandboxConfig:
     component_aes_key: str = DEMO_COMPONENT_AES_KEY
     push_url: str | None = None
     ticket_interval: float = 600.0
+    # Seconds before the first ticket push: how a slow WeChat (or a loaded machine) looks to the platform.
+    first_push_delay: float = 0.0
     token_ttl: int = 7200
     seed: bool = True
     quiet: bool = False
@@ -147,7 +149,10 @@ class Sandbox:
         assert self.server is not None, "bind() first"
         if self.config.push_url:
             self.ticket_loop = TicketLoop(
-                pusher=self.pusher, state_ref=lambda: self.state, interval=self.config.ticket_interval
+                pusher=self.pusher,
+                state_ref=lambda: self.state,
+                interval=self.config.ticket_interval,
+                first_delay=self.config.first_push_delay,
             )
             self.ticket_loop.start()
         self.server.serve_forever(poll_interval=0.05)

@@ -32,6 +32,7 @@ ENVIRONMENT = {
     "component_aes_key": "WECHAT_COMPONENT_AES_KEY",
     "push_url": "SANDBOX_PUSH_URL",
     "ticket_interval": "SANDBOX_TICKET_INTERVAL",
+    "first_push_delay": "SANDBOX_FIRST_PUSH_DELAY",
     "token_ttl": "SANDBOX_TOKEN_TTL",
     "seed": "SANDBOX_SEED",
     "authorization_domain": "SANDBOX_AUTHORIZATION_DOMAIN",
@@ -51,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(env SANDBOX_PUSH_URL; unset: no pushes)",
     )
     parser.add_argument("--ticket-interval", type=float, help="seconds between ticket pushes (default 600)")
+    parser.add_argument(
+        "--first-push-delay",
+        type=float,
+        help="seconds before the first ticket push (default 0; env SANDBOX_FIRST_PUSH_DELAY)",
+    )
     parser.add_argument("--token-ttl", type=int, help="lifetime of component and authorizer tokens (default 7200)")
     parser.add_argument(
         "--seed", action=argparse.BooleanOptionalAction, default=None, help="create the demo accounts (default: yes)"
@@ -97,6 +103,7 @@ def config_from_options(
         "component_aes_key",
         "push_url",
         "ticket_interval",
+        "first_push_delay",
         "token_ttl",
         "seed",
         "authorization_domain",
@@ -111,7 +118,7 @@ def config_from_options(
         try:
             if name in ("port", "token_ttl"):
                 value = int(value)
-            elif name == "ticket_interval":
+            elif name in ("ticket_interval", "first_push_delay"):
                 value = float(value)
             elif name == "seed" and isinstance(value, str):
                 value = _truthy(ENVIRONMENT[name], value)
@@ -132,6 +139,8 @@ def _validate(config: SandboxConfig, *, allow_nonlocal_push: bool) -> None:
         raise SystemExit("the component EncodingAESKey must be 43 characters of [A-Za-z0-9]")
     if config.ticket_interval <= 0 or config.token_ttl <= 0:
         raise SystemExit("ticket interval and token TTL must be positive")
+    if config.first_push_delay < 0:
+        raise SystemExit("the first push delay must not be negative")
     if config.push_url:
         parts = urlsplit(config.push_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:

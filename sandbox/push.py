@@ -211,20 +211,26 @@ class Pusher:
 
 
 class TicketLoop(threading.Thread):
-    """Pushes a ticket at start and then every `interval` seconds, like WeChat's 10-minute cycle.
+    """Pushes a ticket at start (after `first_delay`) and then every `interval` seconds, like WeChat's
+    10-minute cycle.
 
     Until the platform answers `success` the same ticket is offered again every second, so a
     platform that starts after the sandbox gets its first ticket within a second of coming up.
     """
 
-    def __init__(self, *, pusher: Pusher, state_ref: Callable[[], State], interval: float) -> None:
+    def __init__(
+        self, *, pusher: Pusher, state_ref: Callable[[], State], interval: float, first_delay: float = 0.0
+    ) -> None:
         super().__init__(name="ticket-loop", daemon=True)
         self.pusher = pusher
         self.state_ref = state_ref
         self.interval = interval
+        self.first_delay = first_delay
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        if self.stopped.wait(self.first_delay):
+            return
         while not self.stopped.is_set():
             ticket = self.state_ref().issue_ticket()
             plaintext = self.pusher.ticket_xml(ticket)

@@ -141,6 +141,27 @@ def test_the_first_ticket_is_offered_every_second_until_accepted(clock: FakeCloc
         sandbox.shutdown()
 
 
+def test_the_first_ticket_push_can_be_delayed(clock: FakeClock, receiver: PushReceiver) -> None:
+    """--first-push-delay: WeChat (or a loaded machine) that takes its time with the first ticket."""
+    started = time.monotonic()
+    sandbox: Sandbox = start_sandbox(clock, push_url=receiver.url, ticket_interval=3600, first_push_delay=1.5)
+    try:
+        (push,) = receiver.wait_for(1, timeout=30)
+        assert time.monotonic() - started >= 1.5
+        assert push.fields["InfoType"] == "component_verify_ticket"
+    finally:
+        sandbox.shutdown()
+
+
+def test_first_push_delay_comes_from_the_flag_or_the_environment() -> None:
+    from sandbox import cli
+
+    assert cli.config_from_options({}, environ={"SANDBOX_FIRST_PUSH_DELAY": "90"}).first_push_delay == 90.0
+    assert cli.config_from_options({"first_push_delay": 5.0}, environ={}).first_push_delay == 5.0
+    with pytest.raises(SystemExit):
+        cli.config_from_options({"first_push_delay": -1.0}, environ={})
+
+
 def test_without_a_push_url_nothing_is_pushed(client: Client) -> None:
     assert client.control("POST", "/push_ticket")["delivered"] is False
     assert client.control("GET", "/pushes")["pushes"][-1]["attempts"][0]["error"] == "no push URL configured"

@@ -2,16 +2,23 @@
 
 Starts the WeChat sandbox, the web server, a Celery worker and beat; waits for the sandbox's first
 verify-ticket push; authorizes the sandbox's demo merchants through the real flow (platform →
-WeChat's authorization page → callback); prints the URLs and a staff password; Ctrl-C stops all.
+WeChat's authorization page → callback) and syncs the kf accounts of every eligible one; prints the
+URLs and, the first time, a staff password; Ctrl-C stops all.
+
+It can be stopped and started again on the same var/: the sandbox keeps its state in memory, so each
+start waits for a ticket pushed by this sandbox (the stored one belongs to the previous) and
+authorizes the merchants again; the platform drops the token and ticket the new sandbox refuses
+(authorizers/tokens.py), as it would after any change of its WeChat environment.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,8 +26,8 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from audit.services import Actor
 from authorizers.api_keys import api_key_issue
@@ -29,6 +36,8 @@ from authorizers.policy import eligibility
 from cleanup import services as cleanup_services
 from cleanup.models import CleanupRule
 from devtools import authpage, procs
+from devtools.staff import DEMO_STAFF_USERNAME, demo_staff_exists, demo_staff_password_set
+from kfaccounts.services import kf_accounts_sync_request
 
 # Which permission sets the demo grants, by sandbox account kind and certification: some merchants
 # are eligible and some are not (uncertified), so the admin has something to show at once.
@@ -84,7 +93,8 @@ class Command(BaseCommand):
             ),
             procs.Proc("beat", procs.celery("beat", "-l", "info"), env, logs / "beat.log"),
         ]
-        password = self._staff_password()
+        password = None if demo_staff_exists() else demo_staff_password_set()
+        started = timezone.now()
         stopping = False
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -93,12 +103,23 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+
+        def wait_for(check: Callable[[], bool], what: str) -> None:
+            self.stdout.write(f"waiting for {what}…")
+            procs.wait_while_progressing(
+                check, procs=children, what=what, say=self.stdout.write, stopped=lambda: stopping
+            )
+
         try:
+            self.stdout.write(f"starting {', '.join(child.name for child in children)} (logs in {logs}/)")
             for child in children:
                 child.start()
-            procs.wait_until(procs.http_ok(f"{sandbox}/sandbox/health"), timeout=30, what="the sandbox")
-            procs.wait_until(procs.http_ok(f"{web}/healthz"), timeout=60, what="the web server")
-            procs.wait_until(self._has_ticket, timeout=60, what="the first component_verify_ticket push")
+            wait_for(procs.http_ok(f"{sandbox}/sandbox/health"), f"the WeChat sandbox on {sandbox}")
+            wait_for(procs.http_ok(f"{web}/healthz"), f"the web server on {web}")
+            wait_for(
+                lambda: self._has_ticket_since(started),
+                "the sandbox's first component_verify_ticket push (see sandbox.log and web.log)",
+            )
             api_key_line = "" if no_demo_data else self._authorize_demo_merchants(web, sandbox)
             self._banner(web, sandbox, password, api_key_line, logs)
             while not stopping:
@@ -106,24 +127,25 @@ class Command(BaseCommand):
                 if dead:
                     raise CommandError(f"{', '.join(dead)} stopped unexpectedly; see {logs}")
                 time.sleep(0.5)
+        except procs.Stopped:
+            pass  # Ctrl-C while starting: stop what started
+        except (RuntimeError, TimeoutError) as exc:
+            raise CommandError(f"{exc}\nlogs: {logs}/") from exc
         finally:
             self.stdout.write("stopping…")
             procs.stop_all(children)
             self.stdout.write("stopped")
 
-    def _staff_password(self) -> str | None:
-        User = get_user_model()
-        if User.objects.filter(username="admin").exists():
-            return None
-        password = secrets.token_urlsafe(12)
-        User.objects.create_superuser(username="admin", email="", password=password)
-        return password
-
     @staticmethod
-    def _has_ticket() -> bool:
-        return ComponentCredential.objects.filter(
-            component_appid=settings.WECHAT_COMPONENT_APPID, ticket_received_at__isnull=False
-        ).exists()
+    def _has_ticket_since(started: datetime) -> bool:
+        """A ticket this run's sandbox pushed: one stored by a previous run is unknown to it."""
+        return (
+            ComponentCredential.objects.filter(
+                component_appid=settings.WECHAT_COMPONENT_APPID, ticket_received_at__gte=started
+            )
+            .exclude(verify_ticket_ciphertext="")
+            .exists()
+        )
 
     def _authorize_demo_merchants(self, web: str, sandbox: str) -> str:
         """Each sandbox account goes through /wechat/authorize/ → WeChat's page → the callback."""
@@ -155,6 +177,8 @@ class Command(BaseCommand):
             if back.status_code != 200:
                 raise CommandError(f"authorization callback for {account['appid']} answered {back.status_code}")
         eligible = [a for a in Authorizer.objects.all() if eligibility(a).eligible]
+        for authorizer in eligible:  # every eligible merchant's kf accounts are there to look at
+            kf_accounts_sync_request(authorizer=authorizer, actor=Actor.system("make run"))
         if not eligible:
             return ""
         merchant = next((a for a in eligible if a.alias == "lotustea"), eligible[0])
@@ -186,11 +210,11 @@ class Command(BaseCommand):
         lines = [
             "",
             "kfplatform is running (embedded: SQLite, filesystem broker, sandbox WeChat)",
-            f"  admin       {web}/admin/   user: admin  "
+            f"  admin       {web}/admin/   user: {DEMO_STAFF_USERNAME}  "
             + (
-                f"password: {password}  (shown once)"
+                f"password: {password}  (shown once; `make password` sets a new one)"
                 if password
-                else "(existing user; `manage.py changepassword admin`)"
+                else "(password set on the first run; `make password` prints a new one)"
             ),
             f"  API docs    {web}/api/docs/",
             f"  authorize   {web}/wechat/authorize/   (opens the sandbox's WeChat authorization page)",
@@ -200,6 +224,6 @@ class Command(BaseCommand):
         ]
         if api_key_line:
             lines.append("  " + api_key_line)
-        lines.append("Ctrl-C stops everything.")
+        lines.append("Data stays in var/ between runs (`make clean` starts over). Ctrl-C stops everything.")
         self.stdout.write("\n".join(lines))
         sys.stdout.flush()
