@@ -129,6 +129,9 @@ class Authorizer(models.Model):
     class Meta:
         verbose_name = _("merchant")
         verbose_name_plural = _("merchants")
+        # What the console's actions on a merchant need (change_authorizer would say "edit its record",
+        # which nobody does: merchants change through WeChat's pushes and these actions only).
+        permissions = [("operate_authorizer", _("Can refresh tokens, re-read, sync and deactivate merchants"))]
         ordering = ["nickname", "appid"]
 
     def __str__(self) -> str:
@@ -192,6 +195,8 @@ class ApiKey(models.Model):
     class Meta:
         verbose_name = _("API key")
         verbose_name_plural = _("API keys")
+        # Superusers only (console/roles.py): an issued key is a merchant's whole API access.
+        permissions = [("manage_apikey", _("Can issue and revoke merchants' API keys"))]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -285,6 +290,7 @@ class PlatformAlert(models.Model):
     class Meta:
         verbose_name = _("platform alert")
         verbose_name_plural = _("platform alerts")
+        permissions = [("clear_platformalert", _("Can mark alerts as fixed"))]
         ordering = ["-first_seen_at"]
         constraints = [
             models.UniqueConstraint(

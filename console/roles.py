@@ -5,8 +5,10 @@ admin action declares the permission it needs (see docs/console.md), so a role i
 set of Django permissions:
 
 - viewer: ``view_*`` on every model of the domain apps;
-- operator: the viewer's, plus ``add_*`` and ``change_*`` on the domain apps' models, except the
-  superuser-only ones below and the audit log (append-only). Nobody but a superuser gets ``delete_*``.
+- operator: the viewer's, plus ``add_*`` and ``change_*`` on the domain apps' models and the
+  permissions the models declare for their actions (``Meta.permissions``: ``operate_authorizer``,
+  ``request_deletion``…), except the superuser-only ones below and the audit log (append-only).
+  Nobody but a superuser gets ``delete_*`` (or ``manage_apikey``: API keys are superuser-only).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ OPERATOR = "operator"
 DOMAIN_APPS = ("authorizers", "kfaccounts", "audit", "cleanup", "webhooks", "observability", "console")
 SUPERUSER_ONLY_MODELS = frozenset({("authorizers", "apikey"), ("authorizers", "componentcredential")})
 READ_ONLY_APPS = frozenset({"audit"})
+DEFAULT_ACTIONS = frozenset({"view", "add", "change", "delete"})
 
 
 def roles_sync(*, group_model: Any, permission_model: Any) -> None:
@@ -31,7 +34,9 @@ def roles_sync(*, group_model: Any, permission_model: Any) -> None:
         if action == "view":
             viewing.append(permission)
             operating.append(permission)
-        elif action in ("add", "change") and model not in SUPERUSER_ONLY_MODELS and model[0] not in READ_ONLY_APPS:
+        elif model in SUPERUSER_ONLY_MODELS or model[0] in READ_ONLY_APPS:
+            continue
+        elif action in ("add", "change") or action not in DEFAULT_ACTIONS:
             operating.append(permission)
     viewer, _ = group_model.objects.get_or_create(name=VIEWER)
     operator, _ = group_model.objects.get_or_create(name=OPERATOR)

@@ -122,6 +122,12 @@ class DeletionRequest(models.Model):
     class Meta:
         verbose_name = _("deletion")
         verbose_name_plural = _("deletions")
+        # Requests come from the kf accounts list; retry and cancel act on existing ones. Neither is
+        # "add" or "change" of a row in the sense Django's default permissions mean.
+        permissions = [
+            ("request_deletion", _("Can request deletions of kf accounts on WeChat")),
+            ("operate_deletionrequest", _("Can retry failed and cancel pending deletions")),
+        ]
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from authorizers.alerts import alert_clear
 from authorizers.models import Authorizer, PlatformAlert
 from console.admin.base import ObjectActionsAdmin
-from console.admin.helpers import changelist_link, console_action, staff_actor
+from console.admin.helpers import changelist_link, console_action, holds, staff_actor
 
 
 @admin.register(PlatformAlert)
@@ -74,10 +74,12 @@ class PlatformAlertAdmin(ObjectActionsAdmin):
         label = f"{getattr(obj, 'merchant_nickname', '') or gettext('(no name)')} ({obj.authorizer_appid})"
         return changelist_link(Authorizer, label, appid=obj.authorizer_appid)
 
+    has_clear_permission = holds("authorizers.clear_platformalert")
+
     def object_action_applies(self, name: str, obj: Any) -> bool:
         return obj.cleared_at is None
 
-    @console_action(description=_("Mark the selected alerts as fixed (held deletions resume)"), permissions=["change"])
+    @console_action(description=_("Mark the selected alerts as fixed (held deletions resume)"), permissions=["clear"])
     def clear(self, request: HttpRequest, queryset: QuerySet) -> None:
         for alert in queryset.filter(cleared_at__isnull=True):
             if alert_clear(code=alert.code, authorizer_appid=alert.authorizer_appid, actor=staff_actor(request)):

@@ -12,21 +12,23 @@ from django.http import HttpRequest
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
+from console.admin.helpers import console_action
+
 
 class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
-    @admin.action(description=BeatPeriodicTaskAdmin.enable_tasks.short_description, permissions=["change"])
+    @console_action(description=BeatPeriodicTaskAdmin.enable_tasks.short_description, permissions=["change"])
     def enable_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
         super().enable_tasks(request, queryset)
 
-    @admin.action(description=BeatPeriodicTaskAdmin.disable_tasks.short_description, permissions=["change"])
+    @console_action(description=BeatPeriodicTaskAdmin.disable_tasks.short_description, permissions=["change"])
     def disable_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
         super().disable_tasks(request, queryset)
 
-    @admin.action(description=BeatPeriodicTaskAdmin.toggle_tasks.short_description, permissions=["change"])
+    @console_action(description=BeatPeriodicTaskAdmin.toggle_tasks.short_description, permissions=["change"])
     def toggle_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
         super().toggle_tasks(request, queryset)
 
-    @admin.action(description=BeatPeriodicTaskAdmin.run_tasks.short_description, permissions=["change"])
+    @console_action(description=BeatPeriodicTaskAdmin.run_tasks.short_description, permissions=["change"])
     def run_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
         super().run_tasks(request, queryset)
 

@@ -29,6 +29,19 @@ def console_action(*, description: Any, permissions: list[str]) -> Callable[[Act
     return admin.action(description=description, permissions=permissions)
 
 
+def holds(permission: str) -> Callable[[Any, HttpRequest], bool]:
+    """A ``has_<name>_permission`` method for ``console_action(permissions=[name])``.
+
+    Backed by one of the model's ``Meta.permissions`` ("app.codename"), named for what the action
+    does, where Django's add/change would mislead (retrying a deletion is not editing its row).
+    """
+
+    def has_permission(model_admin: Any, request: HttpRequest) -> bool:
+        return request.user.has_perm(permission)
+
+    return has_permission
+
+
 def staff_actor(request: HttpRequest) -> Actor:
     return Actor.staff(request.user)
 

@@ -18,7 +18,7 @@ from authorizers.models import Authorizer
 from authorizers.policy import eligibility
 from console.admin.base import ObjectActionsAdmin
 from console.admin.confirm import Consequences, Target, confirmed
-from console.admin.helpers import admin_link, admin_url, console_action, local_time, merchant_name, staff_actor
+from console.admin.helpers import admin_link, admin_url, console_action, holds, local_time, merchant_name, staff_actor
 from console.guidance import failure_hint
 from kfaccounts import services
 from kfaccounts.models import ACTIVE_STATUSES, DeletionRequest, DeletionStatus, KfAccount
@@ -205,8 +205,7 @@ class KfAccountAdmin(ObjectActionsAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # the mirror is written by sync only
 
-    def has_request_deletion_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("kfaccounts.add_deletionrequest")
+    has_request_deletion_permission = holds("kfaccounts.request_deletion")
 
     @admin.display(description=_("merchant"), ordering="authorizer__nickname")
     def merchant(self, obj: KfAccount) -> str:
@@ -330,6 +329,8 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
         wanted = {"retry_failed": DeletionStatus.FAILED, "cancel_pending": DeletionStatus.PENDING}
         return obj.status == wanted.get(name, obj.status)
 
+    has_operate_permission = holds("kfaccounts.operate_deletionrequest")
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # requested from the kf accounts list, the API, the command line or a schedule
 
@@ -391,7 +392,7 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
             ),
         )
 
-    @console_action(description=_("Retry the selected failed deletions…"), permissions=["change"])
+    @console_action(description=_("Retry the selected failed deletions…"), permissions=["operate"])
     @confirmed(consequences=retry_consequences)
     def retry_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
         for deletion in queryset.select_related("authorizer"):
@@ -420,7 +421,7 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
             else:
                 self.message_user(request, f"{name}: " + gettext("deletion #%(id)d sent again") % {"id": deletion.pk})
 
-    @console_action(description=_("Cancel the selected pending deletions"), permissions=["change"])
+    @console_action(description=_("Cancel the selected pending deletions"), permissions=["operate"])
     def cancel_pending(self, request: HttpRequest, queryset: QuerySet) -> None:
         for deletion in queryset.select_related("authorizer"):
             name = f"{merchant_name(deletion.authorizer)} {deletion.kf_account}"

@@ -8,10 +8,14 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from console.admin.helpers import console_action
+
 
 class AccessAttemptAdmin(AxesAccessAttemptAdmin):
     # Unlocking staff accounts is managing staff: superusers (no group holds axes' permissions).
-    @admin.action(description=AxesAccessAttemptAdmin.cleanup_expired_attempts.short_description, permissions=["delete"])
+    @console_action(
+        description=AxesAccessAttemptAdmin.cleanup_expired_attempts.short_description, permissions=["delete"]
+    )
     def cleanup_expired_attempts(self, request: HttpRequest, queryset: QuerySet) -> None:
         super().cleanup_expired_attempts(request, queryset)
 

@@ -34,6 +34,7 @@ from console.admin.helpers import (
     admin_url,
     changelist_link,
     console_action,
+    holds,
     local_time,
     merchant_name,
     staff_actor,
@@ -295,8 +296,8 @@ class AuthorizerAdmin(ObjectActionsAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # merchants arrive through the authorization flow only
 
-    def has_manage_api_keys_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("authorizers.add_apikey")  # superusers: no group holds it
+    has_operate_permission = holds("authorizers.operate_authorizer")
+    has_manage_api_keys_permission = holds("authorizers.manage_apikey")  # superusers: no group holds it
 
     # --- columns ---------------------------------------------------------------------------
 
@@ -436,7 +437,7 @@ class AuthorizerAdmin(ObjectActionsAdmin):
             else:
                 self.message_user(request, f"{merchant_name(authorizer)}: {done(result)}", messages.SUCCESS)
 
-    @console_action(description=_("Refresh access token now"), permissions=["change"])
+    @console_action(description=_("Refresh access token now"), permissions=["operate"])
     def refresh_token(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._each(
             request,
@@ -445,7 +446,7 @@ class AuthorizerAdmin(ObjectActionsAdmin):
             lambda a: gettext("token refreshed, expires %(at)s") % {"at": local_time(a.access_token_expires_at)},
         )
 
-    @console_action(description=_("Re-read account info and permissions"), permissions=["change"])
+    @console_action(description=_("Re-read account info and permissions"), permissions=["operate"])
     def reread_permissions(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._each(
             request,
@@ -454,7 +455,7 @@ class AuthorizerAdmin(ObjectActionsAdmin):
             lambda a: gettext("permission sets re-read: %(sets)s") % {"sets": self.granted(a)},
         )
 
-    @console_action(description=_("Sync kf accounts from WeChat"), permissions=["change"])
+    @console_action(description=_("Sync kf accounts from WeChat"), permissions=["operate"])
     def sync_kf_accounts(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._each(
             request,
@@ -467,7 +468,7 @@ class AuthorizerAdmin(ObjectActionsAdmin):
         )
 
     @console_action(
-        description=_("Deactivate (revoke its API keys, cancel pending deletions)…"), permissions=["change"]
+        description=_("Deactivate (revoke its API keys, cancel pending deletions)…"), permissions=["operate"]
     )
     @confirmed(consequences=deactivate_consequences, danger=True)
     def deactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -581,8 +582,7 @@ class ApiKeyAdmin(ObjectActionsAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # issued from the merchant's page (shown once) or `manage.py issue_api_key`
 
-    def has_manage_api_keys_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("authorizers.change_apikey")
+    has_manage_api_keys_permission = holds("authorizers.manage_apikey")
 
     @admin.display(description=_("key"), ordering="prefix")
     def prefix_shown(self, obj: ApiKey) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -23,6 +25,20 @@ def test_the_roles_migration_creates_viewer_and_operator_groups():
     # Keys, the platform's credentials and the audit log are not the operators' to change.
     assert not {"add_apikey", "change_apikey", "change_componentcredential", "change_auditevent"} & operator
     assert not any(codename.startswith("delete_") for codename in operator)
+    # The actions' own permissions (Meta.permissions), named for what they do.
+    assert {"operate_authorizer", "request_deletion", "operate_deletionrequest", "clear_platformalert"} <= operator
+    assert "manage_apikey" not in operator
+
+
+def test_console_actions_go_through_console_action():
+    """console_action refuses an action without a permission; a plain admin.action would not."""
+    console = Path(__file__).resolve().parents[2] / "console"
+    plain = [
+        str(path.relative_to(console))
+        for path in console.rglob("*.py")
+        if "@admin.action" in path.read_text(encoding="utf-8")
+    ]
+    assert plain == []
 
 
 def test_every_admin_action_declares_the_permission_it_needs():
