@@ -47,6 +47,11 @@ class WebhookEndpoint(models.Model):
         verbose_name_plural = _("webhook endpoints")
         ordering = ["-id"]
         indexes = [models.Index(fields=["authorizer", "is_active"], name="webhook_endpoint_active")]
+        # Where a merchant's events go and the secret that signs them are as powerful as an API key:
+        # registering, redirecting and rotating need this (superusers; not the operator role).
+        permissions = [
+            ("manage_webhook_endpoints", _("Can register, redirect and rotate the secret of webhook endpoints"))
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.url}"

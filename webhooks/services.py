@@ -79,7 +79,7 @@ def url_policy() -> Policy:
     )
 
 
-def _checked_url(url: object) -> str:
+def webhook_url_check(url: object) -> str:
     """The URL, if it may be called; the refusal names no address (urlguard logs the details)."""
     try:
         url_check(url, policy=url_policy())
@@ -113,7 +113,7 @@ def webhook_endpoint_register(
     # The cap before the DNS lookup: a merchant at its limit costs no resolution (and no wait on one).
     if _active_endpoints(authorizer).count() >= MAX_ENDPOINTS_PER_MERCHANT:
         raise InvalidWebhook(f"at most {MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints per merchant")
-    checked_url = _checked_url(url)
+    checked_url = webhook_url_check(url)
     with transaction.atomic():
         # The merchant's row is the fence: two registrations at once cannot both pass the limit.
         Authorizer.objects.select_for_update().filter(pk=authorizer.pk).values_list("pk", flat=True).first()
@@ -153,7 +153,7 @@ def webhook_endpoint_update(
         raise InvalidWebhook("this endpoint was deleted")
     changes: dict[str, Any] = {}
     if url is not None:
-        changes["url"] = _checked_url(url)
+        changes["url"] = webhook_url_check(url)
     if event_types is not None:
         changes["event_types"] = _checked_event_types(event_types)
     if description is not None:

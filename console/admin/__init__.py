@@ -1,7 +1,6 @@
 """The staff console on the stock Django admin: every model of the product, registered here.
 
-Domain apps keep no admin of their own (they never import the console); apps that come later
-(cleanup, webhooks) register theirs in their own admin.py following docs/console.md.
+Domain apps keep no admin of their own (they never import the console): one module here per app.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from console.admin import alerts, audit, beat, kf, lockout, merchants  # noqa: F401  (registers the model admins)
+from console.admin import alerts, audit, beat, kf, lockout, merchants, webhooks  # noqa: F401  (registers the model admins)
 
 # Django's "delete selected" would erase merchants, keys and history in bulk: nothing in this
 # console is deleted that way. Kf accounts have their own "delete on WeChat" action instead.

@@ -13,8 +13,6 @@ from kfaccounts.models import DeletionRequest
 from tests.cleanup.conftest import serve_deletes, serve_kf_list
 from tests.console.conftest import client_for
 from tests.kfaccounts.conftest import DEL_URL, calls_to
-from webhooks import signing
-from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -130,18 +128,3 @@ def test_a_csv_list_is_uploaded_in_the_admin_and_a_bad_file_changes_nothing(merc
     good = b"kf_account,delete_on,note\nleaver@shop,2026-12-31,left\nintern@shop,2027-01-15,\n"
     assert client.post(url, {"csv": SimpleUploadedFile("l.csv", good, "text/csv")}).status_code == 302
     assert sorted(ListedAccount.objects.values_list("kf_account", flat=True)) == ["intern@shop", "leaver@shop"]
-
-
-def test_registering_a_webhook_in_the_admin_shows_the_secret_once(merchant, superuser, settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
-    client = client_for(superuser)
-    url = reverse("admin:webhooks_webhookendpoint_add")
-    refused = client.post(url, {"authorizer": merchant.pk, "url": "https://127.0.0.1/hook", "is_active": "on"})
-    assert refused.status_code == 200 and b"does not resolve to a public address" in refused.content
-    shown = client.post(url, {"authorizer": merchant.pk, "url": "https://93.184.216.34/hook", "is_active": "on"})
-    assert shown.status_code == 200
-    (secret,) = re.findall(r"<code data-webhook-secret>([^<]+)</code>", shown.content.decode())
-    assert secret.startswith(signing.SECRET_PREFIX)
-    endpoint = WebhookEndpoint.objects.get()
-    change = client.get(reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk]))
-    assert secret.encode() not in change.content and endpoint.secret_ciphertext.encode() not in change.content
