@@ -1,4 +1,14 @@
-"""What the dashboard shows: the platform's credentials, merchants by state, deletions, failures, errcodes."""
+"""What the dashboard shows: is everything fine, and if not, what to do.
+
+At the top one status line and the tiles of what needs a person (cleanup runs awaiting approval,
+open alerts, failing webhook endpoints, held deletions), each linking to its filtered list; then
+failed deletions grouped by merchant and reason, the merchants' own mistakes apart from the
+platform's problems, each with its meaning and what to do (console/guidance.py); then the platform's
+credentials, merchants by state, deletions over time and WeChat's errors.
+
+Every query is a count or a GROUP BY over indexed columns, restricted to open work or recent rows
+(the last 24 hours or 7 days), so the page costs the same with 2 million deletions as with 200.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +18,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDay, TruncHour
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential, PlatformAlert
 from authorizers.policy import eligibility
+from cleanup.models import CleanupRun, RunStatus
+from console.guidance import MERCHANT, failure_hint, guidance, meaning
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus
+from webhooks.models import DeliveryStatus, WebhookDelivery
 
 TICKET_WARNING_AGE = timedelta(minutes=20)  # WeChat pushes a ticket every 10 minutes
+FAILURE_WINDOW = timedelta(days=7)  # failed deletions older than this are history, not work
+WEBHOOK_WINDOW = timedelta(hours=24)
+FAILURE_GROUPS_SHOWN = 15  # per side; the rest are counted and linked
 STATUS_COLOURS = {
     DeletionStatus.SUCCEEDED: "#2e7d32",
     DeletionStatus.FAILED: "#c62828",
@@ -136,7 +153,11 @@ def _columns(since: datetime, step: timedelta, steps: int, trunc: Any, label_for
 
 def deletions_summary(now: datetime) -> dict[str, Any]:
     day, week = now - timedelta(hours=24), now - timedelta(days=7)
-    totals = DeletionRequest.objects.aggregate(
+    # Only open rows and the last day's failures: the status index (and created_at's) serve it.
+    totals = DeletionRequest.objects.filter(
+        Q(status__in=[DeletionStatus.PENDING, DeletionStatus.RUNNING])
+        | Q(status=DeletionStatus.FAILED, created_at__gte=day)
+    ).aggregate(
         pending=Count(
             "id",
             filter=Q(status=DeletionStatus.PENDING)
@@ -170,12 +191,159 @@ def deletions_summary(now: datetime) -> dict[str, Any]:
     }
 
 
-def newest_failures(limit: int = 10) -> list[DeletionRequest]:
-    return list(
-        DeletionRequest.objects.filter(status=DeletionStatus.FAILED)
-        .select_related("authorizer")
-        .order_by("-finished_at", "-id")[:limit]
+@dataclass
+class FailureGroup:
+    authorizer: Authorizer | None
+    reason: str
+    errcode: int | None
+    count: int
+    last: datetime | None
+    meaning: str
+    action: str
+    url: str
+
+    @property
+    def errcode_shown(self) -> int | None:
+        """The errcode, unless the meaning already names it ("… (65400)")."""
+        return None if self.errcode is None or f"({self.errcode}" in self.meaning else self.errcode
+
+
+def failures_grouped(now: datetime) -> dict[str, Any]:
+    """Failed deletions of the last 7 days by merchant × reason: the merchants' own mistakes
+    (they must act) apart from the platform's problems (the operations team must act)."""
+    since = now - FAILURE_WINDOW
+    rows = list(
+        DeletionRequest.objects.filter(status=DeletionStatus.FAILED, created_at__gte=since)
+        .values("authorizer_id", "reason", "errcode")
+        .annotate(n=Count("id"), last=Max("finished_at"))
+        .order_by("-n", "authorizer_id", "reason")
     )
+    merchants = Authorizer.objects.in_bulk({row["authorizer_id"] for row in rows})
+    changelist = reverse("admin:kfaccounts_deletionrequest_changelist")
+    sides: dict[str, list[FailureGroup]] = {"merchant": [], "platform": []}
+    totals = {"merchant": 0, "platform": 0}
+    for row in rows:
+        found = guidance(row["reason"])
+        side = "merchant" if found is not None and found.side == MERCHANT else "platform"
+        totals[side] += row["n"]
+        sides[side].append(
+            FailureGroup(
+                authorizer=merchants.get(row["authorizer_id"]),
+                reason=row["reason"],
+                errcode=row["errcode"],
+                count=row["n"],
+                last=row["last"],
+                meaning=meaning(row["reason"]),
+                action=failure_hint(row["reason"]),
+                url=f"{changelist}?status__exact=failed&reason={row['reason'] or '-'}"
+                f"&authorizer__id__exact={row['authorizer_id']}",
+            )
+        )
+    return {
+        side: {
+            "groups": groups[:FAILURE_GROUPS_SHOWN],
+            "more": max(0, len(groups) - FAILURE_GROUPS_SHOWN),
+            "total": totals[side],
+        }
+        for side, groups in sides.items()
+    } | {"days": FAILURE_WINDOW.days, "url": f"{changelist}?status__exact=failed"}
+
+
+@dataclass
+class Tile:
+    """One thing that may need a person: how many, where the list is, what to do when it is not 0."""
+
+    key: str
+    label: Any
+    count: int
+    url: str
+    todo: Any
+    detail: str = ""
+
+
+def _changelist(name: str, query: str) -> str:
+    return f"{reverse(f'admin:{name}_changelist')}?{query}"
+
+
+def attention_tiles(now: datetime) -> list[Tile]:
+    open_alerts = PlatformAlert.objects.filter(cleared_at__isnull=True).aggregate(
+        total=Count("id"), platform=Count("id", filter=Q(authorizer_appid=""))
+    )
+    alerts_total, platform_alerts = open_alerts["total"], open_alerts["platform"]
+    runs = CleanupRun.objects.filter(status=RunStatus.AWAITING_APPROVAL).count()
+    held = DeletionRequest.objects.filter(status=DeletionStatus.PENDING, reason=DeletionReason.PLATFORM_HELD).count()
+    failing = (
+        WebhookDelivery.objects.filter(
+            Q(status=DeliveryStatus.FAILED, created_at__gte=now - WEBHOOK_WINDOW)
+            | Q(status=DeliveryStatus.PENDING, attempts__gt=0)
+        )
+        .values("endpoint_id")
+        .distinct()
+        .count()
+    )
+    return [
+        Tile(
+            key="runs",
+            label=ngettext("cleanup run awaiting approval", "cleanup runs awaiting approval", runs),
+            count=runs,
+            url=_changelist("cleanup_cleanuprun", "status__exact=awaiting_approval"),
+            todo=_(
+                "Each stopped at its blast-radius limit: review the accounts it would delete, then approve or decline."
+            ),
+        ),
+        Tile(
+            key="alerts",
+            label=ngettext("open alert", "open alerts", alerts_total),
+            count=alerts_total,
+            url=_changelist("authorizers_platformalert", "cleared_at__isempty=1"),
+            todo=_("Fix what each one says, then mark it fixed."),
+            detail=gettext("%(platform)d of the platform, %(merchants)d of merchants")
+            % {"platform": platform_alerts, "merchants": alerts_total - platform_alerts},
+        ),
+        Tile(
+            key="webhooks",
+            label=ngettext("failing webhook endpoint", "failing webhook endpoints", failing),
+            count=failing,
+            url=_changelist("webhooks_webhookdelivery", "status__exact=failed"),
+            todo=_(
+                "The merchant's receiver refuses or misses our events: tell the merchant, then retry the deliveries."
+            ),
+        ),
+        Tile(
+            key="held",
+            label=ngettext("deletion held", "deletions held", held),
+            count=held,
+            url=_changelist("kfaccounts_deletionrequest", "status__exact=pending&reason=platform_held"),
+            todo=_("Held while a platform alert (61004) is open: fix it and they continue by themselves."),
+        ),
+    ]
+
+
+def overall_status(component: Component, tiles: list[Tile], failures: dict[str, Any]) -> dict[str, Any]:
+    """Healthy, or needs attention with every reason. Merchants' own mistakes do not make the
+    platform unhealthy: they are the merchants' to fix, and said so apart."""
+    reasons = []
+    if component.ticket_stale:
+        reasons.append(gettext("no verify ticket from WeChat for more than 20 minutes"))
+    elif not component.token_valid:
+        reasons.append(gettext("the component token has expired"))
+    for tile in tiles:
+        if tile.count:
+            reasons.append(f"{tile.count} {tile.label}")
+    if failures["platform"]["total"]:
+        reasons.append(
+            ngettext(
+                "%(n)d deletion failed on the platform's side in the last %(days)d days",
+                "%(n)d deletions failed on the platform's side in the last %(days)d days",
+                failures["platform"]["total"],
+            )
+            % {"n": failures["platform"]["total"], "days": failures["days"]}
+        )
+    return {
+        "healthy": not reasons,
+        "reasons": reasons,
+        "merchant_mistakes": failures["merchant"]["total"],
+    }
 
 
 def upstream_errors(now: datetime) -> dict[str, Any]:
@@ -188,7 +356,7 @@ def upstream_errors(now: datetime) -> dict[str, Any]:
         "rows": [
             {
                 "errcode": row["errcode"] if row["errcode"] is not None else gettext("none (HTTP/timeout)"),
-                "outcome": row["outcome"],
+                "meaning": meaning(row["outcome"]),
                 "count": row["n"],
                 "rate": f"{100 * row['n'] / total:.1f}%" if total else "—",
             }
@@ -209,11 +377,28 @@ def merchant_alerts(limit: int = 20) -> list[PlatformAlert]:
 
 def dashboard_context() -> dict[str, Any]:
     now = timezone.now()
+    component = component_health(now)
+    tiles = attention_tiles(now)
+    failures = failures_grouped(now)
     return {
-        "component": component_health(now),
+        "status": overall_status(component, tiles, failures),
+        "tiles": tiles,
+        "component": component,
         "merchants": merchants_by_state(now),
         "deletions": deletions_summary(now),
-        "failures": newest_failures(),
+        "failures": failures,
+        "failure_sides": [
+            (
+                failures["merchant"] | {"key": "merchant"},
+                _("Merchants' own mistakes (the merchant must act)"),
+                _("No merchant mistakes."),
+            ),
+            (
+                failures["platform"] | {"key": "platform"},
+                _("Platform problems (ours to fix)"),
+                _("No failures on the platform's side."),
+            ),
+        ],
         "merchant_alerts": merchant_alerts(),
         "upstream": upstream_errors(now),
         "ticket_warning_minutes": int(TICKET_WARNING_AGE.total_seconds() // 60),

@@ -45,6 +45,11 @@ def roles_sync(*, group_model: Any, permission_model: Any) -> None:
 
 
 def roles_sync_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
 
+    # The console's receiver is connected before auth's (console comes first in INSTALLED_APPS), so
+    # for the last app migrated (cleanup) it ran before that app's permissions existed: after a
+    # database flush the roles lacked them. Creating them first (idempotent) removes the ordering.
+    create_permissions(sender, verbosity=0, interactive=False, using=using)
     roles_sync(group_model=Group, permission_model=Permission)

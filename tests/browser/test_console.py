@@ -40,7 +40,7 @@ def test_operator_reads_the_dashboard_filters_merchants_and_deletes_two_kf_accou
     _login(page, live_server, "ops_li")
     assert "Merchants by state" in page.inner_text("#dash-merchants")
     assert "No verify ticket" not in page.inner_text("#dash-component")
-    assert "kf_not_enabled (65400)" in page.inner_text("#dash-failures")
+    assert "has not enabled the new customer service on WeChat (65400)" in page.inner_text("#dash-failures-merchant")
     _fits(page)
     screenshot("console-dashboard")
 

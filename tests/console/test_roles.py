@@ -114,3 +114,15 @@ def test_nothing_holding_history_can_be_deleted_even_by_a_superuser(superuser_cl
         response = superuser_client.post(reverse(f"admin:{name}_delete", args=[pk]), {"post": "yes"})
         assert response.status_code == 403, name
     assert shop.deletions.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_roles_keep_every_apps_permissions_after_a_database_flush():
+    """The console's post_migrate receiver runs before auth's: the last app's permissions (cleanup)
+    were missing from both roles after a flush (every transactional test after the first)."""
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
+    for role in ("viewer", "operator"):
+        codenames = set(Group.objects.get(name=role).permissions.values_list("codename", flat=True))
+        assert {"view_cleanuprun", "view_cleanuprule", "view_webhookdelivery"} <= codenames, role
