@@ -11,11 +11,12 @@ import time
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .errcodes import OK, WeChatError
 from .faults import Fault
 from .pages import authorization_page, error_page
+from .state import PERMISSION_SETS_BY_GROUP
 from .wire import Request, Response, html_response, json_response, wechat_error
 
 if TYPE_CHECKING:
@@ -68,7 +69,11 @@ def api_component_token(sb: Sandbox, req: Request) -> dict[str, Any]:
 def api_start_push_ticket(sb: Sandbox, req: Request) -> dict[str, Any]:
     _require_post(req)
     data = req.json_object()
-    sb.state.check_component_credentials(data.get("component_appid"), data.get("component_secret"))
+    # This page answers 40013 (invalid appid) for a wrong component_appid, not 61011 (docs/wechat.md §2).
+    appid = data.get("component_appid")
+    if appid and appid != sb.state.component_appid:
+        raise WeChatError(40013)
+    sb.state.check_component_credentials(appid, data.get("component_secret"))
     sb.push_ticket_in_background()
     return dict(OK)
 
@@ -140,8 +145,14 @@ def componentloginpage(sb: Sandbox, req: Request) -> Response:
             pre_auth_code=req.arg("pre_auth_code") or "",
             redirect_uri=req.arg("redirect_uri") or "",
             accounts=accounts,
+            category_ids=_category_ids(req.arg("category_id_list")),
         )
     )
+
+
+def _category_ids(value: str | None) -> list[int]:
+    """category_id_list: permission-set ids joined with "|" (docs/wechat.md §4); junk is ignored."""
+    return [int(part) for part in (value or "").split("|") if part.strip().isdigit()]
 
 
 def componentloginpage_confirm(sb: Sandbox, req: Request) -> Response:
@@ -159,18 +170,30 @@ def componentloginpage_confirm(sb: Sandbox, req: Request) -> Response:
         return html_response(error_page(problem), status=400)
     if not appid or appid not in sb.state.accounts:
         return html_response(error_page("请选择一个帐号 · choose an account"), status=400)
+    account = sb.state.accounts[appid]
     try:
-        func = [int(f) for f in form.get("func", [])]
+        # The page names each account's sets func_<appid>; a hand-made form may say func.
+        func = [int(f) for f in form.get(f"func_{appid}", []) or form.get("func", [])]
     except ValueError:
         return html_response(error_page("权限集无效 · invalid permission set"), status=400)
     if not func:
         return html_response(error_page("请至少选择一个权限集 · grant at least one permission set"), status=400)
+    offered = PERMISSION_SETS_BY_GROUP[account.permission_group]
+    if not set(func) <= set(offered):
+        # The Official Account and Mini Program tables are disjoint (docs/wechat.md §10).
+        wrong = ", ".join(str(f) for f in sorted(set(func) - set(offered)))
+        return html_response(
+            error_page(f"权限集 {wrong} 不适用于该帐号 · not offered to this kind of account"), status=400
+        )
     try:
         auth, _ = sb.authorize(appid=appid, func=func, pre_auth_code=pre_auth_code)
     except ValueError as exc:  # lost a race for the same single-use pre-auth code
         return html_response(error_page(str(exc)), status=400)
     assert redirect_uri is not None
-    return Response(status=302, headers={"Location": redirect_with_code(redirect_uri, auth.auth_code, auth.expires_in)})
+    location = redirect_with_code(
+        redirect_uri, auth.auth_code, auth.expires_in, query_mode=sb.state.behaviour.redirect_query
+    )
+    return Response(status=302, headers={"Location": location})
 
 
 def _page_problem(
@@ -187,12 +210,33 @@ def _page_problem(
         return "预授权码无效 · invalid pre_auth_code"
     if not redirect_uri or urlsplit(redirect_uri).scheme not in ("http", "https"):
         return "回调地址无效 · invalid redirect_uri"
+    registered = sb.config.registered_domain()
+    if sb.state.behaviour.check_redirect_domain and registered and not _on_domain(redirect_uri, registered):
+        # redirect_uri must be on the registered authorization domain (docs/wechat.md §4).
+        return f"回调地址的域名与登记的授权发起页域名不一致 · redirect_uri is not on {registered}"
     return None
 
 
-def redirect_with_code(redirect_uri: str, auth_code: str, expires_in: int) -> str:
-    separator = "&" if urlsplit(redirect_uri).query else ("" if redirect_uri.endswith("?") else "?")
-    return redirect_uri + separator + urlencode({"auth_code": auth_code, "expires_in": expires_in})
+def _on_domain(url: str, registered: str) -> bool:
+    parts = urlsplit(url)
+    seen = parts.netloc if ":" in registered else (parts.hostname or "")
+    return seen.lower() == registered.lower()
+
+
+def redirect_with_code(redirect_uri: str, auth_code: str, expires_in: int, *, query_mode: str = "keep") -> str:
+    """Where WeChat sends the browser back: redirect_uri plus auth_code and expires_in.
+
+    WeChat does not keep a redirect_uri's query intact (docs/wechat.md §4): parameters after the
+    first are dropped (``drop``) or joined with a literal ``&amp;`` (``escape``).
+    """
+    parts = urlsplit(redirect_uri)
+    query = parts.query
+    if query and query_mode != "keep":
+        first, *rest = query.split("&")
+        query = first if query_mode == "drop" or not rest else "&amp;".join([first, *rest])
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    separator = "&" if query else "?"
+    return base + separator + urlencode({"auth_code": auth_code, "expires_in": expires_in})
 
 
 # ---------------------------------------------------------------- kf APIs (authorizer token)

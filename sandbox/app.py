@@ -18,7 +18,7 @@ from .seed import (
     DEMO_COMPONENT_TOKEN,
     seed_demo_accounts,
 )
-from .state import Authorization, State
+from .state import DEFAULT_MINUTE_LIMIT, Authorization, Behaviour, State
 
 if TYPE_CHECKING:
     from .server import SandboxHTTPServer
@@ -47,6 +47,19 @@ class SandboxConfig:
     # URL (compared by host and port). None: the push URL's host:port; with no push URL either,
     # any Referer is accepted, but a request with none is still refused, as WeChat does.
     authorization_domain: str | None = None
+    # How strictly WeChat is imitated (state.Behaviour); the defaults are WeChat's.
+    rotate_refresh_tokens: bool = True
+    redirect_query: str = "escape"
+    check_redirect_domain: bool = True
+    minute_limit: int = DEFAULT_MINUTE_LIMIT
+
+    def behaviour(self) -> Behaviour:
+        return Behaviour(
+            rotate_refresh_tokens=self.rotate_refresh_tokens,
+            redirect_query=self.redirect_query,
+            check_redirect_domain=self.check_redirect_domain,
+            minute_limit=self.minute_limit,
+        )
 
     def registered_domain(self) -> str | None:
         from urllib.parse import urlsplit
@@ -85,6 +98,7 @@ class Sandbox:
             component_appsecret=self.config.component_appsecret,
             token_ttl=self.config.token_ttl,
             clock=self.clock,
+            behaviour=self.config.behaviour(),
         )
         state.public_base = self.url
         if seed:

@@ -68,6 +68,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the platform's registered authorization domain: the authorization page refuses any other "
         "Referer (env SANDBOX_AUTHORIZATION_DOMAIN; default: the push URL's host:port)",
     )
+    # How strictly WeChat is imitated; each default is WeChat's (docs/sandbox.md).
+    parser.add_argument(
+        "--rotate-refresh-tokens",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="api_authorizer_token answers a new refresh token; the old one works 300 s more (default: yes)",
+    )
+    parser.add_argument(
+        "--redirect-query",
+        choices=("escape", "drop", "keep"),
+        help="what happens to a redirect_uri's query parameters after the first: &amp;-escaped (default), "
+        "dropped, or kept intact (unlike WeChat)",
+    )
+    parser.add_argument(
+        "--check-redirect-domain",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="refuse a redirect_uri off the registered authorization domain (default: yes)",
+    )
+    parser.add_argument(
+        "--minute-limit", type=int, help="calls per kf API per merchant per wall-clock minute before 45011"
+    )
     parser.add_argument(
         "--allow-nonlocal-push",
         action="store_true",
@@ -126,7 +148,14 @@ def config_from_options(
             raise SystemExit(f"{name} must be a number, got {value!r}") from None
         values[name] = value
     values.setdefault("port", DEFAULT_PORT)
-    for name in ("quiet", "push_retry_delay"):
+    for name in (
+        "quiet",
+        "push_retry_delay",
+        "rotate_refresh_tokens",
+        "redirect_query",
+        "check_redirect_domain",
+        "minute_limit",
+    ):
         if options.get(name) is not None:
             values[name] = options[name]
     config = SandboxConfig(**{**defaults.__dict__, **values})
@@ -141,6 +170,8 @@ def _validate(config: SandboxConfig, *, allow_nonlocal_push: bool) -> None:
         raise SystemExit("ticket interval and token TTL must be positive")
     if config.first_push_delay < 0:
         raise SystemExit("the first push delay must not be negative")
+    if config.minute_limit < 0:
+        raise SystemExit("the minute limit must not be negative")
     if config.push_url:
         parts = urlsplit(config.push_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -38,7 +38,15 @@ GET    /sandbox/accounts/{appid}/kf         {"kf_list": [...]} as getkflist show
 POST   /sandbox/accounts/{appid}/kf         {"kf_account", "kf_nick"?, "kf_wx"?, "invite_wx"?,
                                              "invite_expire_time"?, "invite_status"?}, or {"kf_accounts": [...]},
                                              or {"generate": N, "prefix"?: "bulk"}: seeds directly (no add rules)
-POST   /sandbox/accounts/{appid}/quota      {"api": "del"|"add"|"getkflist", "daily_limit"?, "used"?}
+POST   /sandbox/accounts/{appid}/quota      {"api": "del"|"add"|"getkflist", "daily_limit"?, "used"?,
+                                             "minute_limit"?, "exhaust_minute"?: bool} (45011 for the rest of
+                                             this wall-clock minute when exhaust_minute)
+POST   /sandbox/accounts/{appid}/invalidate_refresh_token
+                                            the refresh token the platform holds answers 61023 from now on;
+                                            the current one is in api_get_authorizer_info / _list
+GET    /sandbox/behaviour                   {"rotate_refresh_tokens", "redirect_query", "check_redirect_domain",
+                                             "minute_limit"}: how strictly it imitates WeChat
+POST   /sandbox/behaviour                   change any of them (until the next reset)
 POST   /sandbox/quota/reset                 {"appid"?} zeroes today's usage
 POST   /sandbox/authorize                   {"appid", "func": [1, 6], "redirect_uri"?, "pre_auth_code"?,
                                              "wait_push"?: false} does what the page's confirm does
@@ -244,14 +252,30 @@ def account_kf_post(sb: Sandbox, req: Request, appid: str) -> Any:
 
 def account_quota_post(sb: Sandbox, req: Request, appid: str) -> Any:
     data = _body(req)
-    daily_limit, used = data.get("daily_limit"), data.get("used")
+    daily_limit, used, minute_limit = data.get("daily_limit"), data.get("used"), data.get("minute_limit")
     sb.state.set_quota(
         appid,
         api=str(data.get("api", "del")),
         daily_limit=int(daily_limit) if daily_limit is not None else None,
         used=int(used) if used is not None else None,
+        minute_limit=int(minute_limit) if minute_limit is not None else None,
+        exhaust_minute=bool(data.get("exhaust_minute")),
     )
     return sb.state.account_summary(appid)
+
+
+def account_refresh_token_invalidate(sb: Sandbox, req: Request, appid: str) -> Any:
+    sb.state.invalidate_refresh_token(appid)
+    return sb.state.account_summary(appid)
+
+
+def behaviour_get(sb: Sandbox, req: Request) -> Any:
+    return sb.state.behaviour.as_json()
+
+
+def behaviour_post(sb: Sandbox, req: Request) -> Any:
+    sb.state.behaviour.update(_body(req))
+    return sb.state.behaviour.as_json()
 
 
 def quota_reset(sb: Sandbox, req: Request) -> Any:
@@ -275,7 +299,13 @@ def authorize(sb: Sandbox, req: Request) -> Any:
         "appid": appid,
         "auth_code": auth.auth_code,
         "expires_in": auth.expires_in,
-        "redirect": redirect_with_code(redirect_uri, auth.auth_code, auth.expires_in) if redirect_uri else None,
+        "redirect": (
+            redirect_with_code(
+                redirect_uri, auth.auth_code, auth.expires_in, query_mode=sb.state.behaviour.redirect_query
+            )
+            if redirect_uri
+            else None
+        ),
         "info_type": auth.info_type,
         "pre_auth_code": auth.pre_auth_code,
         "delivered": delivered,
@@ -338,6 +368,9 @@ _ROUTE_TABLE: list[tuple[str, str, Callable[..., Response]]] = [
     ("GET", rf"/sandbox/accounts/{_APPID}/kf", account_kf_get),
     ("POST", rf"/sandbox/accounts/{_APPID}/kf", account_kf_post),
     ("POST", rf"/sandbox/accounts/{_APPID}/quota", account_quota_post),
+    ("POST", rf"/sandbox/accounts/{_APPID}/invalidate_refresh_token", account_refresh_token_invalidate),
+    ("GET", r"/sandbox/behaviour", behaviour_get),
+    ("POST", r"/sandbox/behaviour", behaviour_post),
     ("POST", r"/sandbox/quota/reset", quota_reset),
     ("POST", r"/sandbox/authorize", authorize),
     ("POST", r"/sandbox/unauthorize", unauthorize),

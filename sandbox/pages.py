@@ -4,21 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .state import Account
-
-# Ids from the legacy list (docs/wechat.md §10); 100 and 101 are listed by the kf docs but unnamed.
-PERMISSION_SETS: list[tuple[int, str]] = [
-    (1, "消息管理 · message management"),
-    (2, "用户管理 · user management"),
-    (3, "帐号服务 · account services"),
-    (6, "微信多客服 · multi-customer-service"),
-    (11, "素材管理 · material management"),
-    (15, "自定义菜单 · custom menu"),
-    (19, "小程序客服管理 · Mini Program customer service"),
-    (100, "权限集 100 · undocumented"),
-    (101, "权限集 101 · undocumented"),
-]
-DEFAULT_CHECKED = frozenset({1, 6})
+from .state import Account, permission_sets_for
 
 _KIND_LABELS = {
     "subscription": "订阅号 subscription",
@@ -35,6 +21,8 @@ fieldset{border:1px solid #e5e5e5;border-radius:6px;margin:16px 0;padding:12px 1
 legend{font-weight:600;padding:0 6px}
 label{display:block;padding:6px 0;cursor:pointer}
 .meta{color:#888;font-size:12px;margin-left:24px}
+.sets{margin:0 0 12px 24px;font-size:13px;color:#555}
+.sets label.set{padding:2px 0}
 button{background:#07c160;color:#fff;border:0;border-radius:4px;padding:10px 28px;font-size:16px;cursor:pointer}
 .error{color:#c00}
 """
@@ -55,7 +43,10 @@ def authorization_page(
     pre_auth_code: str,
     redirect_uri: str,
     accounts: list[Account],
+    category_ids: list[int] | None = None,
 ) -> str:
+    """One radio per account; under each, the permission sets WeChat offers that account's kind
+    (named ``func_<appid>``, all ticked as WeChat's page ticks them), limited by category_id_list."""
     rows = []
     for index, account in enumerate(accounts):
         facts = [
@@ -65,16 +56,18 @@ def authorization_page(
         ]
         if account.authorized:
             facts.append("已授权 already authorized: " + ", ".join(str(f) for f in account.func))
-        rows.append(
-            f'<label><input type="radio" name="appid" value="{escape(account.appid)}" id="account-{escape(account.appid)}"'
-            f"{' checked' if index == 0 else ''}> {escape(account.nick_name)}"
-            f'<span class="meta">{escape(account.appid)} · {escape(" · ".join(facts))}</span></label>'
+        appid = escape(account.appid)
+        checks = "".join(
+            f'<label class="set"><input type="checkbox" name="func_{appid}" value="{fid}" id="func-{appid}-{fid}"'
+            f" checked> {fid} · {escape(label)}</label>"
+            for fid, label in permission_sets_for(account, category_ids).items()
         )
-    checks = [
-        f'<label><input type="checkbox" name="func" value="{fid}" id="func-{fid}"'
-        f"{' checked' if fid in DEFAULT_CHECKED else ''}> {fid} · {escape(label)}</label>"
-        for fid, label in PERMISSION_SETS
-    ]
+        rows.append(
+            f'<label><input type="radio" name="appid" value="{appid}" id="account-{appid}"'
+            f"{' checked' if index == 0 else ''}> {escape(account.nick_name)}"
+            f'<span class="meta">{appid} · {escape(" · ".join(facts))}</span></label>'
+            f'<div class="sets" id="sets-{appid}">授权权限集 · permission sets to grant{checks}</div>'
+        )
     body = (
         "<h1>授权给第三方平台 · Authorize the third-party platform</h1>"
         f"<p>Platform <code>{escape(component_appid)}</code> asks to manage an account on your behalf.</p>"
@@ -83,7 +76,6 @@ def authorization_page(
         f'<input type="hidden" name="pre_auth_code" value="{escape(pre_auth_code)}">'
         f'<input type="hidden" name="redirect_uri" value="{escape(redirect_uri)}">'
         f"<fieldset><legend>选择帐号 · choose an account</legend>{''.join(rows)}</fieldset>"
-        f"<fieldset><legend>授权权限集 · permission sets to grant</legend>{''.join(checks)}</fieldset>"
         '<button type="submit" id="confirm">授权 · Authorize</button>'
         "</form>"
     )

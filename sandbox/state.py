@@ -20,10 +20,31 @@ from .errcodes import WeChatError
 KINDS = ("subscription", "service", "mini_program")
 # The permission sets the kf APIs list (docs/wechat.md §9, §10).
 KF_PERMISSION_SETS = frozenset({1, 6, 19, 100, 101})
+# The permission sets WeChat's page offers each account kind: the Official Account and Mini Program
+# tables are disjoint (docs/wechat.md §10). 100 and 101 are in neither.
+PERMISSION_SETS_BY_GROUP: dict[str, dict[int, str]] = {
+    "official_account": {
+        1: "消息管理 · message management",
+        2: "用户管理 · user management",
+        3: "帐号服务 · account services",
+        4: "网页服务 · web services",
+        6: "微信多客服 · multi-customer-service",
+        7: "群发与通知 · broadcasts and notifications",
+        11: "素材管理 · material management",
+        15: "自定义菜单 · custom menu",
+    },
+    "mini_program": {
+        17: "帐号管理 · account management",
+        18: "开发管理与数据分析 · development and analytics",
+        19: "小程序客服管理 · Mini Program customer service",
+        25: "开放平台帐号管理 · Open Platform account management",
+    },
+}
 QUOTA_APIS = ("add", "del", "getkflist")
 DEFAULT_DAILY_LIMIT = 100_000
 MAX_KF_ACCOUNTS = 100
-TOKEN_OVERLAP = 300  # a replaced token keeps working this long (docs/wechat.md §6)
+TOKEN_OVERLAP = 300  # a replaced token (access or refresh) keeps working this long (docs/wechat.md §6)
+DEFAULT_MINUTE_LIMIT = 20_000  # calls per API per wall-clock minute: far above what any test sends
 TICKET_VALIDITY = 12 * 3600
 PRE_AUTH_CODE_TTL = 600
 AUTH_CODE_TTL = 600
@@ -35,6 +56,42 @@ _MAX_CODES = 20_000
 APPID_RE = re.compile(r"wx[0-9a-f]{16}")
 _KF_ACCOUNT_RE = re.compile(r"([A-Za-z0-9_]{1,10})@(.{1,30})")
 _MAX_NICKNAME = 16
+
+
+@dataclass
+class Behaviour:
+    """How strictly the sandbox imitates WeChat where a demo or a test may want it otherwise.
+
+    Every default is what WeChat does (docs/wechat.md); each is a command-line flag and can be
+    changed at run time (``POST /sandbox/behaviour``).
+    """
+
+    # api_authorizer_token answers a new refresh token; the one presented keeps working 300 s.
+    rotate_refresh_tokens: bool = True
+    # What happens to a redirect_uri's query parameters after the first: "escape" (joined with
+    # "&amp;"), "drop", or "keep" (left intact, unlike WeChat).
+    redirect_query: str = "escape"
+    # redirect_uri must be on the registered authorization domain.
+    check_redirect_domain: bool = True
+    # The per-minute limit (45011) of each kf API on a merchant's behalf, unless set per account.
+    minute_limit: int = DEFAULT_MINUTE_LIMIT
+
+    def update(self, changes: dict[str, Any]) -> None:
+        for key, value in changes.items():
+            if key in ("rotate_refresh_tokens", "check_redirect_domain") and isinstance(value, bool):
+                setattr(self, key, value)
+            elif key == "redirect_query" and value in REDIRECT_QUERY_MODES:
+                self.redirect_query = value
+            elif key == "minute_limit" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                self.minute_limit = value
+            else:
+                raise ValueError(f"cannot set {key!r} to {value!r}")
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+REDIRECT_QUERY_MODES = ("escape", "drop", "keep")
 
 
 @dataclass
@@ -87,10 +144,17 @@ class Account:
     quota_day: int = 0
     clear_quota_month: int = 0
     clear_quota_count: int = 0
+    # The per-minute limit (45011): None follows Behaviour.minute_limit; counted per wall-clock minute.
+    minute_limits: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(QUOTA_APIS, None))
+    minute_used: dict[str, int] = field(default_factory=lambda: dict.fromkeys(QUOTA_APIS, 0))
+    minute: int = 0
     # Authorization to the (single) component this sandbox simulates.
     authorized: bool = False
     func: tuple[int, ...] = ()
     refresh_token: str | None = None
+    # After a rotation the replaced refresh token keeps working until this time (docs/wechat.md §6).
+    previous_refresh_token: str | None = None
+    previous_refresh_token_until: float = 0.0
     refresh_token_delivered: bool = False
     auth_time: int | None = None
     generation: int = 0  # +1 on every authorization: older auth codes die
@@ -105,6 +169,14 @@ class Account:
     @property
     def is_official_account(self) -> bool:
         return self.kind in ("subscription", "service")
+
+    @property
+    def permission_group(self) -> str:
+        return "official_account" if self.is_official_account else "mini_program"
+
+    def minute_limit(self, api: str, behaviour: Behaviour) -> int:
+        own = self.minute_limits.get(api)
+        return behaviour.minute_limit if own is None else own
 
     def summary(self, now: float) -> dict[str, Any]:
         return {
@@ -122,7 +194,15 @@ class Account:
             "func": list(self.func),
             "auth_time": self.auth_time,
             "kf_count": len(self.kf),
-            "quota": {api: {"daily_limit": self.daily_limits[api], "used": self.used[api]} for api in QUOTA_APIS},
+            "quota": {
+                api: {
+                    "daily_limit": self.daily_limits[api],
+                    "used": self.used[api],
+                    "minute_limit": self.minute_limits[api],
+                    "minute_used": self.minute_used[api] if self.minute == int(now // 60) else 0,
+                }
+                for api in QUOTA_APIS
+            },
         }
 
 
@@ -174,12 +254,14 @@ class State:
         component_appsecret: str,
         token_ttl: int = 7200,
         clock: Callable[[], float] = time.time,
+        behaviour: Behaviour | None = None,
     ) -> None:
         self.component_appid = component_appid
         self.component_appsecret = component_appsecret
         self.token_ttl = token_ttl
         self.clock = clock
         self.public_base = ""  # the sandbox's own URL, for avatar links; set once the port is known
+        self.behaviour = behaviour or Behaviour()
         self.lock = threading.Lock()
         self.accounts: dict[str, Account] = {}
         self.tokens: dict[str, Token] = {}
@@ -325,6 +407,7 @@ class State:
             account.generation += 1
             # "用户重新授权后，之前的刷新令牌会失效" (docs/wechat.md §5): every authorization gets a new one.
             account.refresh_token = _new_secret("refreshtoken@@@", 32)
+            account.previous_refresh_token = None
             account.refresh_token_delivered = False
             account.auth_time = int(now)
             code = _new_secret("queryauthcode@@@", 48)
@@ -350,6 +433,7 @@ class State:
             account.authorized = False
             account.func = ()
             account.refresh_token = None
+            account.previous_refresh_token = None
             account.refresh_token_delivered = False
             account.epoch += 1
             account.generation += 1
@@ -389,16 +473,40 @@ class State:
             account = self.accounts.get(appid) if isinstance(appid, str) else None
             if account is None or not account.authorized:
                 raise WeChatError(61003)
-            if not isinstance(refresh_token, str) or not secrets.compare_digest(
-                refresh_token.encode(), (account.refresh_token or "").encode()
-            ):
+            presented = refresh_token.encode() if isinstance(refresh_token, str) else b""
+            current = secrets.compare_digest(presented, (account.refresh_token or "").encode())
+            replaced = (
+                account.previous_refresh_token is not None
+                and now < account.previous_refresh_token_until
+                and secrets.compare_digest(presented, account.previous_refresh_token.encode())
+            )
+            if not (current or replaced):
                 raise WeChatError(61023)
+            if current and self.behaviour.rotate_refresh_tokens:
+                # Refresh tokens rotate; the one presented keeps working 300 s (docs/wechat.md §6).
+                self._rotate_refresh_token(account, now, overlap=TOKEN_OVERLAP)
             token = self._mint(account.tokens, appid=account.appid, epoch=account.epoch, now=now)
             return {
                 "authorizer_access_token": token.value,
                 "expires_in": self.token_ttl,
                 "authorizer_refresh_token": account.refresh_token,
             }
+
+    def _rotate_refresh_token(self, account: Account, now: float, *, overlap: float) -> None:
+        account.previous_refresh_token = account.refresh_token
+        account.previous_refresh_token_until = now + overlap
+        account.refresh_token = _new_secret("refreshtoken@@@", 32)
+
+    def invalidate_refresh_token(self, appid: str) -> None:
+        """What WeChat does to a still-authorized merchant when, say, the events URL changed: the
+        refresh token the platform holds answers 61023 at once; the current one is only in
+        api_get_authorizer_info and api_get_authorizer_list."""
+        with self.lock:
+            account = self._control_account(appid)
+            if not account.authorized:
+                raise ValueError(f"{appid} is not authorized")
+            self._rotate_refresh_token(account, self.clock(), overlap=0)
+            account.previous_refresh_token = None
 
     def authorizer_info(self, *, appid: object) -> dict[str, Any]:
         with self.lock:
@@ -477,6 +585,14 @@ class State:
             account.used = dict.fromkeys(QUOTA_APIS, 0)
         if account.used[api] >= account.daily_limits[api]:
             raise WeChatError(45009)
+        # The per-minute limit, per wall-clock minute: "retry next minute" (docs/wechat.md §12).
+        minute = int(now // 60)
+        if minute != account.minute:
+            account.minute = minute
+            account.minute_used = dict.fromkeys(QUOTA_APIS, 0)
+        if account.minute_used[api] >= account.minute_limit(api, self.behaviour):
+            raise WeChatError(45011)
+        account.minute_used[api] += 1
         account.used[api] += 1
         if not account.kf_enabled:
             raise WeChatError(65400)
@@ -545,10 +661,15 @@ class State:
                 raise WeChatError(47001)
             self._roll_quota_day(account)
             limit, used = account.daily_limits[api], account.used[api]
+            per_minute = account.minute_limit(api, self.behaviour)
             return {
                 "errcode": 0,
                 "errmsg": "ok",
                 "quota": {"daily_limit": limit, "used": used, "remain": max(0, limit - used)},
+                # One limit is enforced, on calls a platform makes for the account; both blocks
+                # report it, as the page's example shows both (docs/wechat.md §12).
+                "rate_limit": {"call_count": per_minute, "refresh_second": 60},
+                "component_rate_limit": {"call_count": per_minute, "refresh_second": 60},
             }
 
     def clear_quota(self, *, token: str | None, appid: object) -> None:
@@ -556,6 +677,8 @@ class State:
             account = self._account_for_plain_token(token)
             if appid != account.appid:
                 raise WeChatError(40013)
+            if not account.certified:
+                raise WeChatError(48001)  # clear_quota: certified accounts only (docs/wechat.md §12)
             month = time.gmtime(self.clock() + _BEIJING_OFFSET)
             key = month.tm_year * 12 + month.tm_mon
             if key != account.clear_quota_month:
@@ -674,7 +797,17 @@ class State:
                 )
             return created
 
-    def set_quota(self, appid: str, *, api: str, daily_limit: int | None, used: int | None) -> Account:
+    def set_quota(
+        self,
+        appid: str,
+        *,
+        api: str,
+        daily_limit: int | None,
+        used: int | None,
+        minute_limit: int | None = None,
+        exhaust_minute: bool = False,
+    ) -> Account:
+        """``exhaust_minute``: this wall-clock minute's calls are spent (45011 until the next minute)."""
         if api not in QUOTA_APIS:
             raise ValueError(f"api must be one of {', '.join(QUOTA_APIS)}")
         with self.lock:
@@ -684,6 +817,13 @@ class State:
                 account.daily_limits[api] = int(daily_limit)
             if used is not None:
                 account.used[api] = int(used)
+            if minute_limit is not None:
+                account.minute_limits[api] = int(minute_limit)
+            if exhaust_minute:
+                minute = int(self.clock() // 60)
+                if minute != account.minute:
+                    account.minute, account.minute_used = minute, dict.fromkeys(QUOTA_APIS, 0)
+                account.minute_used[api] = account.minute_limit(api, self.behaviour)
             return account
 
     def reset_quota(self, appid: str | None = None) -> None:
@@ -742,6 +882,7 @@ class State:
             return [k.as_wechat(now) for k in account.kf.values()]
 
     def accounts_for_page(self, auth_type: str | None, biz_appid: str | None) -> list[Account]:
+        """biz_appid has priority over auth_type when both are sent (docs/wechat.md §4)."""
         with self.lock:
             accounts = list(self.accounts.values())
         if biz_appid:
@@ -751,6 +892,15 @@ class State:
         if auth_type == "2":
             return [a for a in accounts if a.kind == "mini_program"]
         return accounts
+
+
+def permission_sets_for(account: Account, category_ids: Iterable[int] | None = None) -> dict[int, str]:
+    """The sets WeChat's page offers this account: its kind's table, limited to category_id_list
+    when one was sent (an empty intersection shows the whole table)."""
+    table = PERMISSION_SETS_BY_GROUP[account.permission_group]
+    wanted = set(category_ids or ())
+    limited = {k: v for k, v in table.items() if k in wanted}
+    return limited or dict(table)
 
 
 _QUOTA_PATHS = {

@@ -51,7 +51,8 @@ def sandbox_url(live_server, settings, tmp_path) -> Iterator[str]:
 def test_a_merchant_authorizes_through_the_platform_page_in_a_real_browser(
     live_server, sandbox_url, page, screenshot
 ) -> None:
-    page.goto(f"{live_server.url}/wechat/authorize/?auth_type=1")
+    # sets=kf: category_id_list 1|6|19, so WeChat's page offers an Official Account only 1 and 6.
+    page.goto(f"{live_server.url}/wechat/authorize/?auth_type=1&sets=kf")
     screenshot("authorize-1-platform-page")
     assert page.locator("#authorize-pc").get_attribute("referrerpolicy") == "strict-origin-when-cross-origin"
 
@@ -73,7 +74,7 @@ def test_a_merchant_authorizes_through_the_platform_page_in_a_real_browser(
     merchant = Authorizer.objects.get(appid=appid)
     body = page.locator("body").inner_text()
     assert merchant.appid in body and merchant.nickname in body
-    assert merchant.func_ids == [1, 6]  # the sets the sandbox page grants by default
+    assert merchant.func_ids == [1, 6]  # every set offered is ticked; category_id_list offered these
     assert "available" in body  # a certified Official Account with set 1 or 6
     # The callback and the authorized push carried the same code: it was exchanged once.
     (exchange,) = AuthorizationCodeExchange.objects.all()

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 from sandbox import seed
 from sandbox.state import AUTH_CODE_TTL, PRE_AUTH_CODE_TTL, TOKEN_OVERLAP
 
-from .conftest import Client, FakeClock
+from .conftest import Client, FakeClock, start_sandbox
 
 PAGE = "/cgi-bin/componentloginpage"
 CONFIRM = "/cgi-bin/componentloginpage/confirm"
@@ -40,7 +40,14 @@ def _confirm(client: Client, code: str, appid: str, func: list[int], redirect_ur
     )
 
 
-def test_the_authorization_page_lists_accounts_and_permission_sets(client: Client) -> None:
+def _offered(html: str, appid: str) -> tuple[set[str], set[str]]:
+    """(offered, ticked) permission sets of one account on the page."""
+    offered = set(re.findall(rf'name="func_{appid}" value="(\d+)"', html))
+    ticked = set(re.findall(rf'name="func_{appid}" value="(\d+)" id="func-{appid}-\d+" checked', html))
+    return offered, ticked
+
+
+def test_the_authorization_page_offers_each_account_its_own_kinds_permission_sets(client: Client) -> None:
     token = client.component_token()
     page = _page(client, client.pre_auth_code(token))
     assert page.status_code == 200
@@ -49,10 +56,49 @@ def test_the_authorization_page_lists_accounts_and_permission_sets(client: Clien
     assert 'action="/cgi-bin/componentloginpage/confirm"' in html
     for appid in (seed.LOTUS_TEA, seed.CORNER_BAKERY, seed.HARBOR_LOGISTICS, seed.PANDA_PANTRY, seed.MAPLE_BOOKS):
         assert f'name="appid" value="{appid}"' in html
-    checked = set(re.findall(r'name="func" value="(\d+)" id="func-\d+" checked', html))
-    offered = set(re.findall(r'name="func" value="(\d+)"', html))
-    assert checked == {"1", "6"}
-    assert {"1", "2", "3", "6", "11", "15", "19", "100", "101"} <= offered
+    # The Official Account and Mini Program tables are disjoint (docs/wechat.md §10); WeChat ticks
+    # every set it offers, and never offers a Mini Program 1 or 6.
+    official, official_ticked = _offered(html, seed.LOTUS_TEA)
+    assert official == official_ticked == {"1", "2", "3", "4", "6", "7", "11", "15"}
+    mini, mini_ticked = _offered(html, seed.PANDA_PANTRY)
+    assert mini == mini_ticked == {"17", "18", "19", "25"}
+
+
+def test_category_id_list_limits_the_sets_offered(client: Client) -> None:
+    token = client.component_token()
+    html = _page(client, client.pre_auth_code(token), category_id_list="1|6|19").text
+    assert _offered(html, seed.LOTUS_TEA)[0] == {"1", "6"}
+    assert _offered(html, seed.PANDA_PANTRY)[0] == {"19"}
+
+
+def test_a_set_of_the_other_kinds_table_is_refused(client: Client) -> None:
+    token = client.component_token()
+    code = client.pre_auth_code(token)
+    assert _confirm(client, code, seed.PANDA_PANTRY, [1, 6]).status_code == 400
+    assert _confirm(client, code, seed.PANDA_PANTRY, [19]).status_code == 302
+
+
+def test_a_redirect_uri_off_the_registered_domain_is_refused(clock: FakeClock) -> None:
+    sandbox = start_sandbox(clock, authorization_domain="127.0.0.1:8000")
+    client = Client(sandbox)
+    try:
+        token = client.component_token()
+        code = client.pre_auth_code(token)
+        refused = _confirm(client, code, seed.LOTUS_TEA, [1], redirect_uri="http://evil.example/cb/")
+        assert refused.status_code == 400 and "redirect_uri" in refused.text
+        page = client.get(
+            PAGE,
+            headers=FROM_PLATFORM,
+            component_appid=client.config.component_appid,
+            pre_auth_code=code,
+            redirect_uri="http://127.0.0.1:9999/cb/",
+        )
+        assert page.status_code == 400
+        client.control("POST", "/behaviour", {"check_redirect_domain": False})
+        assert _confirm(client, code, seed.LOTUS_TEA, [1], redirect_uri="http://evil.example/cb/").status_code == 302
+    finally:
+        client.http.close()
+        sandbox.shutdown()
 
 
 def test_auth_type_and_biz_appid_narrow_the_accounts_shown(client: Client) -> None:
@@ -87,10 +133,27 @@ def test_confirm_redirects_with_a_single_use_code(client: Client) -> None:
     assert _confirm(client, code, seed.LOTUS_TEA, [1]).status_code == 400
 
 
-def test_redirect_keeps_the_redirect_uris_own_query(client: Client) -> None:
+def test_redirect_mangles_the_redirect_uris_query_after_its_first_parameter(client: Client) -> None:
+    """WeChat drops or &amp;-escapes a redirect_uri's query parameters after the first (docs/wechat.md §4)."""
     token = client.component_token()
-    answer = _confirm(client, client.pre_auth_code(token), seed.LOTUS_TEA, [1], redirect_uri=REDIRECT + "?state=abc")
-    assert parse_qs(urlsplit(answer.headers["Location"]).query).keys() == {"state", "auth_code", "expires_in"}
+    one = _confirm(client, client.pre_auth_code(token), seed.LOTUS_TEA, [1], redirect_uri=REDIRECT + "?state=abc")
+    assert parse_qs(urlsplit(one.headers["Location"]).query).keys() == {"state", "auth_code", "expires_in"}
+
+    escaped = _confirm(
+        client, client.pre_auth_code(token), seed.LOTUS_TEA, [1], redirect_uri=REDIRECT + "?a=1&state=abc"
+    )
+    assert urlsplit(escaped.headers["Location"]).query.startswith("a=1&amp;state=abc&auth_code=")
+    assert "state" not in parse_qs(urlsplit(escaped.headers["Location"]).query)
+
+    client.control("POST", "/behaviour", {"redirect_query": "drop"})
+    dropped = _confirm(
+        client, client.pre_auth_code(token), seed.LOTUS_TEA, [1], redirect_uri=REDIRECT + "?a=1&state=abc"
+    )
+    assert parse_qs(urlsplit(dropped.headers["Location"]).query).keys() == {"a", "auth_code", "expires_in"}
+
+    client.control("POST", "/behaviour", {"redirect_query": "keep"})
+    kept = _confirm(client, client.pre_auth_code(token), seed.LOTUS_TEA, [1], redirect_uri=REDIRECT + "?a=1&state=abc")
+    assert parse_qs(urlsplit(kept.headers["Location"]).query).keys() == {"a", "state", "auth_code", "expires_in"}
 
 
 def test_page_refuses_unknown_and_expired_pre_auth_codes(client: Client, clock: FakeClock) -> None:
@@ -130,25 +193,64 @@ def test_query_auth_refuses_invalid_and_expired_codes(client: Client, clock: Fak
     assert client.component("api_query_auth", {"authorization_code": auth["auth_code"]}, token)["errcode"] == 61010
 
 
-def test_authorizer_token_refresh_gives_a_new_token_and_the_same_refresh_token(
+def test_authorizer_token_refresh_rotates_the_refresh_token_with_a_five_minute_overlap(
     client: Client, clock: FakeClock
 ) -> None:
     info = client.authorize(seed.LOTUS_TEA)
     token = client.component_token()
-    refreshed = client.component(
-        "api_authorizer_token",
-        {"authorizer_appid": seed.LOTUS_TEA, "authorizer_refresh_token": info["authorizer_refresh_token"]},
-        token,
-    )
+
+    def refresh(refresh_token: str) -> dict:
+        body = {"authorizer_appid": seed.LOTUS_TEA, "authorizer_refresh_token": refresh_token}
+        return client.component("api_authorizer_token", body, token)
+
+    first = info["authorizer_refresh_token"]
+    refreshed = refresh(first)
     assert set(refreshed) == {"authorizer_access_token", "expires_in", "authorizer_refresh_token"}
-    assert refreshed["authorizer_refresh_token"] == info["authorizer_refresh_token"]
+    second = refreshed["authorizer_refresh_token"]
+    assert second != first  # refresh tokens rotate (docs/wechat.md §6)
     old, new = info["authorizer_access_token"], refreshed["authorizer_access_token"]
     assert old != new
     clock.advance(TOKEN_OVERLAP - 1)
     assert "kf_list" in client.kf_list(old)
+    assert refresh(first)["authorizer_refresh_token"] == second  # the old one still works, 300 s
+    token = client.component_token()
     clock.advance(1)
     assert client.kf_list(old)["errcode"] == 40001
     assert "kf_list" in client.kf_list(new)
+    assert refresh(first)["errcode"] == 61023
+    assert "authorizer_access_token" in refresh(second)
+
+
+def test_rotation_can_be_switched_off(client: Client) -> None:
+    client.control("POST", "/behaviour", {"rotate_refresh_tokens": False})
+    info = client.authorize(seed.LOTUS_TEA)
+    token = client.component_token()
+    body = {"authorizer_appid": seed.LOTUS_TEA, "authorizer_refresh_token": info["authorizer_refresh_token"]}
+    assert (
+        client.component("api_authorizer_token", body, token)["authorizer_refresh_token"]
+        == body["authorizer_refresh_token"]
+    )
+
+
+def test_a_still_authorized_merchant_can_be_given_61023_and_recovered_from_its_info(client: Client) -> None:
+    info = client.authorize(seed.LOTUS_TEA)
+    token = client.component_token()
+    held = info["authorizer_refresh_token"]
+    client.control("POST", f"/accounts/{seed.LOTUS_TEA}/invalidate_refresh_token")
+    body = {"authorizer_appid": seed.LOTUS_TEA, "authorizer_refresh_token": held}
+    assert client.component("api_authorizer_token", body, token)["errcode"] == 61023
+    current = client.component("api_get_authorizer_info", {"authorizer_appid": seed.LOTUS_TEA}, token)[
+        "authorization_info"
+    ]["authorizer_refresh_token"]
+    listed = client.component("api_get_authorizer_list", {"offset": 0, "count": 500}, token)["list"]
+    assert (
+        current != held
+        and {"authorizer_appid": seed.LOTUS_TEA, "refresh_token": current}.items()
+        <= next(i for i in listed if i["authorizer_appid"] == seed.LOTUS_TEA).items()
+    )
+    assert "authorizer_access_token" in client.component(
+        "api_authorizer_token", {**body, "authorizer_refresh_token": current}, token
+    )
 
 
 def test_authorizer_token_errors(client: Client) -> None:

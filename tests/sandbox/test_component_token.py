@@ -118,4 +118,5 @@ def test_start_push_ticket_checks_credentials(client: Client) -> None:
     good = {"component_appid": client.config.component_appid, "component_secret": client.config.component_appsecret}
     assert client.post(path, good).json() == {"errcode": 0, "errmsg": "ok"}
     assert client.post(path, {**good, "component_secret": "nope"}).json()["errcode"] == 40125
-    assert client.post(path, {**good, "component_appid": "wx0000000000000000"}).json()["errcode"] == 61011
+    # This page answers 40013 for a wrong appid, not 61011 (docs/wechat.md §2).
+    assert client.post(path, {**good, "component_appid": "wx0000000000000000"}).json()["errcode"] == 40013

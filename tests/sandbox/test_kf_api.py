@@ -189,6 +189,8 @@ def test_get_api_quota_and_clear_quota(client: Client) -> None:
     client.kf_del(token, "alice@lotustea")
     quota = client.post("/cgi-bin/openapi/quota/get", {"cgi_path": DEL}, access_token=token).json()
     assert quota["quota"] == {"daily_limit": 100_000, "used": 1, "remain": 99_999}
+    # The per-minute limits, as the get_api_quota page shows them (docs/wechat.md §12).
+    assert quota["rate_limit"] == quota["component_rate_limit"] == {"call_count": 20_000, "refresh_second": 60}
     cleared = client.post("/cgi-bin/clear_quota", {"appid": seed.LOTUS_TEA}, access_token=token).json()
     assert cleared == {"errcode": 0, "errmsg": "ok"}
     quota = client.post("/cgi-bin/openapi/quota/get", {"cgi_path": DEL}, access_token=token).json()
@@ -196,3 +198,33 @@ def test_get_api_quota_and_clear_quota(client: Client) -> None:
     for _ in range(9):
         client.post("/cgi-bin/clear_quota", {"appid": seed.LOTUS_TEA}, access_token=token)
     assert client.post("/cgi-bin/clear_quota", {"appid": seed.LOTUS_TEA}, access_token=token).json()["errcode"] == 48006
+
+
+def test_clear_quota_is_for_certified_accounts_only(client: Client) -> None:
+    token = client.authorizer_token(seed.CORNER_BAKERY)  # an uncertified subscription account
+    answer = client.post("/cgi-bin/clear_quota", {"appid": seed.CORNER_BAKERY}, access_token=token).json()
+    assert answer["errcode"] == 48001
+
+
+def test_the_per_minute_limit_answers_45011_until_the_next_wall_clock_minute(client: Client, clock) -> None:
+    client.control("POST", f"/accounts/{seed.LOTUS_TEA}/quota", {"api": "del", "minute_limit": 2})
+    clock.advance(60 - clock.now % 60)  # the start of a minute
+    token = client.authorizer_token(seed.LOTUS_TEA)
+    client.control("POST", f"/accounts/{seed.LOTUS_TEA}/kf", {"generate": 4, "prefix": "m"})
+    codes = [client.kf_del(token, f"m{i}@lotustea")["errcode"] for i in range(1, 4)]
+    assert codes == [0, 0, 45011]
+    clock.advance(59)  # still the same minute: "retry next minute", not within this one
+    assert client.kf_del(token, "m3@lotustea")["errcode"] == 45011
+    clock.advance(1)
+    assert client.kf_del(token, "m3@lotustea")["errcode"] == 0
+    quota = client.post("/cgi-bin/openapi/quota/get", {"cgi_path": DEL}, access_token=token).json()
+    assert quota["rate_limit"] == {"call_count": 2, "refresh_second": 60}
+    assert quota["quota"]["used"] == 3  # a 45011 is not charged to the daily quota
+
+
+def test_exhaust_minute_refuses_the_rest_of_this_minute_only(client: Client, clock) -> None:
+    token = client.authorizer_token(seed.LOTUS_TEA)
+    client.control("POST", f"/accounts/{seed.LOTUS_TEA}/quota", {"api": "del", "exhaust_minute": True})
+    assert client.kf_del(token, "alice@lotustea")["errcode"] == 45011
+    clock.advance(60 - clock.now % 60)
+    assert client.kf_del(token, "alice@lotustea")["errcode"] == 0

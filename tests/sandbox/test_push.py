@@ -73,7 +73,8 @@ def test_confirming_the_page_pushes_authorized_with_the_same_code(
         data={
             "component_appid": seed.DEMO_COMPONENT_APPID,
             "pre_auth_code": code,
-            "redirect_uri": "http://127.0.0.1:8000/cb/",
+            # On the registered domain (the push URL's host:port), as WeChat requires.
+            "redirect_uri": f"{receiver.url.rstrip('/')}/cb/",
             "appid": seed.LOTUS_TEA,
             "func": ["1", "6"],
         },
