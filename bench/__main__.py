@@ -3,6 +3,7 @@
     python -m bench                      # all: events, tokens (in-process), service (real processes)
     python -m bench events tokens        # some
     python -m bench service --quick      # the service suite, small (options: python -m bench service -h)
+    python -m bench scale [--quick]      # console pages at 100,000 merchants (options: python -m bench scale -h)
 
 Ratios, not absolute times, are what to compare between machines and runs.
 """
@@ -36,6 +37,11 @@ def _in_process(names: list[str]) -> None:
 
 
 def main(argv: list[str]) -> None:
+    if argv and argv[0] == "scale":
+        from bench import scale
+
+        scale.run(argv[1:])
+        return
     if argv and argv[0] == "service":
         from bench import service
 

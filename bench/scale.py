@@ -1,0 +1,314 @@
+"""The console and the merchant API at the size of a large service provider (issue 18).
+
+    python -m bench scale            # 100,000 merchants, 2,000,000 kf accounts and deletions, 6,000,000 audit events
+    python -m bench scale --quick    # a tenth of each
+    python -m bench scale --reuse    # time again on the database a previous --keep left (migrations applied first)
+
+Seeds a scratch PostgreSQL database (``kfscale`` unless --db-name; created and, unless --keep, dropped
+here) set-based in SQL (INSERT … SELECT over generate_series: minutes, not hours), then times each page
+staff use in-process with Django's test Client (server time: routing, queries, templates; no network)
+as the best of three, with the number of queries the page made, beside its target.
+
+The PostgreSQL server comes from --database-url, else BENCH_POSTGRES_URL, else DATABASE_URL when it is
+a PostgreSQL URL, else postgres://postgres@127.0.0.1:5432/postgres; the role must be allowed to
+CREATE DATABASE (and the pg_trgm extension, trusted since PostgreSQL 13).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+FULL = {"merchants": 100_000, "kf_per_merchant": 20, "deletions_per_merchant": 20, "audit_per_merchant": 60}
+TARGET_MS = 300
+DASHBOARD_TARGET_MS = 500
+ROUNDS = 3
+# The merchant whose pages, kf accounts and audit lines are looked up (exists at either size).
+PROBE = 777
+
+
+def _server_url(given: str | None) -> str:
+    for candidate in (given, os.environ.get("BENCH_POSTGRES_URL"), os.environ.get("DATABASE_URL")):
+        if candidate and urlsplit(candidate).scheme in ("postgres", "postgresql", "pgsql"):
+            return candidate
+    return "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _admin_sql(url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _appid(expr: str) -> str:
+    """The SQL for a merchant's appid from its number: wx + 16 hex digits, as WeChat's look."""
+    return f"'wx' || lpad(to_hex({expr}), 16, '0')"
+
+
+def seed_statements(merchants: int, kf: int, deletions: int, audit: int) -> list[tuple[str, str]]:
+    """(what, SQL) in order. Ids are the merchant numbers 1..N (a fresh table's sequence)."""
+    appid = _appid("i")
+    return [
+        (
+            f"{merchants:,} merchants",
+            f"""
+            INSERT INTO authorizers_authorizer (
+                id, appid, nickname, user_name, alias, principal_name, kind, service_type_id, verify_type_id,
+                account_status, func_ids, status, authorized_at, refresh_token_ciphertext, access_token_ciphertext,
+                access_token_expires_at, token_refresh_count, created_at, updated_at)
+            SELECT i, {appid}, 'Shop ' || i, 'gh_' || lpad(to_hex(i), 12, '0'), 'shop' || i, 'Company ' || i,
+                CASE WHEN i % 10 < 6 THEN 'subscription' WHEN i % 10 < 8 THEN 'service'
+                     WHEN i % 10 = 8 THEN 'mini_program' ELSE 'unknown' END,
+                CASE WHEN i % 10 < 6 THEN 1 WHEN i % 10 < 8 THEN 2 ELSE 0 END,
+                CASE WHEN i % 7 = 0 THEN -1 ELSE 0 END,
+                CASE WHEN i % 97 = 0 THEN 2 ELSE 1 END,
+                CASE WHEN i % 5 = 0 THEN '[2, 3]'::jsonb ELSE '[1, 6, 15]'::jsonb END,
+                CASE WHEN i % 50 = 0 THEN 'revoked' WHEN i % 77 = 0 THEN 'deactivated' ELSE 'active' END,
+                now() - (i % 365) * interval '1 day', '', '', now() + interval '1 hour', 0,
+                now() - (i % 365) * interval '1 day', now()
+            FROM generate_series(1, {merchants}) AS i
+            """,
+        ),
+        (
+            f"{merchants * kf:,} kf accounts",
+            f"""
+            INSERT INTO kfaccounts_kfaccount (
+                authorizer_id, kf_account, kf_id, kf_nick, kf_headimgurl, kf_wx, invite_wx, invite_status,
+                first_seen_at, last_seen_at, gone_at)
+            SELECT i, 'kf' || j || '@shop' || i, (i * {kf} + j)::text, 'Agent ' || j || ' of shop ' || i, '',
+                CASE WHEN j % 3 = 0 THEN '' ELSE 'wx_' || i || '_' || j END,
+                CASE WHEN j % 3 = 0 THEN 'invitee_' || i || '_' || j ELSE '' END,
+                CASE WHEN j % 3 = 0 THEN (ARRAY['waiting', 'rejected', 'expired'])[1 + (i + j) % 3] ELSE '' END,
+                now() - interval '30 days', now() - (j % 5) * interval '1 hour',
+                CASE WHEN j = {kf} THEN now() - interval '1 day' END
+            FROM generate_series(1, {merchants}) AS i CROSS JOIN generate_series(1, {kf}) AS j
+            """,
+        ),
+        (
+            f"{merchants * deletions:,} deletions",
+            f"""
+            INSERT INTO kfaccounts_deletionrequest (
+                authorizer_id, kf_account, status, reason, errcode, errmsg, rid, attempts, transient_failures,
+                outcome_unknown, requested_by_kind, requested_by_id, requested_by_label, created_at, updated_at,
+                started_at, finished_at)
+            SELECT i, 'old' || j || '@shop' || i,
+                CASE WHEN j % 10 = 0 THEN 'failed' WHEN j = 1 AND i % 100 = 0 THEN 'pending'
+                     WHEN j % 17 = 0 THEN 'rejected' ELSE 'succeeded' END,
+                CASE WHEN j % 10 = 0 THEN 'invalid_kf_account' WHEN j % 17 = 0 THEN 'not_eligible' ELSE '' END,
+                CASE WHEN j % 10 = 0 THEN 65401 END,
+                CASE WHEN j % 10 = 0 THEN 'invalid kf_account' ELSE '' END,
+                'rid-' || i || '-' || j, 1, 0, false, 'api_key', i::text, 'key of shop ' || i, t, t, t, t
+            FROM generate_series(1, {merchants}) AS i CROSS JOIN generate_series(1, {deletions}) AS j
+            CROSS JOIN LATERAL (SELECT now() - ((i * {deletions} + j) % 7776000) * interval '1 second' AS t) AS c
+            """,
+        ),
+        (
+            f"{merchants * audit:,} audit events",
+            f"""
+            INSERT INTO audit_auditevent (
+                at, actor_kind, actor_id, actor_label, authorizer_appid, action, subject, outcome, errcode,
+                errmsg, rid, detail)
+            SELECT now() - ((i * {audit} + k) % 7776000) * interval '1 second', 'system', '', 'worker',
+                {appid},
+                (ARRAY['deletion.requested', 'deletion.succeeded', 'deletion.failed', 'wechat.api_authorizer_token',
+                       'kf_accounts.synced', 'wechat.kfaccount_del'])[1 + k % 6],
+                'old' || (k % 20) || '@shop' || i,
+                CASE WHEN k % 6 = 2 THEN 'invalid_kf_account' ELSE 'ok' END,
+                CASE WHEN k % 6 = 2 THEN 65401 WHEN k % 6 IN (3, 5) THEN 0 END,
+                '', CASE WHEN k % 6 = 5 THEN 'rid-' || i || '-' || k ELSE '' END, '{{}}'::jsonb
+            FROM generate_series(1, {merchants}) AS i CROSS JOIN generate_series(1, {audit}) AS k
+            """,
+        ),
+        (
+            "sequences",
+            """
+            SELECT setval(pg_get_serial_sequence('authorizers_authorizer', 'id'), (SELECT max(id) FROM authorizers_authorizer))
+            """,
+        ),
+    ]
+
+
+@dataclass
+class Page:
+    name: str
+    path: str
+    target_ms: int = TARGET_MS
+    api: bool = False
+    header: dict[str, str] | None = None
+
+
+def pages(probe_deletion: int, probe_appid: str, api_key: str, metrics_token: str) -> list[Page]:
+    api = {"HTTP_AUTHORIZATION": f"Api-Key {api_key}"}
+    return [
+        Page("dashboard /admin/", "/admin/", DASHBOARD_TARGET_MS),
+        Page("merchants list", "/admin/authorizers/authorizer/"),
+        Page("merchants filtered by eligibility", "/admin/authorizers/authorizer/?eligible=yes"),
+        Page("merchants search (appid)", f"/admin/authorizers/authorizer/?q={probe_appid}"),
+        Page("a merchant's page", f"/admin/authorizers/authorizer/{PROBE}/change/"),
+        Page("kf accounts list", "/admin/kfaccounts/kfaccount/"),
+        Page(f"kf accounts search (kf3@shop{PROBE})", f"/admin/kfaccounts/kfaccount/?q=kf3@shop{PROBE}"),
+        Page("deletions list", "/admin/kfaccounts/deletionrequest/"),
+        Page("deletions filtered by failed", "/admin/kfaccounts/deletionrequest/?status__exact=failed"),
+        Page("a deletion's page", f"/admin/kfaccounts/deletionrequest/{probe_deletion}/change/"),
+        Page("audit events list", "/admin/audit/auditevent/"),
+        Page("audit events search (appid)", f"/admin/audit/auditevent/?q={probe_appid}"),
+        Page("API GET /api/v1/kf-accounts/", "/api/v1/kf-accounts/", api=True, header=api),
+        Page("API GET /api/v1/deletions/", "/api/v1/deletions/", api=True, header=api),
+        Page("/metrics", "/metrics", header={"HTTP_AUTHORIZATION": f"Bearer {metrics_token}"}),
+    ]
+
+
+def _time_page(client: Any, page: Page) -> tuple[float, int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    best = float("inf")
+    queries = 0
+    status = 0
+    for _ in range(ROUNDS):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(page.path, **(page.header or {}))
+            elapsed = time.perf_counter() - started
+        status = response.status_code
+        queries = len(captured)
+        best = min(best, elapsed)
+    return best, queries, status
+
+
+def _machine() -> str:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    except OSError:
+        pass
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+    )
+
+
+def run(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
+    parser.add_argument("--database-url", help="a PostgreSQL server URL allowed to CREATE DATABASE")
+    parser.add_argument("--db-name", default="kfscale", help="the scratch database (default kfscale)")
+    parser.add_argument("--keep", action="store_true", help="leave the scratch database for --reuse")
+    parser.add_argument("--reuse", action="store_true", help="time the database a --keep run left, without seeding")
+    options = parser.parse_args(argv)
+    sizes = {k: v // 10 if options.quick and k == "merchants" else v for k, v in FULL.items()}
+    server = _server_url(options.database_url)
+    url = _with_database(server, options.db_name)
+    if not options.reuse:
+        _admin_sql(server, f'DROP DATABASE IF EXISTS "{options.db_name}"', f'CREATE DATABASE "{options.db_name}"')
+    scratch = tempfile.mkdtemp(prefix="kfscale-")
+    os.environ.update(
+        {
+            "DATABASE_URL": url,
+            "KFPLATFORM_VAR_DIR": scratch,
+            "DJANGO_SETTINGS_MODULE": "platform_app.settings",
+            "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "true"),  # the demo configuration: generated keys
+            "WECHAT_API_BASE": "http://127.0.0.1:9",  # nothing here may call WeChat
+            "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or "scale-bench-metrics-token",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.pop("REDIS_URL", None)
+    try:
+        _measure(options, sizes)
+    finally:
+        if not options.keep:
+            from django.db import connections
+
+            connections.close_all()
+            _admin_sql(server, f'DROP DATABASE IF EXISTS "{options.db_name}" WITH (FORCE)')
+
+
+def _measure(options: argparse.Namespace, sizes: dict[str, int]) -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # the test Client's host, no outgoing mail
+    started = time.monotonic()
+    call_command("migrate", verbosity=0)
+    merchants = sizes["merchants"]
+    if not options.reuse:
+        print(f"seeding {options.db_name}: {'quick (a tenth)' if options.quick else 'full size'}")
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+            for what, sql in seed_statements(
+                merchants, sizes["kf_per_merchant"], sizes["deletions_per_merchant"], sizes["audit_per_merchant"]
+            ):
+                step = time.monotonic()
+                cursor.execute(sql)
+                print(f"  {what:<28} {time.monotonic() - step:7.1f} s")
+        step = time.monotonic()
+        with connection.cursor() as cursor:
+            for name in ("authorizers_authorizer", "kfaccounts_kfaccount", "kfaccounts_deletionrequest"):
+                cursor.execute(f"VACUUM ANALYZE {name}")
+            cursor.execute("VACUUM ANALYZE audit_auditevent")
+        print(f"  {'vacuum analyze':<28} {time.monotonic() - step:7.1f} s")
+        print(f"seeded in {time.monotonic() - started:.0f} s")
+    client, api_key, probe_deletion, probe_appid = _fixtures()
+    table: list[tuple[Page, float, int, int]] = []
+    for page in pages(probe_deletion, probe_appid, api_key, settings.METRICS_TOKEN):
+        best, queries, status = _time_page(client, page)
+        table.append((page, best, queries, status))
+        print(f"  {page.name:<44} {best * 1000:9.0f} ms", flush=True)
+    _print_table(table, merchants, sizes, options.quick)
+
+
+def _fixtures() -> tuple[Any, str, int, str]:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from audit.services import Actor
+    from authorizers.api_keys import api_key_issue
+    from authorizers.models import Authorizer
+    from kfaccounts.models import DeletionRequest
+
+    User = get_user_model()
+    staff = User.objects.filter(username="scale-bench").first() or User.objects.create_superuser(
+        username="scale-bench", email="", password=None
+    )
+    client = Client()
+    client.force_login(staff)
+    merchant = Authorizer.objects.get(pk=PROBE)
+    _, key = api_key_issue(authorizer=merchant, name="scale bench", actor=Actor.system("bench"))
+    deletion = DeletionRequest.objects.filter(authorizer_id=PROBE).order_by("id").values_list("pk", flat=True)[0]
+    return client, key, deletion, merchant.appid
+
+
+def _print_table(table: list[tuple[Page, float, int, int]], merchants: int, sizes: dict[str, int], quick: bool) -> None:
+    print()
+    print(
+        f"scale: {merchants:,} merchants, {merchants * sizes['kf_per_merchant']:,} kf accounts, "
+        f"{merchants * sizes['deletions_per_merchant']:,} deletions, {merchants * sizes['audit_per_merchant']:,} "
+        f"audit events{' (--quick: a tenth)' if quick else ''}; server time in-process, best of {ROUNDS}"
+    )
+    print(f"machine: {_machine()}")
+    print()
+    print("| page | time | target | queries | |")
+    print("|---|---:|---:|---:|---|")
+    for page, best, queries, status in table:
+        ms = best * 1000
+        verdict = "met" if ms <= page.target_ms and status == 200 else (f"HTTP {status}" if status != 200 else "over")
+        print(f"| {page.name} | {ms:,.0f} ms | {page.target_ms} ms | {queries} | {verdict} |")
