@@ -14,6 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from authorizers.models import AccountKind, Authorizer, AuthorizerStatus
+from errorkit import DomainError
 
 # Permission sets that carry the kf-account APIs (docs/wechat.md §9, §10).
 KF_PERMISSION_SETS = frozenset({1, 6, 19, 100, 101})
@@ -60,6 +61,21 @@ class Eligibility:
     def summary_text(self) -> str:
         """In the active language: what the console shows."""
         return gettext("eligible") if self.eligible else "; ".join(reason.text for reason in self.reasons)
+
+
+class NotEligible(DomainError):
+    """Refused by the policy: the merchant may not have kf accounts deleted (or listed) for it now.
+
+    ``str()`` is the verdict, ``message`` what a client reads.
+    """
+
+    code = "not_eligible"
+    status = 403
+
+    def __init__(self, verdict: Eligibility, *, refused: str = "deletions are not possible") -> None:
+        super().__init__(verdict.summary)
+        self.message = f"{refused} for this account: {verdict.summary}"
+        self.verdict = verdict
 
 
 @dataclass(frozen=True, slots=True)

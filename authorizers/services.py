@@ -19,7 +19,7 @@ from authorizers.models import AuthorizationCodeExchange, Authorizer, Authorizer
 from authorizers.policy import account_kind
 from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import (
-    AuthorizerRevokedError,
+    AuthorizerInactive,
     authorizer_token_get,
     authorizer_tokens_store,
     event_code_ctx,
@@ -254,7 +254,7 @@ def authorizer_token_refresh(*, authorizer: Authorizer, actor: Actor) -> Authori
     except WeChatError as exc:
         _audit_wechat_failure(actor, "authorizer.token_refresh_requested", authorizer, exc)
         raise
-    except AuthorizerRevokedError:
+    except AuthorizerInactive:
         audit_record(
             actor=actor,
             action="authorizer.token_refresh_requested",

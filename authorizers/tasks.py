@@ -54,7 +54,7 @@ def refresh_expiring_tokens() -> None:
 def refresh_authorizer_token(self: Task[[int], None], authorizer_id: int) -> None:
     try:
         tokens.authorizer_token_get(authorizer_id=authorizer_id)
-    except tokens.AuthorizerRevokedError:
+    except tokens.AuthorizerInactive:
         pass  # recorded by the refresh itself
     except Transient as exc:
         raise self.retry(exc=exc, countdown=TOKEN_REFRESH_BACKOFF.delay(self.request.retries + 1)) from exc

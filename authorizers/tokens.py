@@ -48,8 +48,9 @@ PUSH_RESTART_INTERVAL = timedelta(minutes=10)
 MAX_LIST_PAGES = 200
 
 
-class AuthorizerRevokedError(Exception):
-    """The merchant revoked the authorization; nothing can be called on its behalf."""
+class AuthorizerInactive(Exception):
+    """The merchant is not active (it revoked the authorization, or staff deactivated it): nothing
+    can be called on its behalf until it authorizes again."""
 
 
 # --- contexts: bind each ciphertext to its row and field ---------------------------------------
@@ -336,7 +337,7 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
             )
     _audit_refresh("wechat.api_authorizer_token", failure, authorizer_appid=authorizer.appid)
     if isinstance(failure, AuthorizationRevoked):
-        raise AuthorizerRevokedError(authorizer.appid) from failure
+        raise AuthorizerInactive(authorizer.appid) from failure
     if failure is not None:
         raise failure
     assert token is not None, "no failure means WeChat issued a token"
@@ -468,4 +469,4 @@ def authorizers_needing_refresh() -> list[int]:
 
 def _ensure_active(authorizer: Authorizer) -> None:
     if authorizer.status != AuthorizerStatus.ACTIVE:
-        raise AuthorizerRevokedError(authorizer.appid)
+        raise AuthorizerInactive(authorizer.appid)

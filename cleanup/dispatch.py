@@ -1,17 +1,15 @@
-"""How the cleanup services start background work: one pattern, after commit, ids only.
+"""How the cleanup services start background work: named sends on ``dbkit.oncommit``, ids only.
 
-Every send is ``transaction.on_commit(partial(task.delay, ...))`` (see kfaccounts/dispatch.py). Tasks
-call services, so the tasks modules are imported here on use only.
+Syncs are not sent from here: every sync is asked for through kfaccounts' de-duplicating
+``kf_accounts_sync_request``. Tasks call services, so the tasks module is imported here on use only.
 """
 
 from __future__ import annotations
 
-from functools import partial
-
-from django.db import transaction
+from dbkit.oncommit import send_on_commit
 
 
 def cleanup_run_send(run_id: int) -> None:
     from cleanup import tasks  # tasks → services → dispatch: imported on use, here only
 
-    transaction.on_commit(partial(tasks.execute_cleanup_run.delay, run_id))
+    send_on_commit(tasks.execute_cleanup_run.delay, run_id)

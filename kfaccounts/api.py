@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authorizers.api_keys import request_merchant
+from authorizers.policy import NotEligible, eligibility
 from errorkit import DomainError
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
@@ -140,9 +141,9 @@ class KfAccountSync(APIView):
     def post(self, request: Request) -> Response:
         merchant = request_merchant(request)
         authorizer = merchant.authorizer
-        verdict = services.eligibility(authorizer)
+        verdict = eligibility(authorizer)
         if not verdict.eligible:
-            raise services.NotEligible(verdict, refused="kf accounts cannot be read")
+            raise NotEligible(verdict, refused="kf accounts cannot be read")
         queued = services.kf_accounts_sync_request(authorizer=authorizer, actor=merchant.actor)
         # A sync already queued (not yet started) answers for this request too.
         return Response({"status": "queued" if queued else "already_queued"}, status=status.HTTP_202_ACCEPTED)

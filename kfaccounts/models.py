@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from authorizers.models import Authorizer
+from dbkit.leases import LeaseQuerySet
 
 
 class KfAccount(models.Model):
@@ -83,6 +84,13 @@ class DeletionReason(models.TextChoices):
     INVALID_INPUT = "invalid_input", _("Not a valid kf_account")
 
 
+class DeletionQuerySet(LeaseQuerySet["DeletionRequest"]):
+    """Claim / lease / sweep of deletions (dbkit.leases): ``DeletionRequest.objects.due(now)`` and so on."""
+
+    waiting = "pending"
+    working = "running"
+
+
 class DeletionRequest(models.Model):
     """The intent to delete one kf account, and the outbox its task is sent from.
 
@@ -118,6 +126,8 @@ class DeletionRequest(models.Model):
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
     finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+
+    objects = DeletionQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("deletion")

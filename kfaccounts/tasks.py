@@ -15,11 +15,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from audit.services import Actor
 from authorizers.models import Authorizer
-from authorizers.tokens import AuthorizerRevokedError
+from authorizers.policy import NotEligible
+from authorizers.tokens import AuthorizerInactive
+from dbkit.leases import Lease
 from kfaccounts import resync, services
 from kfaccounts.models import DeletionRequest
 from wechat.errors import Transient
-from wechat.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def retry_policy() -> services.RetryPolicy:
         max_transient_failures=settings.DELETION_MAX_TRANSIENT_FAILURES,
         base_seconds=settings.DELETION_RETRY_BASE_SECONDS,
         cap_seconds=settings.DELETION_RETRY_CAP_SECONDS,
-        lease_seconds=settings.DELETION_LEASE_SECONDS,
+        lease=Lease(seconds=settings.DELETION_LEASE_SECONDS),
     )
 
 
@@ -54,8 +55,29 @@ def _queued_mark(authorizer_id: int) -> str:
 BACKLOG_PRIORITY = 6
 
 
-def queue_batch(authorizer_id: int, *, backlog: bool = False) -> None:
-    """Send the merchant's batch task, unless one is already waiting for a worker."""
+def batch_enqueue(*, authorizer_id: int | None = None, deletion_ids: Sequence[int] = (), backlog: bool = False) -> None:
+    """Enqueue a merchant's batch task: the one way, whoever asks (``dispatch.deletions_send``).
+
+    With ``authorizer_id``: that merchant's task, unless one is already waiting for a worker (the
+    queued mark); ``backlog``: it now has more than a batch of work (see BACKLOG_PRIORITY). Without:
+    the task of every merchant ``deletion_ids`` belong to, mark or not (the sweeper's re-sends: a
+    mark may outlive a lost message). A broker outage is logged, not raised: the rows are stored and
+    pending, and the sweeper re-sends them once it is back (DELETION_RESEND_SECONDS).
+    """
+    try:
+        if authorizer_id is not None:
+            _enqueue_unless_waiting(authorizer_id, backlog=backlog)
+            return
+        authorizer_ids = set(
+            DeletionRequest.objects.filter(pk__in=list(deletion_ids)).values_list("authorizer_id", flat=True).distinct()
+        )
+        for merchant_id in sorted(authorizer_ids):
+            run_deletions.apply_async((merchant_id,))
+    except BROKER_ERRORS as exc:
+        log.warning("broker unavailable, %d deletions left to the sweeper: %s", len(deletion_ids), type(exc).__name__)
+
+
+def _enqueue_unless_waiting(authorizer_id: int, *, backlog: bool) -> None:
     mark = _queued_mark(authorizer_id)
     if not cache.add(mark, 1, QUEUED_MARK_SECONDS):
         return
@@ -74,63 +96,25 @@ def queue_batch(authorizer_id: int, *, backlog: bool = False) -> None:
 def run_deletions(authorizer_id: int) -> None:
     """Run a batch of one merchant's due deletions; with more left, go to the back of the queue.
 
-    Each merchant with work has one message in the queue at a time (``queue_batch``), so a merchant
+    Each merchant with work has one message in the queue at a time (``batch_enqueue``), so a merchant
     asking for one deletion waits for a turn of every busy merchant, not for their whole backlog.
     """
     try:
         cache.delete(_queued_mark(authorizer_id))  # before the claim: see QUEUED_MARK_SECONDS
     except BROKER_ERRORS as exc:
         log.warning("could not clear the queued mark of merchant %s: %s", authorizer_id, type(exc).__name__)
-    batch = services.deletions_execute(
+    batch = services.deletion_batch_execute(
         authorizer_id=authorizer_id, policy=retry_policy(), limit=settings.DELETION_BATCH_SIZE
     )
     if batch.more:
-        queue_batch(authorizer_id, backlog=True)
+        batch_enqueue(authorizer_id=authorizer_id, backlog=True)
     if batch.countdown is not None:
         run_deletions.apply_async((authorizer_id,), countdown=batch.countdown)
-
-
-@shared_task(acks_late=True, ignore_result=True)
-def delete_kf_account(deletion_id: int) -> None:
-    """One given deletion (a message sent before batches existed, or an operator's by hand)."""
-    outcome = services.deletion_execute(deletion_id=deletion_id, policy=retry_policy())
-    if outcome.countdown is not None:
-        delete_kf_account.apply_async((deletion_id,), countdown=outcome.countdown)
-
-
-def dispatch_deletions(ids: Sequence[int], authorizer_id: int | None = None, backlog: bool = False) -> None:
-    """Send the batch task of every merchant these deletions belong to: one message per merchant.
-
-    ``backlog``: the merchant now has more than a batch of work (see BACKLOG_PRIORITY).
-    """
-    try:
-        if authorizer_id is not None:  # all of one merchant's (one request's)
-            queue_batch(authorizer_id, backlog=backlog)
-            return
-        authorizer_ids = set(
-            DeletionRequest.objects.filter(pk__in=list(ids)).values_list("authorizer_id", flat=True).distinct()
-        )
-        for merchant_id in sorted(authorizer_ids):
-            run_deletions.apply_async((merchant_id,))
-    except BROKER_ERRORS as exc:
-        # Sent after commit, so the rows are stored and pending: the sweeper re-sends them once the
-        # broker is back (DELETION_RESEND_SECONDS). The request that created them has succeeded.
-        log.warning("broker unavailable, %d deletions left to the sweeper: %s", len(ids), type(exc).__name__)
-
-
-@shared_task(acks_late=True, ignore_result=True)
-def send_deletions(deletion_ids: list[int]) -> None:
-    # Messages of the former fan-out may still be queued after an upgrade.
-    dispatch_deletions(deletion_ids)
 
 
 @shared_task(ignore_result=True)
 def sweep_deletions() -> None:
     services.deletions_sweep(policy=retry_policy(), stale_after=timedelta(seconds=settings.DELETION_RESEND_SECONDS))
-
-
-# The n-th retry of a sync waits anywhere up to 2 s, 4 s, … 60 s.
-SYNC_BACKOFF = Backoff(base_seconds=2, cap_seconds=60, jitter=1)
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=5)
@@ -145,11 +129,11 @@ def sync_kf_accounts(
     authorizer = Authorizer.objects.get(pk=authorizer_id)
     try:
         services.kf_accounts_sync(authorizer=authorizer, actor=Actor(kind=actor_kind, id=actor_id, label=actor_label))
-    except (services.NotEligible, AuthorizerRevokedError):
+    except (NotEligible, AuthorizerInactive):
         # Definitive, and already in the audit log: the merchant changed since the sync was asked for.
         log.info("kf account sync for %s skipped: not eligible", authorizer.appid)
     except Transient as exc:
-        raise self.retry(exc=exc, countdown=SYNC_BACKOFF.delay(self.request.retries + 1)) from exc
+        raise self.retry(exc=exc, countdown=services.SYNC_BACKOFF.delay(self.request.retries + 1)) from exc
 
 
 @shared_task(ignore_result=True)

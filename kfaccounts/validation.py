@@ -12,17 +12,18 @@ KF_ACCOUNT_RE = re.compile(r"[A-Za-z0-9_]{1,10}@[A-Za-z0-9_\-]{1,30}")
 MAX_BULK = 1000
 
 
-class InvalidKfAccount(DomainError, ValueError):
-    """Not a kf_account WeChat could know: refused before anything is stored or sent."""
+class MalformedKfAccount(DomainError, ValueError):
+    """Not a kf_account WeChat could know: refused before anything is stored or sent. (WeChat's 65401
+    for a well-formed account that does not exist is ``wechat.errors.InvalidKfAccount``.)"""
 
     code = "invalid_input"
 
 
 def kf_account_check(value: object) -> str:
     if not isinstance(value, str):
-        raise InvalidKfAccount("kf_account must be a string")
+        raise MalformedKfAccount("kf_account must be a string")
     if not KF_ACCOUNT_RE.fullmatch(value):
-        raise InvalidKfAccount(
+        raise MalformedKfAccount(
             f"{value[:80]!r} is not a kf_account: expected prefix@wechatid, prefix up to 10 of A-Z a-z 0-9 _, "
             "WeChat id up to 30 characters"
         )

@@ -80,12 +80,8 @@ class DatabaseCollector(Collector):
 
         active = DeletionRequest.objects.filter(status__in=[DeletionStatus.PENDING, DeletionStatus.RUNNING])
         counts = active.aggregate(
-            due=Count(
-                "id",
-                filter=Q(status=DeletionStatus.PENDING)
-                & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)),
-            ),
-            scheduled=Count("id", filter=Q(status=DeletionStatus.PENDING, next_attempt_at__gt=now)),
+            due=Count("id", filter=DeletionRequest.objects.due_q(now)),
+            scheduled=Count("id", filter=DeletionRequest.objects.scheduled_q(now)),
             running=Count("id", filter=Q(status=DeletionStatus.RUNNING)),
         )
         depth = GaugeMetricFamily(

@@ -1,4 +1,4 @@
-"""Task log context: a deletion task's lines carry its deletion id, every task's its task id."""
+"""Task log context: every task's lines carry its task id (a batch's calls add their deletion id)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,11 @@ from celery.signals import task_postrun, task_prerun
 
 from observability import context
 
-_DELETION_TASK = "kfaccounts.tasks.delete_kf_account"
 _tokens: dict[str, tuple[Any, Any]] = {}
 
 
-def _on_prerun(task_id: str | None = None, task: Any = None, args: Any = None, **_: Any) -> None:
-    deletion = None
-    if task is not None and task.name == _DELETION_TASK and args and isinstance(args[0], int):
-        deletion = args[0]
-    _tokens[task_id or ""] = (context.request_id.set(task_id or ""), context.deletion_id.set(deletion))
+def _on_prerun(task_id: str | None = None, **_: Any) -> None:
+    _tokens[task_id or ""] = (context.request_id.set(task_id or ""), context.deletion_id.set(None))
 
 
 def _on_postrun(task_id: str | None = None, **_: Any) -> None:

@@ -32,7 +32,7 @@ from cleanup.models import (
 )
 from cleanup.services.schedules import crontab_check, rule_schedule_sync
 from errorkit import DomainError
-from kfaccounts.validation import InvalidKfAccount, kf_account_check
+from kfaccounts.validation import MalformedKfAccount, kf_account_check
 
 MAX_LISTED = 10_000
 
@@ -233,7 +233,7 @@ def listed_entries_check(items: object) -> list[Listed]:
             raise InvalidRule({"accounts": f"entry {position} must be an object"})
         try:
             account = kf_account_check(item.get("kf_account"))
-        except InvalidKfAccount as exc:
+        except MalformedKfAccount as exc:
             raise InvalidRule({"accounts": f"entry {position}: {exc}"}) from None
         on = item.get("delete_on")
         try:

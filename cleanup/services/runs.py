@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from authorizers.models import Authorizer, AuthorizerStatus
-from authorizers.policy import eligibility
-from authorizers.tokens import AuthorizerRevokedError, NoVerifyTicket
+from authorizers.policy import NotEligible, eligibility
+from authorizers.tokens import AuthorizerInactive, NoVerifyTicket
 from cleanup import matching
 from cleanup.dispatch import cleanup_run_send
 from cleanup.models import (
@@ -40,18 +40,15 @@ from cleanup.models import (
 from cleanup.services.rules import InvalidRule, rule_actor
 from kfaccounts import services as kf_services
 from kfaccounts.models import ACTIVE_STATUSES, DeletionRequest, DeletionStatus, KfAccount
-from kfaccounts.validation import MAX_BULK, InvalidKfAccount, kf_account_check
+from kfaccounts.validation import MAX_BULK, MalformedKfAccount, kf_account_check
 from webhooks.models import EventType
 from webhooks.services import webhook_event_enqueue
 from wechat import errors
-from wechat.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 MAX_SYNC_ATTEMPTS = 3
 RUN_LEASE = timedelta(minutes=10)
-# A run whose sync hit a transient error tries again after up to 10 s, 20 s (then it fails).
-SYNC_BACKOFF = Backoff(base_seconds=10, cap_seconds=300, jitter=0.5)
 # Items sent in a webhook event; the API and the admin show every one.
 EVENT_ITEMS_MAX = 1000
 
@@ -188,7 +185,7 @@ def _plan(rule: CleanupRule, authorizer: Authorizer, now: datetime) -> Plan:
             continue
         try:
             kf_account_check(row.kf_account)
-        except InvalidKfAccount:
+        except MalformedKfAccount:
             plan.skip.append((row.kf_account, SkipReason.INVALID_KF_ACCOUNT, reasons))
             continue
         if row.kf_account in active:
@@ -233,15 +230,15 @@ def cleanup_run_execute(*, run_id: int) -> Next:
         return Next()
     try:
         kf_services.kf_accounts_sync(authorizer=authorizer, actor=actor)
-    except kf_services.NotEligible as exc:
+    except NotEligible as exc:
         _end(run, RunStatus.REFUSED, "not_eligible", str(exc))
         return Next()
-    except (AuthorizerRevokedError, errors.AuthorizationRevoked):
+    except (AuthorizerInactive, errors.AuthorizationRevoked):
         _end(run, RunStatus.REFUSED, "authorization_revoked", "the merchant revoked the authorization")
         return Next()
     except (errors.Transient, errors.TokenInvalid, NoVerifyTicket) as exc:
         if run.attempts < MAX_SYNC_ATTEMPTS:
-            delay = SYNC_BACKOFF.delay(run.attempts)
+            delay = kf_services.SYNC_BACKOFF.delay(run.attempts)
             due = timezone.now() + timedelta(seconds=delay)
             if _move(run, status=RunStatus.PENDING, next_attempt_at=due, lease_expires_at=None, message=str(exc)[:500]):
                 return Next(countdown=delay)

@@ -15,14 +15,14 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
 from authorizers.models import Authorizer
-from authorizers.policy import eligibility
+from authorizers.policy import NotEligible, eligibility
 from console.admin.base import ObjectActionsAdmin
 from console.admin.confirm import Consequences, Target, confirmed
 from console.admin.helpers import admin_link, admin_url, console_action, holds, local_time, merchant_name, staff_actor
 from console.guidance import failure_hint
 from kfaccounts import services
 from kfaccounts.models import ACTIVE_STATUSES, DeletionRequest, DeletionStatus, KfAccount
-from kfaccounts.validation import InvalidKfAccount
+from kfaccounts.validation import MalformedKfAccount
 
 
 class PresentFilter(admin.SimpleListFilter):
@@ -245,7 +245,7 @@ class KfAccountAdmin(ObjectActionsAdmin):
                 continue
             try:
                 deletions = services.deletions_request(authorizer=authorizer, kf_accounts=accounts, actor=actor)
-            except (services.NotEligible, InvalidKfAccount) as exc:
+            except (NotEligible, MalformedKfAccount) as exc:
                 self.message_user(request, f"{merchant_name(authorizer)}: {exc}", messages.ERROR)
                 continue
             self.message_user(
@@ -399,7 +399,7 @@ class DeletionRequestAdmin(ObjectActionsAdmin):
             name = f"{merchant_name(deletion.authorizer)} {deletion.kf_account}"
             try:
                 services.deletion_retry(deletion=deletion, actor=staff_actor(request))
-            except services.NotEligible as exc:
+            except NotEligible as exc:
                 self.message_user(
                     request,
                     f"{name}: " + gettext("not retried: %(why)s") % {"why": exc.verdict.summary_text},

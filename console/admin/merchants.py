@@ -23,9 +23,10 @@ from audit.models import AuditEvent
 from authorizers import authorization
 from authorizers import services as authorizer_services
 from authorizers.api_keys import api_key_issue, api_key_revoke
+from authorizers.deactivation import authorizer_deactivate
 from authorizers.models import ApiKey, Authorizer, AuthorizerStatus, ComponentCredential, ComponentEvent
-from authorizers.policy import eligibility
-from authorizers.tokens import AuthorizerRevokedError
+from authorizers.policy import NotEligible, eligibility
+from authorizers.tokens import AuthorizerInactive
 from console.admin.base import ObjectActionsAdmin
 from console.admin.confirm import Consequences, Target, confirmed
 from console.admin.helpers import (
@@ -52,9 +53,9 @@ def wechat_reason(exc: Exception) -> str:
             "errcode": exc.errcode,
             "errmsg": exc.errmsg or exc.reason,
         }
-    if isinstance(exc, AuthorizerRevokedError):
+    if isinstance(exc, AuthorizerInactive):
         return gettext("the merchant is not active (revoked or deactivated)")
-    if isinstance(exc, kf_services.NotEligible):
+    if isinstance(exc, NotEligible):
         return gettext("not eligible: %(why)s") % {"why": exc.verdict.summary_text}
     return str(exc)
 
@@ -432,7 +433,7 @@ class AuthorizerAdmin(ObjectActionsAdmin):
         for authorizer in queryset:
             try:
                 result = run(authorizer)
-            except (WeChatError, AuthorizerRevokedError, kf_services.NotEligible) as exc:
+            except (WeChatError, AuthorizerInactive, NotEligible) as exc:
                 self.message_user(request, f"{merchant_name(authorizer)}: {wechat_reason(exc)}", messages.ERROR)
             else:
                 self.message_user(request, f"{merchant_name(authorizer)}: {done(result)}", messages.SUCCESS)
@@ -475,7 +476,7 @@ class AuthorizerAdmin(ObjectActionsAdmin):
         self._each(
             request,
             queryset,
-            lambda a: kf_services.authorizer_deactivate(authorizer=a, actor=staff_actor(request)),
+            lambda a: authorizer_deactivate(authorizer=a, actor=staff_actor(request)),
             lambda r: (
                 gettext("deactivated; %(keys)d API keys revoked, %(cancelled)d pending deletions cancelled")
                 % {"keys": r.api_keys_revoked, "cancelled": r.deletions_cancelled}

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from authorizers.models import Authorizer, ComponentCredential
-from authorizers.tokens import AuthorizerRevokedError, authorizer_token_get, component_token_get
+from authorizers.tokens import AuthorizerInactive, authorizer_token_get, component_token_get
 from tests.conftest import WECHAT
 from wechat.errors import NoVerifyTicket, RefreshTokenInvalid
 
@@ -56,14 +56,14 @@ def test_rejected_token_is_replaced_only_if_it_is_still_current(wechat, make_aut
 def test_refresh_answered_with_61003_marks_the_merchant_revoked(wechat, make_authorizer, component_ready):
     merchant = make_authorizer(token_ttl=1)
     wechat.post(TOKEN_URL, json={"errcode": 61003, "errmsg": "component is not authorized by this account"})
-    with pytest.raises(AuthorizerRevokedError):
+    with pytest.raises(AuthorizerInactive):
         authorizer_token_get(authorizer_id=merchant.pk)
     merchant.refresh_from_db()
     assert merchant.status == "revoked"
     assert (merchant.access_token_ciphertext, merchant.refresh_token_ciphertext) == ("", "")
     (revoked,) = AuditEvent.objects.filter(action="authorizer.revoked", authorizer_appid=merchant.appid)
     assert (revoked.errcode, revoked.actor_label) == (61003, "token refresh")
-    with pytest.raises(AuthorizerRevokedError):  # and no further calls for it
+    with pytest.raises(AuthorizerInactive):  # and no further calls for it
         authorizer_token_get(authorizer_id=merchant.pk)
     assert len(wechat.calls) == 1
 
@@ -124,7 +124,7 @@ def test_61023_for_a_merchant_wechat_no_longer_lists_is_a_revocation(wechat, mak
     wechat.post(TOKEN_URL, json={"errcode": 61023, "errmsg": "refresh_token is invalid"})
     wechat.post(INFO_URL, json={"authorization_info": {"authorizer_appid": merchant.appid}})
     wechat.post(LIST_URL, json={"total_count": 0, "list": []})
-    with pytest.raises(AuthorizerRevokedError):
+    with pytest.raises(AuthorizerInactive):
         authorizer_token_get(authorizer_id=merchant.pk)
     merchant.refresh_from_db()
     assert merchant.status == "revoked"

@@ -76,11 +76,11 @@ def make_due() -> Callable[[int], None]:
 
 def deletions_sent(callbacks: list[Callable[[], object]]) -> list[int]:
     """The deletion ids that on-commit callbacks captured by ``django_capture_on_commit_callbacks`` send."""
-    from kfaccounts.tasks import dispatch_deletions
+    from kfaccounts.tasks import batch_enqueue
 
     return [
         deletion_id
         for callback in callbacks
-        if isinstance(callback, partial) and callback.func is dispatch_deletions
-        for deletion_id in callback.args[0]
+        if isinstance(callback, partial) and callback.func is batch_enqueue
+        for deletion_id in callback.keywords["deletion_ids"]
     ]

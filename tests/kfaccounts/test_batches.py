@@ -18,7 +18,7 @@ from audit.services import Actor
 from authorizers.models import Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest, KfAccount
-from kfaccounts.tasks import BACKLOG_PRIORITY, queue_batch, retry_policy, run_deletions
+from kfaccounts.tasks import BACKLOG_PRIORITY, batch_enqueue, retry_policy, run_deletions
 from tests.kfaccounts.conftest import DEL_URL, OK, TOKEN_URL, calls_to, del_calls
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def _request(merchant: Authorizer, count: int, prefix: str = "kf") -> list[Delet
 
 
 def _run(merchant: Authorizer, limit: int = 50) -> services.Batch:
-    return services.deletions_execute(authorizer_id=merchant.pk, policy=retry_policy(), limit=limit)
+    return services.deletion_batch_execute(authorizer_id=merchant.pk, policy=retry_policy(), limit=limit)
 
 
 def _answer_by_account(answers: dict[str, dict], default: dict = OK):
@@ -215,7 +215,7 @@ def test_a_rate_limited_merchants_batch_holds_about_two_seconds_of_calls_and_que
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         batch = _run(merchant)
     assert (batch.claimed, batch.more) == (3, False)  # the next batch is already queued:
-    assert [(c.func, c.args) for c in callbacks] == [(queue_batch, (merchant.pk,))]
+    assert [(c.func, c.keywords["authorizer_id"]) for c in callbacks] == [(batch_enqueue, merchant.pk)]
 
 
 @pytest.fixture

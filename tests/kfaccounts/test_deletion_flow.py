@@ -58,13 +58,13 @@ def test_deletion_pending_when_the_merchant_revokes_fails_authorization_revoked_
     wechat, make_authorizer, api_client_for, component_ready, django_capture_on_commit_callbacks
 ):
     from authorizers.models import Authorizer
-    from kfaccounts.tasks import delete_kf_account
+    from kfaccounts.tasks import run_deletions
 
     merchant = make_authorizer()
     with django_capture_on_commit_callbacks(execute=False):  # accepted, task not run yet
         body = _request(api_client_for(merchant))
     Authorizer.objects.filter(pk=merchant.pk).update(status="revoked")
-    delete_kf_account(body["id"])
+    run_deletions(merchant.pk)
     deletion = DeletionRequest.objects.get(pk=body["id"])
     assert (deletion.status, deletion.reason, deletion.attempts) == ("failed", "authorization_revoked", 0)
     assert not wechat.calls

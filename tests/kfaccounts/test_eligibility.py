@@ -9,7 +9,7 @@ from audit.services import Actor
 from authorizers.models import AccountKind, Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest
-from kfaccounts.tasks import delete_kf_account
+from kfaccounts.tasks import run_deletions
 from tests.kfaccounts.conftest import DEL_URL, OK, del_calls, deletions_sent
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +93,7 @@ def test_eligible_merchants_reach_wechat(
 def test_merchant_that_became_ineligible_before_the_task_ran_is_rejected_without_a_call(wechat, merchant):
     (deletion,) = services.deletions_request(authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test"))
     Authorizer.objects.filter(pk=merchant.pk).update(func_ids=[2])
-    delete_kf_account.delay(deletion.pk)
+    run_deletions.delay(merchant.pk)
     deletion.refresh_from_db()
     assert (deletion.status, deletion.reason) == ("rejected", "not_eligible")
     assert "none of permission sets" in deletion.errmsg

@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from authorizers.models import Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest
-from kfaccounts.tasks import delete_kf_account
+from kfaccounts.tasks import run_deletions
 from tests.kfaccounts.conftest import DEL_URL, INFO_URL, OK, TOKEN_URL, body_of, calls_to, del_calls
 
 pytestmark = pytest.mark.django_db
@@ -231,10 +231,10 @@ def test_retry_is_not_sent_before_it_is_due_and_runs_once_due(
     assert deletion.next_attempt_at is not None
     assert before + timedelta(seconds=30) <= deletion.next_attempt_at <= timezone.now() + timedelta(seconds=60)
     assert len(wechat.calls) == 1
-    delete_kf_account.delay(deletion.pk)  # an early duplicate send changes nothing
+    run_deletions.delay(merchant.pk)  # an early duplicate send changes nothing
     assert len(wechat.calls) == 1
     make_due(deletion.pk)
-    delete_kf_account.delay(deletion.pk)
+    run_deletions.delay(merchant.pk)
     deletion.refresh_from_db()
     assert (deletion.status, deletion.attempts, deletion.errcode) == ("succeeded", 2, 0)
     assert len(del_calls(wechat)) == 2
@@ -370,7 +370,7 @@ def test_a_retry_arriving_a_moment_early_runs_rather_than_waiting_for_the_sweepe
     wechat.post(DEL_URL, json=OK)
     (deletion,) = services.deletions_request(authorizer=merchant, kf_accounts=["kf1@shop"], actor=Actor.system("test"))
     DeletionRequest.objects.filter(pk=deletion.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=1))
-    delete_kf_account.delay(deletion.pk)
+    run_deletions.delay(merchant.pk)
     deletion.refresh_from_db()
     assert deletion.status == "succeeded"
     assert len(del_calls(wechat)) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kfaccounts.models import DeletionRequest
-from kfaccounts.validation import InvalidKfAccount, kf_account_check
+from kfaccounts.validation import MalformedKfAccount, kf_account_check
 from tests.kfaccounts.conftest import DEL_URL, OK, body_of, del_calls
 
 pytestmark = pytest.mark.django_db
@@ -186,5 +186,5 @@ def test_kf_account_check_returns_valid_values(value):
 
 @pytest.mark.parametrize("value", INVALID)
 def test_kf_account_check_refuses_invalid_values(value):
-    with pytest.raises(InvalidKfAccount):
+    with pytest.raises(MalformedKfAccount):
         kf_account_check(value)

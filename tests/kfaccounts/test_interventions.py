@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEvent
 from audit.services import Actor
 from authorizers.models import AuthorizerStatus
+from authorizers.policy import NotEligible
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest
 from tests.kfaccounts.conftest import DEL_URL, OK, del_calls, deletions_sent
@@ -35,7 +36,7 @@ def test_cancelling_a_pending_deletion_ends_it_cancelled_and_a_later_task_does_n
     deletion.refresh_from_db()
     assert deletion.status == "cancelled"
     assert deletion.is_terminal and deletion.finished_at is not None
-    services.deletion_execute(deletion_id=deletion.pk, policy=services.RetryPolicy())
+    services.deletion_batch_execute(authorizer_id=merchant.pk, policy=services.RetryPolicy(), limit=50)
     assert del_calls(wechat) == []
     event = AuditEvent.objects.get(action="deletion.cancelled")
     assert (event.actor_kind, event.actor_label, event.detail) == ("staff", "ops1", {"deletion_id": deletion.pk})
@@ -109,7 +110,7 @@ def test_retry_refused_when_the_merchant_is_no_longer_eligible(merchant, staff):
     merchant.status = AuthorizerStatus.REVOKED
     merchant.save()
     deletion.refresh_from_db()
-    with pytest.raises(services.NotEligible, match="revoked"):
+    with pytest.raises(NotEligible, match="revoked"):
         services.deletion_retry(deletion=deletion, actor=staff)
     assert DeletionRequest.objects.get(pk=deletion.pk).status == "failed"
     assert AuditEvent.objects.get(action="deletion.retry_refused").actor_label == "ops1"

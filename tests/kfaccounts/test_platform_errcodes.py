@@ -42,19 +42,19 @@ def test_61004_holds_every_deletion_and_raises_one_platform_alert(wechat, mercha
 
 
 def test_a_held_deletion_runs_once_the_alert_is_cleared(wechat, merchant, client, request_deletion, make_due):
-    from kfaccounts.tasks import delete_kf_account
+    from kfaccounts.tasks import run_deletions
 
     wechat.post(DEL_URL, json=NOT_WHITELISTED)
     deletion_id = request_deletion(client, "kf1@shop")["id"]
     make_due(deletion_id)
-    delete_kf_account(deletion_id)  # a re-check while the alert is open: still held, no call
+    run_deletions(merchant.pk)  # a re-check while the alert is open: still held, no call
     assert len(del_calls(wechat)) == 1
     assert DeletionRequest.objects.get(pk=deletion_id).reason == "platform_held"
 
     assert alerts.alert_clear(code=PlatformAlert.Code.IP_NOT_WHITELISTED, actor=Actor.system("test"))
     wechat.replace("POST", DEL_URL, json=OK)
     make_due(deletion_id)
-    delete_kf_account(deletion_id)
+    run_deletions(merchant.pk)
 
     deletion = DeletionRequest.objects.get(pk=deletion_id)
     assert (deletion.status, deletion.attempts) == ("succeeded", 2)

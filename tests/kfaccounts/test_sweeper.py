@@ -8,14 +8,15 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from dbkit.leases import Lease
 from kfaccounts import services
 from kfaccounts.models import DeletionRequest
-from kfaccounts.tasks import delete_kf_account, sweep_deletions
+from kfaccounts.tasks import run_deletions, sweep_deletions
 from tests.kfaccounts.conftest import DEL_URL, OK, del_calls, deletions_sent
 
 pytestmark = pytest.mark.django_db
 
-POLICY = services.RetryPolicy(max_transient_failures=3, base_seconds=0, cap_seconds=0, lease_seconds=60)
+POLICY = services.RetryPolicy(max_transient_failures=3, base_seconds=0, cap_seconds=0, lease=Lease(seconds=60))
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_a_worker_killed_mid_call_ends_in_exactly_one_terminal_state(
     assert len(del_calls(wechat)) == 1
     with django_capture_on_commit_callbacks(execute=True):
         sweep_deletions.delay()
-    delete_kf_account.delay(row.pk)
+    run_deletions.delay(merchant.pk)
     assert len(wechat.calls) == 1
 
 
@@ -147,7 +148,7 @@ def test_a_second_sweep_changes_nothing_and_calls_nothing(wechat, merchant, swee
 def test_resending_a_terminal_row_does_nothing(wechat, merchant, status, sweep):
     row = _row(merchant, status=status, attempts=1, finished_at=timezone.now(), dispatched_at=None)
     before = DeletionRequest.objects.filter(pk=row.pk).values().get()
-    delete_kf_account.delay(row.pk)
+    run_deletions.delay(merchant.pk)
     assert sweep() == (services.SweepResult(0, 0), [])
     assert DeletionRequest.objects.filter(pk=row.pk).values().get() == before
     assert len(wechat.calls) == 0
@@ -155,7 +156,7 @@ def test_resending_a_terminal_row_does_nothing(wechat, merchant, status, sweep):
 
 def test_resending_a_running_row_does_not_call_wechat_twice(wechat, merchant):
     row = _row(merchant, status="running", attempts=1, lease_expires_at=timezone.now() + timedelta(seconds=60))
-    delete_kf_account.delay(row.pk)
+    run_deletions.delay(merchant.pk)
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("running", 1)
     assert len(wechat.calls) == 0
@@ -172,14 +173,14 @@ def test_a_worker_whose_lease_was_taken_cannot_overwrite_the_new_attempt(wechat,
         return 200, {}, '{"errcode": 0, "errmsg": "ok"}'
 
     wechat.add_callback("POST", DEL_URL, callback=slow_success)
-    delete_kf_account.delay(row.pk)
+    run_deletions.delay(merchant.pk)
     row.refresh_from_db()
     # The slow worker's answer arrived after it lost the claim: the row belongs to the re-send now.
     assert (row.status, row.outcome_unknown) == ("pending", True)
     assert resent == [row.pk]
 
     wechat.replace("POST", DEL_URL, json={"errcode": 65401, "errmsg": "invalid custom service account"})
-    delete_kf_account.delay(row.pk)
+    run_deletions.delay(merchant.pk)
     row.refresh_from_db()
     assert (row.status, row.reason, row.attempts) == ("succeeded", "already_gone", 2)
     assert len(del_calls(wechat)) == 2

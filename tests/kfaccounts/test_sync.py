@@ -8,9 +8,11 @@ import pytest
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from authorizers.policy import NotEligible
 from kfaccounts import services
 from kfaccounts.models import KfAccount
 from tests.kfaccounts.conftest import DEL_URL, LIST_URL, OK, calls_to
+from wechat import errors
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +100,7 @@ def test_an_answer_without_kf_list_does_not_empty_the_mirror(wechat, merchant):
     wechat.get(LIST_URL, json={"kf_list": [{"kf_account": "a@shop"}]})
     wechat.get(LIST_URL, json={"errcode": 0, "errmsg": "ok"})
     _sync(merchant)
-    with pytest.raises(services.errors.MalformedResponse):
+    with pytest.raises(errors.MalformedResponse):
         _sync(merchant)
     assert _mirror(merchant)["a@shop"].gone_at is None
 
@@ -160,7 +162,7 @@ def test_sync_endpoint_refuses_an_ineligible_merchant_with_403(
 
 def test_sync_service_refuses_an_ineligible_merchant_without_calling_wechat(wechat, make_authorizer):
     merchant = make_authorizer(func_ids=[])
-    with pytest.raises(services.NotEligible):
+    with pytest.raises(NotEligible):
         _sync(merchant)
     assert len(wechat.calls) == 0
 
@@ -176,7 +178,7 @@ def test_the_sync_task_gives_up_quietly_when_the_merchant_is_no_longer_eligible(
 
 def test_a_getkflist_failure_is_audited_with_errcode_and_rid(wechat, merchant):
     wechat.get(LIST_URL, json={"errcode": 48001, "errmsg": "api unauthorized rid: 99-aa"})
-    with pytest.raises(services.errors.PermissionNotGranted):
+    with pytest.raises(errors.PermissionNotGranted):
         _sync(merchant)
     event = AuditEvent.objects.get(action="wechat.getkflist")
     assert (event.outcome, event.errcode, event.rid, event.authorizer_appid) == (

@@ -16,7 +16,7 @@ from audit.services import Actor
 from authorizers.models import Authorizer
 from kfaccounts import services
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus
-from kfaccounts.validation import MAX_BULK, InvalidKfAccount
+from kfaccounts.validation import MAX_BULK, MalformedKfAccount
 
 
 def _os_user() -> str:
@@ -69,7 +69,7 @@ class Command(BaseCommand):
                     actor=actor,
                     record_rejections=True,
                 )
-        except InvalidKfAccount as exc:
+        except MalformedKfAccount as exc:
             raise CommandError(str(exc)) from None
         ids = [d.pk for d in deletions]
         self.stderr.write(f"{len(ids)} deletion(s) requested for {authorizer}")
