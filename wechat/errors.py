@@ -343,7 +343,7 @@ def error_for(errcode: int, errmsg: str, *, path: str | None = None, http_status
         raise ValueError("errcode 0 is success, not an error")
     cls = _CLASS_BY_ERRCODE.get(errcode, Permanent)
     if cls is QuotaExceeded and path is not None and path.startswith(COMPONENT_PATH_PREFIX):
-        cls = PlatformQuotaExceeded  # the platform's own quota: no merchant is to blame (§12)
+        cls = PlatformQuotaExceeded  # the platform's own quota (docs/wechat.md §12)
     return cls(
         errcode,
         errmsg,
