@@ -10,10 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
+from django.db.models import Q
 from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
-from authorizers.models import AccountKind, Authorizer, AuthorizerStatus
+from authorizers.models import CERTIFIED_VERIFY_TYPE_IDS, AccountKind, Authorizer, AuthorizerStatus
 from errorkit import DomainError
 
 # Permission sets that carry the kf-account APIs (docs/wechat.md §9, §10).
@@ -135,6 +137,24 @@ def eligibility(authorizer: Authorizer) -> Eligibility:
         if not rule.holds(authorizer)
     )
     return Eligibility(eligible=not failed, reasons=failed)
+
+
+def eligible_q() -> Q | None:
+    """RULES as one SQL condition, for lists of 100,000 merchants (the console's eligibility filter);
+    None where the database cannot test JSON list membership in SQL (SQLite), so the caller asks
+    ``eligibility`` row by row. tests/authorizers/test_policy.py checks it agrees with RULES."""
+    if connection.vendor != "postgresql":
+        return None
+    granted = Q()
+    for func_id in sorted(KF_PERMISSION_SETS):
+        granted |= Q(func_ids__contains=[func_id])  # jsonb @> '[n]'
+    return (
+        ~Q(status__in=[AuthorizerStatus.REVOKED, AuthorizerStatus.DEACTIVATED])
+        & (Q(account_status__isnull=True) | Q(account_status=NORMAL_ACCOUNT_STATUS))
+        & Q(kind__in=SUPPORTED_KINDS)
+        & (~Q(kind__in=CERTIFICATION_REQUIRED) | Q(verify_type_id__in=CERTIFIED_VERIFY_TYPE_IDS))
+        & granted
+    )
 
 
 def account_kind(*, service_type_id: int | None, is_mini_program: bool) -> AccountKind:

@@ -41,6 +41,9 @@ class KfAccount(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["authorizer", "kf_account"], name="kf_account_unique_per_authorizer"),
         ]
+        # The console's list is ordered by account and looks one up across merchants. Substring search
+        # is served by trigram indexes on PostgreSQL (migration 0007, not declared here: SQLite has none).
+        indexes = [models.Index(fields=["kf_account"], name="kf_account_by_name")]
 
     def __str__(self) -> str:
         return self.kf_account
@@ -149,6 +152,9 @@ class DeletionRequest(models.Model):
         indexes = [
             models.Index(fields=["authorizer", "-id"], name="deletion_by_authorizer"),
             models.Index(fields=["status", "next_attempt_at"], name="deletion_by_status_due"),
+            # The claim: one merchant's pending rows in id order, among millions of finished ones.
+            # Partial: it holds only the rows still to do (docs/lifecycle.md shows the plan at 2M rows).
+            models.Index(fields=["authorizer", "id"], condition=Q(status="pending"), name="deletion_pending_claim"),
         ]
 
     def __str__(self) -> str:

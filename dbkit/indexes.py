@@ -1,0 +1,76 @@
+"""Migration operations for indexes on tables of millions of rows.
+
+On PostgreSQL both build the index ``CONCURRENTLY``: the table keeps taking writes while it builds
+(a plain ``CREATE INDEX`` blocks every INSERT and UPDATE for as long as it takes). The migration that
+uses them declares ``atomic = False``: PostgreSQL refuses a concurrent build inside a transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import migrations
+from django.db.utils import DatabaseError
+
+log = logging.getLogger(__name__)
+
+
+class AddIndexOnline(migrations.AddIndex):
+    """``AddIndex`` (same state, so makemigrations sees the model's index), concurrent on PostgreSQL."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+            return
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.add_index(model, self.index, concurrently=True)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+            return
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.index.name)
+            schema_editor.remove_index(model, index, concurrently=True)
+
+
+def trigram_indexes(table: str, columns: list[str]) -> migrations.RunPython:
+    """GIN trigram indexes on ``upper(column)`` (the expression Django's ``icontains`` compares on
+    PostgreSQL), so a substring search reads the index instead of every row. PostgreSQL only: on any
+    other database this is a no-op. Not declared on the model (SQLite has no such index), so
+    makemigrations never sees them; they are named ``<table>_<column>_trgm``.
+
+    pg_trgm is a trusted extension (PostgreSQL 13+): the database's owner may create it. Where it
+    cannot be created the indexes are skipped with a warning: searches still work, by scanning.
+    """
+
+    def names() -> list[tuple[str, str]]:
+        return [(f"{table}_{column}_trgm"[:63], column) for column in columns]
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        quote = schema_editor.quote_name
+        with schema_editor.connection.cursor() as cursor:
+            try:
+                cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            except DatabaseError as exc:
+                log.warning("pg_trgm not available (%s): substring searches on %s will scan", exc, table)
+                return
+            for name, column in names():
+                cursor.execute(
+                    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote(name)} ON {quote(table)} "
+                    f"USING gin (upper({quote(column)}::text) gin_trgm_ops)"
+                )
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            for name, _ in names():
+                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+
+    return migrations.RunPython(forwards, backwards, elidable=False)
