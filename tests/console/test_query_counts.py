@@ -120,3 +120,22 @@ def test_no_console_page_or_api_list_makes_more_queries_for_more_rows(superuser,
     )
     large = _counts(get, pages)
     assert large == small
+
+
+def test_a_deletions_page_shows_its_own_history_found_through_the_merchants_index(superuser) -> None:
+    _grow(2, start=1)
+    mine, other = DeletionRequest.objects.order_by("pk")
+    appid = mine.authorizer.appid
+    for deletion, action, at_appid in (
+        (mine, "deletion.requested", appid),
+        (mine, "deletion.succeeded", appid),
+        (other, "deletion.cancelled", other.authorizer.appid),
+    ):
+        AuditEvent.objects.create(
+            actor_kind="system", authorizer_appid=at_appid, action=action, detail={"deletion_id": deletion.pk}
+        )
+    page = client_for(superuser).get(f"/admin/kfaccounts/deletionrequest/{mine.pk}/change/").content.decode()
+    assert "deletion.requested" in page or "requested" in page
+    assert "deletion.cancelled" not in page
+    rows = page.split('class="console-inline"', 1)[1].split("</table>", 1)[0].count("<tr>")
+    assert rows == 1 + 2  # the header and this deletion's two lines
