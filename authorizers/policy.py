@@ -139,22 +139,37 @@ def eligibility(authorizer: Authorizer) -> Eligibility:
     return Eligibility(eligible=not failed, reasons=failed)
 
 
-def eligible_q() -> Q | None:
-    """RULES as one SQL condition, for lists of 100,000 merchants (the console's eligibility filter);
-    None where the database cannot test JSON list membership in SQL (SQLite), so the caller asks
-    ``eligibility`` row by row. tests/authorizers/test_policy.py checks it agrees with RULES."""
+def rule_conditions() -> dict[str, Q] | None:
+    """Each rule of RULES as a SQL condition that holds where the rule holds, by rule code: for
+    100,000 merchants at once (the console's eligibility filter, the dashboard's counts by reason).
+    None where the database cannot test JSON list membership in SQL (SQLite): callers then ask
+    ``eligibility`` row by row. tests/authorizers/test_policy.py checks they agree with RULES."""
     if connection.vendor != "postgresql":
         return None
     granted = Q()
     for func_id in sorted(KF_PERMISSION_SETS):
         granted |= Q(func_ids__contains=[func_id])  # jsonb @> '[n]'
-    return (
-        ~Q(status__in=[AuthorizerStatus.REVOKED, AuthorizerStatus.DEACTIVATED])
-        & (Q(account_status__isnull=True) | Q(account_status=NORMAL_ACCOUNT_STATUS))
-        & Q(kind__in=SUPPORTED_KINDS)
-        & (~Q(kind__in=CERTIFICATION_REQUIRED) | Q(verify_type_id__in=CERTIFIED_VERIFY_TYPE_IDS))
-        & granted
-    )
+    conditions = {
+        "authorization_revoked": ~Q(status=AuthorizerStatus.REVOKED),
+        "deactivated": ~Q(status=AuthorizerStatus.DEACTIVATED),
+        "account_abnormal": Q(account_status__isnull=True) | Q(account_status=NORMAL_ACCOUNT_STATUS),
+        "unsupported_account_type": Q(kind__in=SUPPORTED_KINDS),
+        "not_certified": ~Q(kind__in=CERTIFICATION_REQUIRED) | Q(verify_type_id__in=CERTIFIED_VERIFY_TYPE_IDS),
+        "missing_permission": granted,
+    }
+    assert list(conditions) == [rule.code for rule in RULES], "one condition per rule, in the table's order"
+    return conditions
+
+
+def eligible_q() -> Q | None:
+    """All the rules as one SQL condition (see rule_conditions); None on SQLite."""
+    conditions = rule_conditions()
+    if conditions is None:
+        return None
+    eligible = Q()
+    for condition in conditions.values():
+        eligible &= condition
+    return eligible
 
 
 def account_kind(*, service_type_id: int | None, is_mini_program: bool) -> AccountKind:

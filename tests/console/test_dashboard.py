@@ -288,3 +288,63 @@ def test_the_dashboard_makes_the_same_number_of_queries_for_3_or_300_failures(
         assert superuser_client.get("/admin/").status_code == 200
     # Three more merchants are read for the "merchants by state" card, one query each at most.
     assert len(many) <= len(few) + 3
+
+
+@pytest.mark.django_db
+def test_the_merchant_counts_in_sql_are_the_rules_counts() -> None:
+    """At 100,000 merchants the dashboard counts in one aggregate (PostgreSQL); it must say what
+    judging each merchant by the rules says, reasons included."""
+    import itertools
+
+    from authorizers.models import AccountKind, Authorizer, AuthorizerStatus
+    from authorizers.policy import rule_conditions
+    from console.dashboard import _merchants_by_state_in_python, _merchants_by_state_in_sql
+
+    conditions = rule_conditions()
+    if conditions is None:
+        pytest.skip("no SQL form of the rules on this database")
+    now = timezone.now()
+    combos = itertools.product(
+        list(AuthorizerStatus), [None, 1, 2], list(AccountKind), [None, -1, 0], [[], [2], [1, 6]], [None, 1]
+    )
+    for n, (status, account_status, kind, verify, func_ids, paused) in enumerate(combos):
+        Authorizer.objects.create(
+            appid=f"wx{n:016x}",
+            status=status,
+            account_status=account_status,
+            kind=kind,
+            verify_type_id=verify,
+            func_ids=func_ids,
+            quota_paused_until=now + timedelta(hours=1) if paused else None,
+        )
+    in_sql = _merchants_by_state_in_sql(now, conditions)
+    in_python = _merchants_by_state_in_python(now)
+    assert in_sql["counts"] == in_python["counts"]
+    assert sorted(in_sql["reasons"]) == sorted(in_python["reasons"])
+    assert len(in_python["reasons"]) == 4 and in_python["counts"]["eligible"] > 0
+
+
+@pytest.mark.django_db
+def test_failure_groups_beyond_those_shown_are_counted_not_built(make_authorizer) -> None:
+    from console.dashboard import FAILURE_GROUPS_SHOWN, failures_grouped
+    from kfaccounts.models import DeletionRequest
+
+    merchants = [make_authorizer() for _ in range(FAILURE_GROUPS_SHOWN + 3)]
+    DeletionRequest.objects.bulk_create(
+        DeletionRequest(
+            authorizer=m,
+            kf_account=f"kf{n}@x",
+            status="failed",
+            reason="invalid_kf_account",
+            errcode=65401,
+            requested_by_kind="api_key",
+            finished_at=timezone.now(),
+        )
+        for n, m in enumerate(merchants)
+        for _ in range(1 + (n == 0))  # the first merchant's group is the biggest, so it comes first
+    )
+    side = failures_grouped(timezone.now())["merchant"]
+    assert len(side["groups"]) == FAILURE_GROUPS_SHOWN
+    assert side["more"] == 3
+    assert side["total"] == len(merchants) + 1
+    assert side["groups"][0].authorizer == merchants[0] and side["groups"][0].count == 2
