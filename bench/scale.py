@@ -112,7 +112,11 @@ def seed_statements(merchants: int, kf: int, deletions: int, audit: int) -> list
                 CASE WHEN j % 10 = 0 THEN 'invalid kf_account' ELSE '' END,
                 'rid-' || i || '-' || j, 1, 0, false, 'api_key', i::text, 'key of shop ' || i, t, t, t, t
             FROM generate_series(1, {merchants}) AS i CROSS JOIN generate_series(1, {deletions}) AS j
-            CROSS JOIN LATERAL (SELECT now() - ((i * {deletions} + j) % 7776000) * interval '1 second' AS t) AS c
+            -- Over the last 90 days, older rows first (lower ids), as a table fills in time.
+            CROSS JOIN LATERAL (
+                SELECT now() - interval '90 days' * (1 - (i * {deletions} + j)::float / ({merchants + 1} * {deletions}))
+                AS t
+            ) AS c
             """,
         ),
         (
@@ -121,7 +125,8 @@ def seed_statements(merchants: int, kf: int, deletions: int, audit: int) -> list
             INSERT INTO audit_auditevent (
                 at, actor_kind, actor_id, actor_label, authorizer_appid, action, subject, outcome, errcode,
                 errmsg, rid, detail)
-            SELECT now() - ((i * {audit} + k) % 7776000) * interval '1 second', 'system', '', 'worker',
+            SELECT now() - interval '90 days' * (1 - (i * {audit} + k)::float / ({merchants + 1} * {audit})),
+                'system', '', 'worker',
                 {appid},
                 (ARRAY['deletion.requested', 'deletion.succeeded', 'deletion.failed', 'wechat.api_authorizer_token',
                        'kf_accounts.synced', 'wechat.kfaccount_del'])[1 + k % 6],
@@ -274,6 +279,9 @@ def _measure(options: argparse.Namespace, sizes: dict[str, int]) -> None:
         table.append((page, best, queries, status))
         print(f"  {page.name:<44} {best * 1000:9.0f} ms", flush=True)
     _print_table(table, merchants, sizes, options.quick)
+    print()
+    _claim_plan()
+    _retention()
 
 
 def _fixtures() -> tuple[Any, str, int, str]:
@@ -312,3 +320,63 @@ def _print_table(table: list[tuple[Page, float, int, int]], merchants: int, size
         ms = best * 1000
         verdict = "met" if ms <= page.target_ms and status == 200 else (f"HTTP {status}" if status != 200 else "over")
         print(f"| {page.name} | {ms:,.0f} ms | {page.target_ms} ms | {queries} | {verdict} |")
+
+
+def _claim_plan() -> None:
+    """The claim's own SQL under EXPLAIN ANALYZE: which index serves it, how long it takes."""
+    from django.db import connection, transaction
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from kfaccounts.models import DeletionRequest
+
+    pending_merchant = (
+        DeletionRequest.objects.filter(status="pending").order_by().values_list("authorizer_id", flat=True).first()
+    )
+    due = DeletionRequest.objects.filter(authorizer_id=pending_merchant or PROBE, status="pending").filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        sql, params = due.select_for_update(skip_locked=True).order_by("id")[:50].query.sql_with_params()
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+        plan = [row[0] for row in cursor.fetchall()]
+    print("the claim (one merchant's due rows, FOR UPDATE SKIP LOCKED, LIMIT 50):")
+    for line in plan:
+        print("   " + line)
+
+
+def _retention() -> None:
+    """Audit retention as beat runs it, over the oldest tenth of the log: wall time, the longest
+    batch (each batch is one transaction: the longest time any row lock is held) and peak memory."""
+    import tracemalloc
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from audit.models import AuditEvent
+    from audit.services import audit_events_prune
+
+    oldest = AuditEvent.objects.order_by("at").values_list("at", flat=True).first()
+    if oldest is None:
+        return
+    cutoff = oldest + (timezone.now() - oldest) / 10
+    batches: list[float] = []
+    tracemalloc.start()
+    started = time.perf_counter()
+    deleted = 0
+    while True:  # the service's own batches, one at a time, so each one's time is seen
+        step = time.perf_counter()
+        n = audit_events_prune(older_than=cutoff, batch=settings.AUDIT_RETENTION_BATCH, max_batches=1)
+        batches.append(time.perf_counter() - step)
+        deleted += n
+        if n < settings.AUDIT_RETENTION_BATCH:
+            break
+    wall = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(
+        f"audit retention: {deleted:,} events older than {cutoff:%Y-%m-%d %H:%M} deleted in {wall:.1f} s, "
+        f"{len(batches)} batches of {settings.AUDIT_RETENTION_BATCH}, longest batch (transaction) "
+        f"{max(batches) * 1000:.0f} ms, median {sorted(batches)[len(batches) // 2] * 1000:.0f} ms, "
+        f"peak Python memory {peak / 1e6:.1f} MB"
+    )
