@@ -1,8 +1,8 @@
 """Per-client throttle of /wechat/authorize* (each page view spends a pre-auth code at WeChat).
 
 A fixed window per client address in the shared cache (Redis in production, a file cache in the
-demo), so it holds across processes. The client is REMOTE_ADDR: behind a proxy, the proxy must set
-it (gunicorn's --forwarded-allow-ips with a proxy that overwrites X-Forwarded-For is not read here).
+demo), so it holds across processes. The client is the peer, or behind one of TRUSTED_PROXIES the
+address it forwarded (platform_app/client_ip.py): each merchant's browser is counted alone.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+
+from platform_app.client_ip import client_address
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600}
 
@@ -26,7 +28,7 @@ def hit(request: HttpRequest) -> int | None:
     """Count this request; None when allowed, else the seconds until the window ends."""
     limit, period = parse_rate(settings.WECHAT_AUTHORIZE_RATE_LIMIT)
     window = int(time.time()) // period
-    key = f"authorize-throttle:{request.META.get('REMOTE_ADDR', '')}:{window}"
+    key = f"authorize-throttle:{client_address(request)}:{window}"
     cache.add(key, 0, timeout=period + 1)
     try:
         count = cache.incr(key)

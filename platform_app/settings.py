@@ -95,6 +95,8 @@ INSTALLED_APPS += [name for name in ("sandbox", "devtools") if importlib.util.fi
 
 MIDDLEWARE = [
     "observability.middleware.RequestContextMiddleware",
+    # The client's address from X-Forwarded-For when the peer is one of TRUSTED_PROXIES (client_ip.py).
+    "platform_app.client_ip.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads a body: an oversized one under /api/ is a JSON 413, not Django's HTML 400.
     "platform_app.api_errors.ApiBodyLimit",
@@ -126,13 +128,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# django-axes: after AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair
-# is locked out for AXES_COOLOFF_MINUTES. Attempts live in the database (no cache needed), so each
-# test database starts with none and tests cannot lock each other out.
+# django-axes, two tiers (platform_app/axes_tiers.py): AXES_FAILURE_LIMIT wrong passwords for one
+# username from one address lock that pair out, AXES_IP_FAILURE_LIMIT from one address over any
+# usernames lock the address; either for AXES_COOLOFF_MINUTES. Never a username alone: guessing from
+# many addresses cannot lock a known account out for everyone. The address is the client's
+# (TRUSTED_PROXIES below). Attempts live in the database (no cache needed), so each test database
+# starts with none and tests cannot lock each other out.
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_IP_FAILURE_LIMIT = env_int("AXES_IP_FAILURE_LIMIT", 30, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["username", "ip_address"]]  # the order axes_tiers.py reads
+AXES_HANDLER = "platform_app.axes_tiers.TieredLockoutHandler"
+AXES_CLIENT_IP_CALLABLE = "platform_app.client_ip.axes_client_ip"
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks, comma-separated);
+# default none: the peer is the client. See docs/operations.md for the nginx setup.
+try:
+    TRUSTED_PROXIES = tuple(ipaddress.ip_network(n, strict=False) for n in env_list("TRUSTED_PROXIES", []))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES must list addresses or CIDR networks: {exc}") from None
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "console/locked_out.html"
 

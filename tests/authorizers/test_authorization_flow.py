@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -265,6 +266,42 @@ def test_authorize_pages_are_throttled_per_client(client, wechat, component_read
     assert len(wechat.calls) == 3
     other = client.get("/wechat/authorize/", REMOTE_ADDR="203.0.113.9")
     assert other.status_code == 200  # another client has its own budget
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_each_forwarded_client_is_throttled_alone(client, wechat, component_ready, settings):
+    settings.WECHAT_AUTHORIZE_RATE_LIMIT = "3/min"
+    settings.TRUSTED_PROXIES = (ipaddress.ip_network("10.0.0.0/24"),)
+    _preauth(wechat)
+
+    def via_proxy(forwarded_for: str) -> int:
+        return client.get("/wechat/authorize/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded_for).status_code
+
+    # The noisy client spends its own budget; whatever it writes before its real address is ignored.
+    noisy = [via_proxy(f"198.51.100.{n}, 203.0.113.7") for n in range(4)]
+    assert noisy == [200, 200, 200, 429]
+    # Everyone else behind the same proxy still gets through.
+    assert via_proxy("203.0.113.8") == 200
+    assert via_proxy("2001:db8::5") == 200
+
+
+@pytest.mark.django_db
+def test_a_forged_x_forwarded_for_from_an_untrusted_peer_is_ignored(client, wechat, component_ready, settings):
+    settings.WECHAT_AUTHORIZE_RATE_LIMIT = "3/min"
+    settings.TRUSTED_PROXIES = (ipaddress.ip_network("10.0.0.0/24"),)
+    _preauth(wechat)
+    # A client talking to us directly cannot escape its budget by claiming to be someone new each time.
+    statuses = [
+        client.get("/wechat/authorize/", REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code
+        for n in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]
+    # Nor, with no proxy configured (the default), can anyone at all.
+    settings.TRUSTED_PROXIES = ()
+    assert (
+        client.get("/wechat/authorize/", REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR="192.0.2.1").status_code
+        == 429
+    )
 
 
 # --- item 2: each code is exchanged once, whichever path comes first -----------------------------
