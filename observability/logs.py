@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import UTC, datetime
 
 from observability import context
+from wechat.scrub import mask_secrets
 
-_TOKEN_QUERY = re.compile(r"((?:access_token|component_access_token|refresh_token|ticket|auth_code)=)[^&\s\"']+")
 # Attributes every LogRecord has: anything else on the record came from `extra=` and is kept.
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
 def mask(text: str) -> str:
-    return _TOKEN_QUERY.sub(r"\1***", text)
+    return mask_secrets(text)
 
 
 class ContextFilter(logging.Filter):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import re
 
-_QUERY = re.compile(r"\?[^\s\"]*")
+from wechat.scrub import strip_query
+
 # The authorization callback carries its one-time signed state in the path (docs/wechat.md §4).
 _CALLBACK_STATE = re.compile(r"(/wechat/authorize/callback/)[^/\s\"?]+")
 
 
 def scrub_request_line(text: str) -> str:
     """A request line or path without its query string and without the callback's state."""
-    return _CALLBACK_STATE.sub(r"\1-", _QUERY.sub("", text))
+    return _CALLBACK_STATE.sub(r"\1-", strip_query(text))
 
 
 class DropQueryStrings(logging.Filter):

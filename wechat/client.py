@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,6 +31,7 @@ from wechat.results import (
     parse_authorizer_info,
     parse_kf_list,
 )
+from wechat.scrub import mask_secrets, scrub
 
 __all__ = [
     "ApiQuota",
@@ -51,19 +51,7 @@ JSON = dict[str, Any]
 # never sees a token, a body or a query string.
 CallObserver = Callable[[str, "int | None", str, float], None]
 
-# Any query string in a requests/urllib3 message, however it is encoded.
-_QUERY_RE = re.compile(r"\?[^\s'\"()<>]*")
 _DETAIL_MAX = 300
-# Real tokens and secrets are long (appsecret: 32 hex, tokens: 100+ characters); replacing a short
-# test value would only mangle the message.
-_MIN_SECRET_LEN = 8
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= _MIN_SECRET_LEN:
-            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
-    return text
 
 
 def _request_was_sent(exc: requests.ConnectionError) -> bool:
@@ -317,7 +305,7 @@ _UNBUILDABLE = (
 
 
 def _transport_error(exc: requests.RequestException, path: str, hidden: Iterable[str]) -> WeChatError:
-    detail = _scrub(_QUERY_RE.sub("", f"{type(exc).__name__}: {exc}"), hidden)[:_DETAIL_MAX]
+    detail = scrub(f"{type(exc).__name__}: {exc}", hidden)[:_DETAIL_MAX]
     if isinstance(exc, requests.ConnectTimeout):
         return Transient(None, detail, outcome_unknown=False, path=path)
     if isinstance(exc, requests.ReadTimeout):
@@ -350,7 +338,7 @@ def _read(response: requests.Response, path: str, hidden: Iterable[str]) -> JSON
         raise MalformedResponse(None, "errcode is not an integer", outcome_unknown=True, http_status=status, path=path)
     if errcode != 0:
         errmsg = data.get("errmsg")
-        raise error_for(errcode, _scrub(errmsg if isinstance(errmsg, str) else "", hidden), path=path)
+        raise error_for(errcode, mask_secrets(errmsg if isinstance(errmsg, str) else "", hidden), path=path)
     return data
 
 
