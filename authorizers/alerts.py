@@ -23,12 +23,25 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from authorizers.models import PlatformAlert
-from wechat.errors import IpNotWhitelisted, WeChatError
+from wechat.errors import MerchantBlocked, PlatformBlocked, RefreshTokenInvalid, WeChatError
 
 log = logging.getLogger(__name__)
 
-# The alert codes that stop work: while one is open, nothing is sent to WeChat on anyone's behalf.
-BLOCKING_CODES = frozenset({PlatformAlert.Code.IP_NOT_WHITELISTED})
+Code = PlatformAlert.Code
+# The platform-wide codes that stop work: while one is open, deletions are held, not sent. Each is a
+# PlatformBlocked's alert_code (docs/wechat.md §11); a component call that goes through clears them.
+BLOCKING_CODES = frozenset(
+    {
+        Code.IP_NOT_WHITELISTED,
+        Code.VERIFY_TICKET_MISSING,
+        Code.COMPONENT_TICKET_INVALID,
+        Code.COMPONENT_INVALID,
+        Code.WRONG_TOKEN_KIND,
+        Code.PLATFORM_QUOTA_EXCEEDED,
+    }
+)
+# The per-merchant codes that hold that merchant's deletions until one of its calls goes through.
+MERCHANT_HOLD_CODES = frozenset({Code.MERCHANT_IP_NOT_WHITELISTED, Code.REFRESH_TOKEN_INVALID})
 
 
 def alerts_active(authorizer_appid: str | None = None) -> list[PlatformAlert]:
@@ -106,9 +119,9 @@ def alert_clear(*, code: str, actor: Actor, authorizer_appid: str = "") -> bool:
 
 
 def platform_error_seen(error: WeChatError) -> None:
-    """Every caller of WeChat reports errors here; the platform-level ones open an alert."""
-    if isinstance(error, IpNotWhitelisted):
-        alert_raise(code=PlatformAlert.Code.IP_NOT_WHITELISTED, error=error)
+    """Every caller of WeChat reports errors here; the platform-level ones open their alert."""
+    if isinstance(error, PlatformBlocked) and error.alert_code in BLOCKING_CODES:
+        alert_raise(code=error.alert_code, error=error, message=f"{error.path or ''} {error.errmsg}".strip())
 
 
 def platform_call_succeeded() -> None:
@@ -116,3 +129,30 @@ def platform_call_succeeded() -> None:
     if platform_blocked():
         for code in BLOCKING_CODES:
             alert_clear(code=code, actor=Actor.system("a WeChat call succeeded again"))
+
+
+def merchant_error_seen(*, authorizer_appid: str, error: WeChatError) -> None:
+    """A merchant's own blocker (40164/40090, 48004, 50002, an unrecovered 61023): an alert on it."""
+    if isinstance(error, (MerchantBlocked, RefreshTokenInvalid)):
+        alert_raise(
+            code=error.reason,
+            authorizer_appid=authorizer_appid,
+            error=error,
+            message=f"{error.path or ''} errcode {error.errcode}: {error.errmsg}".strip(),
+        )
+
+
+def merchant_held(authorizer_appid: str) -> bool:
+    return PlatformAlert.objects.filter(
+        cleared_at__isnull=True, code__in=MERCHANT_HOLD_CODES, authorizer_appid=authorizer_appid
+    ).exists()
+
+
+def merchant_call_succeeded(authorizer_appid: str) -> bool:
+    """A call on the merchant's behalf went through: its holding alerts are cleared. True if any was."""
+    cleared = False
+    for code in MERCHANT_HOLD_CODES:
+        cleared |= alert_clear(
+            code=code, authorizer_appid=authorizer_appid, actor=Actor.system("a WeChat call succeeded again")
+        )
+    return cleared

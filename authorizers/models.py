@@ -8,6 +8,7 @@ a SHA-256 digest (api_keys.py).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -119,9 +120,18 @@ class Authorizer(models.Model):
     learned_rate_limit = models.FloatField(
         null=True,
         blank=True,
-        help_text=_("lowered automatically when WeChat says 45009; clear it to forget"),
+        help_text=_("lowered automatically when WeChat says 45011; clear it to forget"),
         verbose_name=_("learned rate limit (calls/s)"),
     )
+    # What openapi/quota/get says of kfaccount/del (docs/wechat.md §12): the pace WeChat allows a
+    # platform for this account, re-read daily; empty when WeChat reported no rate limit.
+    quota_rate_limit = models.FloatField(
+        null=True,
+        blank=True,
+        help_text=_("the pace WeChat reports for this account (openapi/quota/get), re-read daily"),
+        verbose_name=_("WeChat's rate limit (calls/s)"),
+    )
+    quota_checked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("quota read at"))
 
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
@@ -267,10 +277,21 @@ class PlatformAlert(models.Model):
     """
 
     class Code(models.TextChoices):
+        # Platform-wide; the ones in alerts.PLATFORM_HOLD_CODES hold every deletion while open.
         IP_NOT_WHITELISTED = "ip_not_whitelisted", _("Caller IP not on the platform's whitelist (61004)")
         VERIFY_TICKET_STALE = "verify_ticket_stale", _("No component_verify_ticket from WeChat (pushes stopped)")
+        VERIFY_TICKET_MISSING = "verify_ticket_missing", _("No usable component_verify_ticket yet")
+        COMPONENT_TICKET_INVALID = "component_ticket_invalid", _("WeChat refused the verify ticket (61005/61006)")
+        COMPONENT_INVALID = "component_invalid", _("The platform's appid or appsecret is wrong (61011/40125/41004)")
+        WRONG_TOKEN_KIND = "wrong_token_kind", _("WeChat refused the kind of token sent (61014/61015/61024)")
+        PLATFORM_QUOTA_EXCEEDED = "platform_quota_exceeded", _("The platform's own daily quota is spent (45009)")
+        # Per merchant.
         MERCHANT_GONE = "merchant_gone", _("WeChat no longer lists an active merchant")
         MERCHANT_UNKNOWN = "merchant_unknown", _("WeChat lists a merchant we do not know")
+        MERCHANT_IP_NOT_WHITELISTED = "merchant_ip_not_whitelisted", _("Our IP is not on an IP whitelist (40164/40090)")
+        API_BANNED = "api_banned", _("WeChat banned the API for this account (48004)")
+        ACCOUNT_RESTRICTED = "account_restricted", _("WeChat restricted this account (50002)")
+        REFRESH_TOKEN_INVALID = "refresh_token_invalid", _("The refresh token was refused and not recovered (61023)")
 
     code = models.CharField(max_length=32, choices=Code.choices, verbose_name=_("alert"))
     # Empty for a platform-wide alert; the merchant's appid otherwise (not a foreign key: WeChat may
@@ -307,3 +328,61 @@ class PlatformAlert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.cleared_at is None
+
+    @property
+    def fix(self) -> str:
+        """What a person does about it (the cause is the code's label)."""
+        return str(ALERT_FIXES.get(self.code, ""))
+
+
+# The fix for each cause, shown with the alert (docs/wechat.md §11).
+ALERT_FIXES: dict[str, Any] = {
+    PlatformAlert.Code.IP_NOT_WHITELISTED: _(
+        "Deletions are held until it is fixed: add this server's IP to the platform's whitelist in the WeChat "
+        "Open Platform console (a whitelist change takes effect for live accounts after 全网发布), then mark "
+        "the alert fixed."
+    ),
+    PlatformAlert.Code.VERIFY_TICKET_STALE: _(
+        "Without a fresh verify ticket the component token cannot be renewed: check that WeChat can reach the "
+        "events URL and the platform's message settings."
+    ),
+    PlatformAlert.Code.VERIFY_TICKET_MISSING: _(
+        "Deletions are held until WeChat pushes a verify ticket (every 10 minutes; the platform has asked for "
+        "one). If none arrives, check that WeChat can reach the events URL and that it answers success."
+    ),
+    PlatformAlert.Code.COMPONENT_TICKET_INVALID: _(
+        "Deletions are held: the platform asked WeChat to push a new ticket (api_start_push_ticket), which can "
+        "take 10 minutes; they resume by themselves once it arrives."
+    ),
+    PlatformAlert.Code.COMPONENT_INVALID: _(
+        "Deletions are held: check WECHAT_COMPONENT_APPID and WECHAT_COMPONENT_APPSECRET against the WeChat "
+        "Open Platform console (a reset secret must be copied again), then restart."
+    ),
+    PlatformAlert.Code.WRONG_TOKEN_KIND: _(
+        "Deletions are held: a call was made with the wrong kind of token, which is a platform bug or a wrong "
+        "setting (WECHAT_API_BASE). Report it with the errmsg and rid."
+    ),
+    PlatformAlert.Code.PLATFORM_QUOTA_EXCEEDED: _(
+        "Deletions are held until the platform's daily quota resets at midnight Beijing time, or reset it in "
+        "the WeChat Open Platform console (clear_quota, 10 times a month)."
+    ),
+    PlatformAlert.Code.MERCHANT_GONE: _("Check with the merchant whether it revoked the authorization."),
+    PlatformAlert.Code.MERCHANT_UNKNOWN: _("Ask the merchant to authorize again through the platform's page."),
+    PlatformAlert.Code.MERCHANT_IP_NOT_WHITELISTED: _(
+        "This merchant's deletions are held: ask the merchant to add the platform's server IPs to its own "
+        "account's IP whitelist (or remove the whitelist); they resume by themselves once a call goes through."
+    ),
+    PlatformAlert.Code.API_BANNED: _(
+        "WeChat banned the deletion interface for this account: its deletions failed. The merchant must "
+        "settle it with WeChat, then ask for them again."
+    ),
+    PlatformAlert.Code.ACCOUNT_RESTRICTED: _(
+        "WeChat restricted this account: its deletions failed. The merchant must lift the restriction on "
+        "WeChat, then ask for them again."
+    ),
+    PlatformAlert.Code.REFRESH_TOKEN_INVALID: _(
+        "This merchant's deletions are held: WeChat refused its refresh token and the current one could not "
+        "be read. The nightly reconciliation tries again; if it persists, send the merchant the authorization "
+        "link."
+    ),
+}

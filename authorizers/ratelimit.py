@@ -8,9 +8,11 @@ merchant limited to 20 calls/s gets 20 calls/s whether one worker or ten are dra
 
 Without Redis (the embedded mode: one worker, SQLite) the same schedule is kept in the process.
 
-The limit for a merchant: its own ``rate_limit_per_second`` if set, else the global
-``WECHAT_RATE_LIMIT_PER_SECOND`` (0: none); lowered to ``learned_rate_limit`` when WeChat said 45009
-(daily quota spent) — see ``rate_limit_learn``.
+The limit for a merchant is the lowest of: its own ``rate_limit_per_second`` if set, else the global
+``WECHAT_RATE_LIMIT_PER_SECOND`` (0: none); the pace WeChat reports for it (``quota_rate_limit``,
+from openapi/quota/get, re-read daily: ``rate_limit_seed``); and ``learned_rate_limit``, lowered
+each time WeChat says 45011, the per-minute limit (``rate_limit_slow``). A 45009 (daily count) says
+nothing about pace and teaches nothing (docs/wechat.md §12).
 """
 
 from __future__ import annotations
@@ -18,14 +20,20 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from authorizers.models import Authorizer
+from wechat.errors import WeChatError
+from wechat.results import ApiQuota
 
 # Never learn below this: a merchant paced at 0 would never finish its backlog.
 MIN_LEARNED_RATE = 0.5
@@ -58,10 +66,8 @@ class Slots:
 def rate_limit_for(authorizer: Authorizer) -> float | None:
     """Calls per second allowed for this merchant on each kf API, or None for no limit."""
     configured = authorizer.rate_limit_per_second or settings.WECHAT_RATE_LIMIT_PER_SECOND or None
-    learned = authorizer.learned_rate_limit
-    if learned is not None and (configured is None or learned < configured):
-        return float(learned)
-    return float(configured) if configured else None
+    limits = [float(x) for x in (configured, authorizer.quota_rate_limit, authorizer.learned_rate_limit) if x]
+    return min(limits) if limits else None
 
 
 def reserve(*, authorizer: Authorizer, api: str, count: int) -> Slots | None:
@@ -78,8 +84,8 @@ def reserve(*, authorizer: Authorizer, api: str, count: int) -> Slots | None:
     return Slots(delay=max(0.0, delay), interval=interval)
 
 
-def rate_limit_learn(*, authorizer: Authorizer, errcode: int) -> float:
-    """WeChat said the daily quota is spent: halve the pace this merchant is held to, and say so."""
+def rate_limit_slow(*, authorizer: Authorizer, errcode: int) -> float:
+    """WeChat said 45011 (per-minute limit): halve the pace this merchant is held to, and say so."""
     current = rate_limit_for(authorizer) or settings.WECHAT_RATE_LIMIT_AFTER_QUOTA
     learned = max(MIN_LEARNED_RATE, round(current / 2, 3))
     Authorizer.objects.filter(pk=authorizer.pk).update(learned_rate_limit=learned)
@@ -95,10 +101,59 @@ def rate_limit_learn(*, authorizer: Authorizer, errcode: int) -> float:
     return learned
 
 
+# How often openapi/quota/get is asked again for a merchant (docs/wechat.md §12).
+QUOTA_RECHECK = timedelta(days=1)
+DELETE_CGI_PATH = "/customservice/kfaccount/del"
+
+
+def rate_limit_seed(*, authorizer: Authorizer, read: Callable[[str], ApiQuota]) -> bool:
+    """Seed the merchant's pace from openapi/quota/get, at most once a day; True when it asked.
+
+    ``read(cgi_path)`` makes the call with the merchant's token. Whatever WeChat answers is cached a
+    day, a refusal too (the pace then stays as it was): the quota is advice, never a reason to fail.
+    """
+    now = timezone.now()
+    if authorizer.quota_checked_at is not None and authorizer.quota_checked_at > now - QUOTA_RECHECK:
+        return False
+    claimed = (
+        Authorizer.objects.filter(pk=authorizer.pk)
+        .filter(Q(quota_checked_at__isnull=True) | Q(quota_checked_at__lte=now - QUOTA_RECHECK))
+        .update(quota_checked_at=now)
+    )
+    authorizer.quota_checked_at = now
+    if not claimed:
+        return False  # another worker is asking
+    try:
+        quota = read(DELETE_CGI_PATH)
+    except WeChatError as exc:
+        audit_record(
+            actor=Actor.system("rate limit"),
+            action="authorizer.quota_read",
+            authorizer_appid=authorizer.appid,
+            outcome=exc.reason,
+            errcode=exc.errcode,
+            errmsg=exc.errmsg,
+            rid=exc.rid,
+        )
+        return True
+    pace = quota.pace()
+    Authorizer.objects.filter(pk=authorizer.pk).update(quota_rate_limit=pace)
+    authorizer.quota_rate_limit = pace
+    audit_record(
+        actor=Actor.system("rate limit"),
+        action="authorizer.quota_read",
+        authorizer_appid=authorizer.appid,
+        outcome="ok",
+        errcode=0,
+        detail={"calls_per_second": pace, "daily_limit": quota.daily_limit, "remain": quota.remain},
+    )
+    return True
+
+
 def authorizer_rate_limit_set(
     *, authorizer: Authorizer, calls_per_second: float | None, actor: Actor, forget_learned: bool = False
 ) -> Authorizer:
-    """Set (or, with None, clear) a merchant's own limit; ``forget_learned`` drops what 45009 taught."""
+    """Set (or, with None, clear) a merchant's own limit; ``forget_learned`` drops what 45011 taught."""
     if calls_per_second is not None and not (math.isfinite(calls_per_second) and calls_per_second > 0):
         raise ValueError("a rate limit must be a positive number of calls per second")
     changes: dict[str, float | None] = {"rate_limit_per_second": calls_per_second}

@@ -94,6 +94,8 @@ def make_authorizer(db) -> Callable[..., Authorizer]:
             "account_status": 1,
             "func_ids": [1, 2, 6],
             "authorized_at": timezone.now(),
+            # Its openapi/quota/get was read today (tests of that read set this to None).
+            "quota_checked_at": timezone.now(),
         }
         values.update(fields)
         authorizer = Authorizer(appid=appid, **values)

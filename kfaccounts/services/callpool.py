@@ -34,7 +34,7 @@ class Call:
     error: BaseException | None = None
     from_delete: bool = False  # the error came from kfaccount/del itself (not from a token refresh)
     sent: bool = False  # kfaccount/del was called (an audit row is owed)
-    skipped: bool = False  # never sent: the merchant's quota ran out earlier in the batch
+    skipped: bool = False  # never sent: the merchant's daily or minute quota ran out earlier in the batch
 
 
 def call_all(authorizer: Authorizer, deletions: list[DeletionRequest]) -> list[Call]:
@@ -68,6 +68,7 @@ def call_all(authorizer: Authorizer, deletions: list[DeletionRequest]) -> list[C
 
 def _send(authorizer: Authorizer, calls: list[Call], token: str) -> None:
     client = wechat_client()
+    # 45009 or 45011 on one call: the rest of the batch would get the same; they are not sent.
     quota_spent = threading.Event()
 
     task_request = log_context.request_id.get()  # the pool's threads log for the task that sent them
@@ -85,7 +86,7 @@ def _send(authorizer: Authorizer, calls: list[Call], token: str) -> None:
             client.kf_delete(access_token=token, kf_account=call.deletion.kf_account)
         except errors.WeChatError as exc:
             call.error, call.from_delete = exc, True
-            if isinstance(exc, errors.QuotaExceeded):
+            if isinstance(exc, (errors.QuotaExceeded, errors.MinuteQuotaExceeded)):
                 quota_spent.set()
             if not isinstance(exc, errors.TokenInvalid):  # a rejected token is retried, not reported
                 platform_error_seen(exc)

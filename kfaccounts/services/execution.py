@@ -17,10 +17,11 @@ from django.utils import timezone
 
 from audit.services import Actor, audit_record_each, audit_record_many
 from authorizers import ratelimit
-from authorizers.alerts import platform_blocked
+from authorizers.alerts import merchant_call_succeeded, merchant_held, platform_blocked
+from authorizers.client import wechat_client
 from authorizers.models import Authorizer
 from authorizers.policy import eligibility
-from authorizers.tokens import AuthorizerInactive
+from authorizers.tokens import AuthorizerInactive, with_authorizer_token
 from dbkit.leases import Next
 from kfaccounts.dispatch import deletions_send
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus, KfAccount
@@ -29,6 +30,7 @@ from kfaccounts.services.callpool import Call, call_all, call_event
 from kfaccounts.services.transitions import RetryPolicy
 from observability import context as log_context
 from wechat import errors
+from wechat.results import ApiQuota
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,21 +107,56 @@ def deletion_batch_execute(
         for deletion in deletions:
             transitions.hold_for_platform(deletion, counted=False)
         return Batch(claimed=len(deletions), more=False)
+    held = merchant_held(authorizer.appid)
+    if held:
+        # The merchant is blocked (40164, an unrecovered 61023): one deletion probes, the rest wait.
+        for deletion in deletions[1:]:
+            transitions.hold_for_merchant(deletion, counted=False)
+        deletions, more = deletions[:1], False
+    _seed_pace(authorizer)
 
     calls = call_all(authorizer, deletions)
     audit_record_many(call_event(call) for call in calls if call.sent)
-    _succeed_all([c.deletion for c in calls if c.error is None and not c.skipped])
+    succeeded = [c.deletion for c in calls if c.error is None and not c.skipped]
+    _succeed_all(succeeded)
+    released = succeeded and held and merchant_call_succeeded(authorizer.appid)
+    if released and transitions.merchant_hold_release(authorizer_id=authorizer.pk):
+        deletions_send(authorizer_id=authorizer.pk)
+    stopped_by = next(
+        (c.error for c in calls if isinstance(c.error, (errors.QuotaExceeded, errors.MinuteQuotaExceeded))), None
+    )
+    if isinstance(stopped_by, errors.MinuteQuotaExceeded):
+        # 45011 once per batch, however many calls saw it: this merchant is called slower from now on.
+        ratelimit.rate_limit_slow(authorizer=authorizer, errcode=stopped_by.errcode or 45011)
     countdowns: list[float] = []
     for call in calls:
         if call.skipped:
-            until = authorizer.quota_paused_until or transitions.next_quota_reset()
-            transitions.defer_for_quota(call.deletion, until, counted=False)
+            if isinstance(stopped_by, errors.MinuteQuotaExceeded):
+                outcome = transitions.defer_to_next_minute(call.deletion, counted=False)
+                if outcome.countdown is not None:
+                    countdowns.append(outcome.countdown)
+            else:
+                until = authorizer.quota_paused_until or transitions.next_quota_reset()
+                transitions.defer_for_quota(call.deletion, until, counted=False)
         elif call.error is not None:
             outcome = _on_call_error(call, policy)
             if outcome.countdown is not None:
                 countdowns.append(outcome.countdown)
-    paused = any(isinstance(c.error, errors.QuotaExceeded) for c in calls)
-    return Batch(claimed=len(deletions), more=more and not paused, countdown=min(countdowns, default=None))
+    return Batch(claimed=len(deletions), more=more and stopped_by is None, countdown=min(countdowns, default=None))
+
+
+def _seed_pace(authorizer: Authorizer) -> None:
+    """The merchant's pace from openapi/quota/get, asked at most daily (authorizers.ratelimit)."""
+
+    def read(cgi_path: str) -> ApiQuota:
+        return with_authorizer_token(
+            authorizer.pk, lambda token: wechat_client().api_quota(access_token=token, cgi_path=cgi_path)
+        )
+
+    try:
+        ratelimit.rate_limit_seed(authorizer=authorizer, read=read)
+    except AuthorizerInactive:
+        pass  # the deletion's own call says so next
 
 
 def _succeed_all(deletions: list[DeletionRequest]) -> None:

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import Actor, audit_record, merchant_label
-from authorizers import ratelimit
+from authorizers.alerts import merchant_error_seen
 from authorizers.dispatch import authorizer_info_refresh_send
 from authorizers.models import Authorizer
 from authorizers.revocation import authorizer_revoke
@@ -36,6 +36,8 @@ QUOTA_TIMEZONE = ZoneInfo("Asia/Shanghai")
 
 # How long a held deletion waits before it looks again whether the platform alert was cleared.
 PLATFORM_HOLD_RECHECK = timedelta(minutes=1)
+# A merchant's held deletions look again this often: one of them is sent as the probe.
+MERCHANT_HOLD_RECHECK = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +89,8 @@ def on_wechat_error(
             Q(quota_paused_until__isnull=True) | Q(quota_paused_until__lte=now)
         )
         if newly.update(quota_paused_until=until):
-            # Once per pause, however many calls of a batch saw it: the merchant waits for midnight
-            # and is held to a lower pace from then on.
+            # Once per pause, however many calls of a batch saw it: the merchant waits for midnight.
+            # A daily count says nothing about pace: nothing is learned from it (docs/wechat.md §12).
             audit_record(
                 actor=Actor.system("deletions"),
                 action="authorizer.quota_paused",
@@ -99,7 +101,6 @@ def on_wechat_error(
                 rid=exc.rid,
                 detail={"until": until.isoformat()},
             )
-            ratelimit.rate_limit_learn(authorizer=deletion.authorizer, errcode=exc.errcode or 45009)
         else:
             until = (
                 Authorizer.objects.filter(pk=deletion.authorizer_id)
@@ -109,13 +110,53 @@ def on_wechat_error(
             )
         deletion.authorizer.quota_paused_until = until
         defer_for_quota(deletion, until, counted=True, **failed)
-    elif isinstance(exc, errors.IpNotWhitelisted):
-        hold_for_platform(deletion, counted=True, **failed)  # the alert is raised by with_authorizer_token
+    elif isinstance(exc, errors.MinuteQuotaExceeded):
+        return defer_to_next_minute(deletion, counted=True, **failed)
+    elif isinstance(exc, errors.PlatformBlocked):
+        hold_for_platform(deletion, counted=True, **failed)  # the alert is raised where it was seen
+    elif isinstance(exc, (errors.MerchantBlocked, errors.RefreshTokenInvalid)):
+        merchant_error_seen(authorizer_appid=deletion.authorizer.appid, error=exc)
+        if isinstance(exc, errors.ApiBanned):
+            finish(deletion, DeletionStatus.FAILED, DeletionReason.API_BANNED, **failed)
+        elif isinstance(exc, errors.AccountRestricted):
+            finish(deletion, DeletionStatus.FAILED, DeletionReason.ACCOUNT_RESTRICTED, **failed)
+        else:  # 40164/40090 or an unrecovered 61023: fixable, so held for the merchant
+            hold_for_merchant(deletion, counted=True, **failed)
     elif isinstance(exc, (errors.Transient, errors.TokenInvalid)):
         return retry_later(deletion, policy, outcome_unknown=outcome_unknown, **failed)
     else:
         finish(deletion, DeletionStatus.FAILED, DeletionReason.WECHAT_ERROR, **failed)
     return Next()
+
+
+def next_minute(now: datetime | None = None) -> datetime:
+    """A moment just into the next wall-clock minute, spread over a few seconds (45011's "retry next minute")."""
+    now = now or timezone.now()
+    start = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    # Past the claim's early tolerance (2 s), so no early claim lands in the minute that refused.
+    return start + timedelta(seconds=random.uniform(2.5, 6))
+
+
+def defer_to_next_minute(
+    deletion: DeletionRequest, *, counted: bool, errcode: int | None = None, errmsg: str = "", rid: str | None = None
+) -> Next:
+    """45011: pending again in the next minute. Not a failure: transient_failures is not counted."""
+    due = next_minute()
+    if not _back_to_pending(
+        deletion,
+        reason=DeletionReason.MINUTE_QUOTA,
+        due=due,
+        counted=counted,
+        errcode=errcode,
+        errmsg=errmsg,
+        rid=rid,
+        dispatched_at=due,  # the countdown below sends it; the sweeper need not
+    ):
+        return Next()
+    audit_transition(
+        deletion, "deletion.deferred", DeletionReason.MINUTE_QUOTA, errcode=errcode, errmsg=errmsg, rid=rid, due=due
+    )
+    return Next(countdown=max(0.0, (due - timezone.now()).total_seconds()))
 
 
 def retry_later(
@@ -210,6 +251,7 @@ def _back_to_pending(
     errcode: int | None,
     errmsg: str,
     rid: str | None,
+    dispatched_at: datetime | None = None,
 ) -> bool:
     """Return a claimed row to pending until ``due`` without failing it; an attempt that never
     reached WeChat (``counted`` false) is given back and keeps the previous answer."""
@@ -221,7 +263,7 @@ def _back_to_pending(
         errmsg=(errmsg or deletion.errmsg)[:255],
         rid=rid or deletion.rid,
         next_attempt_at=due,
-        dispatched_at=None,
+        dispatched_at=dispatched_at,
         lease_expires_at=None,
         attempts=F("attempts") - (0 if counted else 1),
     )
@@ -248,6 +290,37 @@ def hold_for_platform(
         audit_transition(
             deletion, "deletion.held", DeletionReason.PLATFORM_HELD, errcode=errcode, errmsg=errmsg, rid=rid, due=due
         )
+
+
+def hold_for_merchant(
+    deletion: DeletionRequest, *, counted: bool, errcode: int | None = None, errmsg: str = "", rid: str | None = None
+) -> None:
+    """Back to pending, not failed: this merchant is blocked (its alert says why and what to do)."""
+    due = timezone.now() + MERCHANT_HOLD_RECHECK
+    already_held = deletion.reason == DeletionReason.MERCHANT_HELD
+    if (
+        _back_to_pending(
+            deletion,
+            reason=DeletionReason.MERCHANT_HELD,
+            due=due,
+            counted=counted,
+            errcode=errcode,
+            errmsg=errmsg,
+            rid=rid,
+        )
+        and not already_held
+    ):
+        audit_transition(
+            deletion, "deletion.held", DeletionReason.MERCHANT_HELD, errcode=errcode, errmsg=errmsg, rid=rid, due=due
+        )
+
+
+def merchant_hold_release(*, authorizer_id: int) -> int:
+    """The merchant's blocker cleared: its held deletions are due now (the caller sends its batch)."""
+    now = timezone.now()
+    return DeletionRequest.objects.filter(
+        authorizer_id=authorizer_id, status=DeletionStatus.PENDING, reason=DeletionReason.MERCHANT_HELD
+    ).update(next_attempt_at=now, dispatched_at=None, updated_at=now)
 
 
 def finish(

@@ -160,29 +160,99 @@ def test_a_token_rejected_in_a_batch_is_refreshed_once_and_only_the_rejected_cal
     assert audited.filter(errcode=40001).count() == 2
 
 
-def test_45009_in_a_batch_pauses_the_merchant_once_and_halves_the_pace_it_is_held_to(wechat, merchant, settings):
-    settings.WECHAT_RATE_LIMIT_AFTER_QUOTA = 10
+def test_45009_in_a_batch_pauses_the_merchant_once_and_teaches_no_pace(wechat, merchant, settings):
+    """A daily count says nothing about pace (docs/wechat.md §12): nothing is learned from 45009."""
     deletions = _request(merchant, 5)
     wechat.post(DEL_URL, json={"errcode": 45009, "errmsg": "reach max api daily quota limit"})
     batch = _run(merchant)
     assert not batch.more
     merchant.refresh_from_db()
     assert merchant.quota_paused(timezone.now())
-    assert merchant.learned_rate_limit == 5
+    assert merchant.learned_rate_limit is None
     events = AuditEvent.objects.filter(authorizer_appid=merchant.appid)
     assert events.filter(action="authorizer.quota_paused").count() == 1
-    assert events.filter(action="authorizer.rate_limit_learned").count() == 1
+    assert not events.filter(action="authorizer.rate_limit_learned").exists()
     rows = DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions])
     assert {(r.status, r.reason, r.next_attempt_at) for r in rows} == {
         ("pending", "quota_exhausted", merchant.quota_paused_until)
     }
 
-    # The next day's quota runs out too: the pace is halved again.
-    Authorizer.objects.filter(pk=merchant.pk).update(quota_paused_until=timezone.now() - timedelta(seconds=1))
+
+def test_45011_defers_the_batch_to_the_next_minute_counts_no_failure_and_slows_the_merchant(wechat, merchant, settings):
+    settings.WECHAT_RATE_LIMIT_AFTER_QUOTA = 10
+    deletions = _request(merchant, 5)
+    wechat.post(
+        DEL_URL, json={"errcode": 45011, "errmsg": "api minute-quota reach limit  mustslower  retry next minute"}
+    )
+    before = timezone.now()
+    batch = _run(merchant)
+    assert not batch.more
+    next_minute = before.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    assert batch.countdown is not None and 0 < batch.countdown <= (next_minute - before).total_seconds() + 6
+    rows = list(DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions]))
+    assert {(r.status, r.reason, r.transient_failures) for r in rows} == {("pending", "minute_quota", 0)}
+    # "retry next minute": in the next wall-clock minute, not within this one.
+    dues = [r.next_attempt_at for r in rows]
+    assert all(
+        d is not None and next_minute + timedelta(seconds=2) < d <= next_minute + timedelta(seconds=6) for d in dues
+    )
+    assert sum(r.attempts for r in rows) == len(del_calls(wechat))  # attempts count calls, nothing else
+    merchant.refresh_from_db()
+    assert merchant.learned_rate_limit == 5  # halved once for the batch
+    events = AuditEvent.objects.filter(authorizer_appid=merchant.appid)
+    assert events.filter(action="authorizer.rate_limit_learned", errcode=45011).count() == 1
+    assert not merchant.quota_paused(timezone.now())
+
+    # The next minute they go through.
+    wechat.replace("POST", DEL_URL, json=OK)
     DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions]).update(next_attempt_at=None)
     _run(merchant)
+    assert set(DeletionRequest.objects.filter(pk__in=[d.pk for d in deletions]).values_list("status", flat=True)) == {
+        "succeeded"
+    }
+
+
+QUOTA_URL = DEL_URL.replace("/customservice/kfaccount/del", "/cgi-bin/openapi/quota/get")
+
+
+def test_the_pace_is_seeded_from_openapi_quota_get_once_a_day(wechat, merchant):
+    Authorizer.objects.filter(pk=merchant.pk).update(quota_checked_at=None)
+    wechat.post(
+        QUOTA_URL,
+        json={
+            "errcode": 0,
+            "errmsg": "ok",
+            "quota": {"daily_limit": 1000, "used": 0, "remain": 1000},
+            "rate_limit": {"call_count": 600, "refresh_second": 60},
+            "component_rate_limit": {"call_count": 120, "refresh_second": 60},
+        },
+    )
+    wechat.post(DEL_URL, json=OK)
+    _request(merchant, 2)
+    _run(merchant)
+    (quota_call,) = calls_to(wechat, QUOTA_URL)
+    assert json.loads(quota_call.request.body) == {"cgi_path": "/customservice/kfaccount/del"}
+    assert f"access_token=ACCESS_{merchant.appid}" in quota_call.request.url
     merchant.refresh_from_db()
-    assert merchant.learned_rate_limit == 2.5
+    assert merchant.quota_rate_limit == 2.0  # the tighter limit: calls made on the merchant's behalf
+    from authorizers.ratelimit import rate_limit_for
+
+    assert rate_limit_for(merchant) == 2.0
+    _request(merchant, 1, prefix="again")
+    _run(merchant)
+    assert len(calls_to(wechat, QUOTA_URL)) == 1  # cached for a day
+
+
+def test_a_refused_quota_read_never_fails_a_deletion(wechat, merchant):
+    Authorizer.objects.filter(pk=merchant.pk).update(quota_checked_at=None)
+    wechat.post(QUOTA_URL, json={"errcode": 48001, "errmsg": "api unauthorized"})
+    wechat.post(DEL_URL, json=OK)
+    (deletion,) = _request(merchant, 1)
+    _run(merchant)
+    deletion.refresh_from_db()
+    assert deletion.status == "succeeded"
+    merchant.refresh_from_db()
+    assert merchant.quota_rate_limit is None and merchant.quota_checked_at is not None
 
 
 def test_a_rate_limited_merchants_calls_are_spaced_at_its_pace(wechat, merchant):

@@ -76,7 +76,6 @@ def test_65401_after_an_attempt_whose_outcome_was_unknown_means_already_gone(
     "definitive",
     [
         pytest.param({"body": requests.exceptions.ConnectTimeout("connect timed out")}, id="connect-timeout"),
-        pytest.param({"json": {"errcode": 45011, "errmsg": "api minute-quota reach limit"}}, id="errcode-45011"),
     ],
 )
 def test_65401_after_an_attempt_that_never_reached_wechat_is_still_invalid(
@@ -88,6 +87,86 @@ def test_65401_after_an_attempt_that_never_reached_wechat_is_still_invalid(
     assert (deletion.status, deletion.reason) == ("failed", "invalid_kf_account")
     assert deletion.outcome_unknown is False
     assert len(del_calls(wechat)) == 2
+
+
+def test_45011_waits_for_the_next_minute_and_a_65401_then_is_still_definitive(
+    wechat, merchant, client, request_deletion, make_due
+):
+    wechat.post(
+        DEL_URL, json={"errcode": 45011, "errmsg": "api minute-quota reach limit  mustslower  retry next minute"}
+    )
+    wechat.post(DEL_URL, json={"errcode": 65401, "errmsg": "invalid custom service account"})
+    deletion = _deletion(request_deletion(client))
+    # Not a failure: deferred to the next minute (the eager re-send found it not yet due).
+    assert (deletion.status, deletion.reason, deletion.errcode, deletion.transient_failures) == (
+        "pending",
+        "minute_quota",
+        45011,
+        0,
+    )
+    assert len(del_calls(wechat)) == 1
+    make_due(deletion.pk)
+    run_deletions(merchant.pk)
+    deletion.refresh_from_db()
+    assert (deletion.status, deletion.reason, deletion.outcome_unknown) == ("failed", "invalid_kf_account", False)
+    assert len(del_calls(wechat)) == 2
+
+
+# --- per-merchant blockers (docs/wechat.md §11) ----------------------------------------------------
+
+WHITELIST = {"errcode": 40164, "errmsg": "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: a-b"}
+
+
+def test_40164_holds_the_merchants_deletions_with_an_alert_on_it_and_one_probe_releases_them(
+    wechat, merchant, client, request_deletion, make_due
+):
+    from authorizers import alerts
+
+    wechat.post(DEL_URL, json=WHITELIST)
+    first = _deletion(request_deletion(client, "kf1@shop"))
+    assert (first.status, first.reason, first.errcode, first.transient_failures) == (
+        "pending",
+        "merchant_held",
+        40164,
+        0,
+    )
+    (alert,) = alerts.alerts_active(authorizer_appid=merchant.appid)
+    assert (alert.code, alert.errcode) == ("merchant_ip_not_whitelisted", 40164)
+    assert "whitelist" in alert.fix and "40164" in alert.message
+    assert not alerts.platform_blocked()  # the merchant's problem, not the platform's
+
+    second = _deletion(request_deletion(client, "kf2@shop"))
+    third = _deletion(request_deletion(client, "kf3@shop"))
+    # While it is held, a batch sends one deletion as a probe and holds the rest without a call.
+    calls = len(del_calls(wechat))
+    make_due(first.pk), make_due(second.pk), make_due(third.pk)
+    run_deletions(merchant.pk)
+    assert len(del_calls(wechat)) == calls + 1
+
+    # The merchant fixes its whitelist: the probe goes through, the alert clears, the rest follow.
+    wechat.replace("POST", DEL_URL, json=OK)
+    for d in (first, second, third):
+        make_due(d.pk)
+    run_deletions(merchant.pk)
+    run_deletions(merchant.pk)
+    assert set(
+        DeletionRequest.objects.filter(pk__in=[first.pk, second.pk, third.pk]).values_list("status", flat=True)
+    ) == {"succeeded"}
+    assert alerts.alerts_active(authorizer_appid=merchant.appid) == []
+
+
+@pytest.mark.parametrize(("errcode", "reason"), [(48004, "api_banned"), (50002, "account_restricted")])
+def test_wechats_sanctions_fail_the_deletion_with_a_readable_reason_and_an_alert(
+    wechat, merchant, client, request_deletion, errcode, reason
+):
+    from authorizers import alerts
+
+    wechat.post(DEL_URL, json={"errcode": errcode, "errmsg": "api forbidden for irregularities"})
+    deletion = _deletion(request_deletion(client))
+    assert (deletion.status, deletion.reason, deletion.errcode) == ("failed", reason, errcode)
+    assert deletion.get_reason_display().startswith(str(errcode))
+    (alert,) = alerts.alerts_active(authorizer_appid=merchant.appid)
+    assert alert.code == reason and alert.fix
 
 
 def test_65400_fails_with_kf_not_enabled_and_is_not_retried(wechat, merchant, client, request_deletion):
@@ -178,7 +257,6 @@ def test_revocation_seen_on_the_token_refresh_fails_the_deletion(wechat, merchan
 
 TRANSIENT = [
     pytest.param({"json": {"errcode": -1, "errmsg": "system error"}}, id="errcode--1"),
-    pytest.param({"json": {"errcode": 45011, "errmsg": "api minute-quota reach limit"}}, id="errcode-45011"),
     pytest.param({"status": 500, "body": "Internal Server Error"}, id="http-500"),
     pytest.param({"status": 502, "body": "<html>Bad Gateway</html>", "content_type": "text/html"}, id="http-502"),
     pytest.param({"body": requests.exceptions.ReadTimeout("read timed out")}, id="read-timeout"),
@@ -376,13 +454,17 @@ def test_a_retry_arriving_a_moment_early_runs_rather_than_waiting_for_the_sweepe
     assert len(del_calls(wechat)) == 1
 
 
-def test_no_verify_ticket_yet_is_transient_and_never_calls_wechat(
+def test_no_verify_ticket_yet_holds_the_deletion_behind_a_platform_alert_and_never_calls_wechat(
     wechat, make_authorizer, api_client_for, request_deletion
 ):
+    """Issue 16.3: a missing ticket is the platform's problem; nothing fails, nothing burns retries."""
+    from authorizers import alerts
+
     merchant = make_authorizer(token_ttl=1)  # its token needs a refresh, and WeChat has pushed no ticket
     deletion = _deletion(request_deletion(api_client_for(merchant)))
-    # Retries are due at once here (see _fast_retries), so they run in-line until they are exhausted.
-    assert (deletion.status, deletion.reason, deletion.errcode) == ("failed", "upstream_unavailable", None)
+    assert (deletion.status, deletion.reason, deletion.errcode) == ("pending", "platform_held", None)
     assert deletion.errmsg == "no component_verify_ticket received yet"
-    assert deletion.transient_failures == 5 and not deletion.outcome_unknown
+    assert deletion.transient_failures == 0 and not deletion.outcome_unknown
     assert len(wechat.calls) == 0
+    (alert,) = alerts.alerts_active(authorizer_appid="")
+    assert alert.code == "verify_ticket_missing" and "ticket" in alert.fix

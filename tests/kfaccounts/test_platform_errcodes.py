@@ -87,7 +87,7 @@ def test_repeated_61004_keep_one_open_alert_and_count_occurrences(wechat, mercha
 
 
 @pytest.mark.parametrize("errcode", [61005, 61006])
-def test_an_expired_or_invalid_ticket_retries_the_deletion_and_asks_wechat_to_push_again(
+def test_an_expired_or_invalid_ticket_holds_the_deletion_and_asks_wechat_to_push_again(
     wechat, make_authorizer, component_ready, api_client_for, request_deletion, errcode, settings
 ):
     # The merchant's token needs a refresh, which needs a new component token, which WeChat refuses.
@@ -99,12 +99,13 @@ def test_an_expired_or_invalid_ticket_retries_the_deletion_and_asks_wechat_to_pu
 
     deletion = DeletionRequest.objects.get(pk=request_deletion(api_client_for(merchant), "kf1@shop")["id"])
 
-    # Transient: retried until the (small) budget ran out, never ended as a permanent WeChat error.
-    # The refused ticket was dropped: the retry waited for a push instead of sending it again.
-    assert (deletion.status, deletion.reason) == ("failed", "upstream_unavailable")
-    assert "waiting for its next push" in deletion.errmsg
-    assert deletion.transient_failures == 2
+    # Held behind one platform alert (issue 16.3), not failed and no retry budget spent: a new
+    # ticket can take 10 minutes. The refused ticket was dropped, so nothing resent it.
+    assert (deletion.status, deletion.reason, deletion.errcode) == ("pending", "platform_held", errcode)
+    assert deletion.transient_failures == 0
     assert not del_calls(wechat)
+    assert alerts.platform_blocked()
+    assert {a.code for a in alerts.alerts_active(authorizer_appid="")} == {"component_ticket_invalid"}
     assert len(calls_to(wechat, COMPONENT_TOKEN_URL)) == 1
     (push_restart,) = calls_to(wechat, START_PUSH_URL)  # once, however many calls failed
     assert b'"component_secret"' in push_restart.request.body
