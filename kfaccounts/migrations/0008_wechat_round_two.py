@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('kfaccounts', '0006_action_permissions'),
+        ('kfaccounts', '0007_big_tables'),
     ]
 
     operations = [
