@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from authorizers.flow_errors import BadChoice, BadState
 from authorizers.models import AuthorizationStateUse
 
 # auth_type (docs/wechat.md §4), the values of WeChat's current page. Required: always sent.
@@ -43,14 +44,6 @@ AUTH_TYPES: dict[int, Any] = {
 KF_CATEGORY_IDS: tuple[int, ...] = (1, 6, 19)
 BIZ_APPID_RE = re.compile(r"wx[0-9A-Za-z]{16}")
 STATE_SALT = "kfplatform.authorizers.state"
-
-
-class BadChoice(ValueError):
-    """auth_type / biz_appid that WeChat would not accept."""
-
-
-class BadState(ValueError):
-    """A callback whose ``state`` is missing, forged, expired or used already."""
 
 
 @dataclass(frozen=True, slots=True)

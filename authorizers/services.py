@@ -15,6 +15,7 @@ from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.client import wechat_client
 from authorizers.dispatch import authorization_event_process_send, authorizer_info_refresh_send
+from authorizers.flow_errors import CodeReplayed
 from authorizers.models import AuthorizationCodeExchange, Authorizer, AuthorizerStatus, ComponentEvent
 from authorizers.policy import account_kind
 from authorizers.revocation import authorizer_revoke
@@ -53,10 +54,6 @@ def preauth_code_create() -> str:
 
 class ExchangeInProgress(Transient):
     """The other path (callback or push) is exchanging this code right now: its result will be shared."""
-
-
-class CodeReplayed(ValueError):
-    """The browser callback presented an authorization code it had presented before."""
 
 
 # A claim on a code whose holder has not finished after this long is presumed dead (crashed).
@@ -113,7 +110,7 @@ def authorizer_authorize(
     if via_callback and not AuthorizationCodeExchange.objects.filter(
         pk=exchange.pk, callback_seen_at__isnull=True
     ).update(callback_seen_at=timezone.now()):
-        raise CodeReplayed("this authorization code was presented before")
+        raise CodeReplayed("this authorization code was used already")
     if not mine:
         exchange = _exchange_wait(exchange, wait)
         if exchange.state == AuthorizationCodeExchange.State.SUCCEEDED and exchange.authorizer_id is not None:

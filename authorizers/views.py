@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
@@ -14,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
-from authorizers import authorization, authorize_throttle, services
+from authorizers import authorization, authorize_throttle, flow_errors, services
 from authorizers.client import message_crypto
 from authorizers.policy import eligibility
 from wechat.crypto import CryptoError
@@ -98,19 +101,48 @@ AUTHORIZE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 CALLBACK_WAIT_SECONDS = 10.0
 
 
-def _problem(request: HttpRequest, title: str, message: str, status: int) -> HttpResponse:
-    response = render(request, "authorizers/problem.html", {"title": title, "message": message}, status=status)
+def _problem(request: HttpRequest, exc: flow_errors.FlowError) -> HttpResponse:
+    """The problem page: the same code, message, status and retry-after the API's envelope carries."""
+    response = render(
+        request, "authorizers/problem.html", {"title": exc.title, "message": exc.message}, status=exc.status
+    )
     response["Cache-Control"] = "no-store"
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
     return response
 
 
-def _throttled(request: HttpRequest) -> HttpResponse | None:
+def _shows_problems(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A flow page that raises a FlowError answers the problem page instead."""
+
+    @wraps(view)
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except flow_errors.FlowError as exc:
+            return _problem(request, exc)
+
+    return page
+
+
+def _wechat_problem(exc: WeChatError, *, exchanging: bool) -> flow_errors.FlowError:
+    """What a failed WeChat call means for the merchant's page (WeChat's errors know nothing of HTTP)."""
+    if isinstance(exc, services.ExchangeInProgress):
+        return flow_errors.ExchangePending(
+            "WeChat is still confirming this authorization; reload this page in a moment."
+        )
+    if isinstance(exc, NoVerifyTicket):
+        return flow_errors.NotReady(f"{exc}. WeChat pushes one every 10 minutes.")
+    message = f"errcode {exc.errcode}: {exc.errmsg}"
+    if not exchanging:
+        return flow_errors.WeChatDidNotAnswer(message)
+    return flow_errors.AuthorizationFailed(message, status=502 if exc.errcode is None or exc.errcode == -1 else 400)
+
+
+def _throttle(request: HttpRequest) -> None:
     retry_after = authorize_throttle.hit(request)
-    if retry_after is None:
-        return None
-    response = _problem(request, "Too many requests", "Please wait a moment and try again.", 429)
-    response["Retry-After"] = str(retry_after)
-    return response
+    if retry_after is not None:
+        raise flow_errors.Throttled(retry_after)
 
 
 def _request_base(request: HttpRequest) -> str:
@@ -118,23 +150,17 @@ def _request_base(request: HttpRequest) -> str:
 
 
 @require_GET
+@_shows_problems
 def authorize(request: HttpRequest) -> HttpResponse:
     """The platform's authorization page: a fresh pre-auth code and links to WeChat's pages."""
-    refused = _throttled(request)
-    if refused is not None:
-        return refused
-    try:
-        choice = authorization.account_choice_parse(
-            auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid"), sets=request.GET.get("sets")
-        )
-    except authorization.BadChoice as exc:
-        return _problem(request, "Invalid link", str(exc), 400)
+    _throttle(request)
+    choice = authorization.account_choice_parse(
+        auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid"), sets=request.GET.get("sets")
+    )
     try:
         pre_auth_code = services.preauth_code_create()
-    except NoVerifyTicket as exc:
-        return _problem(request, "Not ready yet", f"{exc}. WeChat pushes one every 10 minutes.", 503)
     except WeChatError as exc:
-        return _problem(request, "WeChat did not answer", f"errcode {exc.errcode}: {exc.errmsg}", 502)
+        raise _wechat_problem(exc, exchanging=False) from exc
     links = authorization.authorization_links(
         base_url=authorization.public_base_url(_request_base(request)), pre_auth_code=pre_auth_code, choice=choice
     )
@@ -145,22 +171,18 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@_shows_problems
 def authorize_callback(request: HttpRequest, state: str | None = None) -> HttpResponse:
     """WeChat sends the merchant back here: ``/callback/<state>/?auth_code=…&expires_in=…``.
 
     The older form, ``/callback/?state=…&auth_code=…``, is still accepted for links issued before the
     state moved into the path.
     """
-    refused = _throttled(request)
-    if refused is not None:
-        return refused
+    _throttle(request)
     code = request.GET.get("auth_code", "").strip()
     if not code or len(code) > 512:
-        return _problem(request, "Missing authorization code", "auth_code is required", 400)
-    try:
-        authorization.state_consume(state=state or request.GET.get("state", ""))
-    except authorization.BadState as exc:
-        return _problem(request, "Authorization refused", str(exc), 400)
+        raise flow_errors.MissingCode("auth_code is required")
+    authorization.state_consume(state=state or request.GET.get("state", ""))
     try:
         authorizer = services.authorizer_authorize(
             authorization_code=code,
@@ -168,17 +190,8 @@ def authorize_callback(request: HttpRequest, state: str | None = None) -> HttpRe
             via_callback=True,
             wait=CALLBACK_WAIT_SECONDS,
         )
-    except services.CodeReplayed:
-        return _problem(request, "Authorization refused", "this authorization code was used already", 400)
-    except services.ExchangeInProgress:
-        return _problem(
-            request, "Almost done", "WeChat is still confirming this authorization; reload this page in a moment.", 202
-        )
-    except NoVerifyTicket as exc:
-        return _problem(request, "Not ready yet", str(exc), 503)
     except WeChatError as exc:
-        status = 502 if exc.errcode is None or exc.errcode == -1 else 400
-        return _problem(request, "Authorization failed", f"errcode {exc.errcode}: {exc.errmsg}", status)
+        raise _wechat_problem(exc, exchanging=True) from exc
     response = render(
         request, "authorizers/authorized.html", {"authorizer": authorizer, "eligibility": eligibility(authorizer)}
     )
