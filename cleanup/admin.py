@@ -49,16 +49,8 @@ class CleanupRuleForm(forms.ModelForm):
         model = CleanupRule
         fields = ["authorizer", *services.RULE_FIELDS]
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        values = {name: cleaned.get(name) for name in services.RULE_FIELDS}
-        values["invite_statuses"] = list(values.get("invite_statuses") or [])
-        try:
-            self.checked = services.rule_values_check(values)
-        except services.InvalidRule as exc:
-            for name, message in exc.errors.items():
-                self.add_error(name if name in self.fields else None, message)
-        return cleaned
+    # The fields' validators and CleanupRule.clean() check the rule (ModelForm runs full_clean), the
+    # same checks the API's serializer and the service make.
 
 
 class ListedAccountInline(admin.TabularInline):
@@ -123,7 +115,7 @@ class CleanupRuleAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: CleanupRule, form: Any, change: bool) -> None:
         actor = Actor.staff(request.user)
-        values = form.checked
+        values = {name: getattr(form.instance, name) for name in services.RULE_FIELDS}
         if change:
             rule = services.cleanup_rule_update(rule=CleanupRule.objects.get(pk=obj.pk), actor=actor, values=values)
         else:

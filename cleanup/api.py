@@ -21,13 +21,9 @@ from cleanup import services
 from cleanup.models import (
     CleanupRule,
     CleanupRun,
-    Combine,
     InviteStatus,
     ListedAccount,
-    PatternKind,
-    RuleMode,
     RunItem,
-    ScheduleKind,
 )
 from platform_app.pagination import NewestFirst, OldestFirst
 
@@ -44,26 +40,18 @@ class CleanupRuleSerializer(serializers.ModelSerializer):
         return obj.listed_accounts.count()
 
 
-class CleanupRuleInput(serializers.Serializer):
-    """Types are checked here; what the values mean together is checked by the service."""
+class CleanupRuleInput(serializers.ModelSerializer):
+    """A rule's fields with the model's own validators (cleanup/validators.py), the checks the
+    console's form makes; what they mean together (CleanupRule.clean()) the service checks."""
 
-    name = serializers.CharField(max_length=100, required=False)
-    mode = serializers.ChoiceField(RuleMode.choices, required=False)
-    enabled = serializers.BooleanField(required=False)
-    combine = serializers.ChoiceField(Combine.choices, required=False)
-    pattern = serializers.CharField(max_length=200, allow_blank=True, required=False)
-    pattern_kind = serializers.ChoiceField(PatternKind.choices, required=False)
     invite_statuses = serializers.ListField(
         child=serializers.ChoiceField(InviteStatus.choices), max_length=2, required=False
     )
-    unbound_days = serializers.IntegerField(min_value=1, max_value=3650, allow_null=True, required=False)
-    use_list = serializers.BooleanField(required=False)
-    max_accounts = serializers.IntegerField(min_value=1, max_value=10_000, allow_null=True, required=False)
-    max_percent = serializers.IntegerField(min_value=1, max_value=100, allow_null=True, required=False)
-    schedule_kind = serializers.ChoiceField(ScheduleKind.choices, required=False)
-    interval_seconds = serializers.IntegerField(min_value=1, allow_null=True, required=False)
-    crontab = serializers.CharField(max_length=100, allow_blank=True, required=False)
-    timezone = serializers.CharField(max_length=64, required=False)
+
+    class Meta:
+        model = CleanupRule
+        fields = list(services.RULE_FIELDS)
+        extra_kwargs = {name: {"required": False} for name in services.RULE_FIELDS}
 
 
 class RunItemSerializer(serializers.ModelSerializer):

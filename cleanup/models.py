@@ -5,12 +5,30 @@ Rules and runs are never hard-deleted: a rule is archived, a run is history.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat.models import PeriodicTask
 
 from authorizers.models import Authorizer
+from cleanup.validators import (
+    MinIntervalValidator,
+    crontab_normalise,
+    validate_crontab,
+    validate_invite_statuses,
+    validate_timezone,
+)
 from kfaccounts.models import DeletionRequest
+
+# The highest per-rule account limit staff may set (merchants only lower the platform's default).
+MAX_LIMIT_ACCOUNTS = 10_000
+
+
+# The code of clean()'s "a rule selects something" error, which names no single field.
+NO_SELECTOR = "no_selector"
 
 
 class RuleMode(models.TextChoices):
@@ -57,16 +75,21 @@ class CleanupRule(models.Model):
     # Selectors: an unset selector takes no part; at least one must be set.
     pattern = models.CharField(
         max_length=200, blank=True, help_text=_("matched against the whole kf_account"), verbose_name=_("name pattern")
-    )
+    )  # checked under its pattern_kind by clean()
     pattern_kind = models.CharField(
         max_length=8, choices=PatternKind.choices, default=PatternKind.GLOB, verbose_name=_("pattern kind")
     )
     invite_statuses = models.JSONField(
-        default=list, blank=True, help_text=_('subset of ["expired", "rejected"]'), verbose_name=_("invite statuses")
+        default=list,
+        blank=True,
+        validators=[validate_invite_statuses],
+        help_text=_('subset of ["expired", "rejected"]'),
+        verbose_name=_("invite statuses"),
     )
     unbound_days = models.PositiveIntegerField(
         null=True,
         blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
         help_text=_("not bound to a WeChat id for more than this many days"),
         verbose_name=_("unbound for more than (days)"),
     )
@@ -74,18 +97,37 @@ class CleanupRule(models.Model):
         default=False, help_text=_("accounts listed for deletion on a date (due today)"), verbose_name=_("use list")
     )
     # Blast radius; None takes CLEANUP_MAX_ACCOUNTS / CLEANUP_MAX_PERCENT.
-    max_accounts = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("at most (accounts)"))
+    max_accounts = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LIMIT_ACCOUNTS)],
+        verbose_name=_("at most (accounts)"),
+    )
     max_percent = models.PositiveSmallIntegerField(
-        null=True, blank=True, verbose_name=_("at most (percent of accounts)")
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        verbose_name=_("at most (percent of accounts)"),
     )
     schedule_kind = models.CharField(
         max_length=8, choices=ScheduleKind.choices, default=ScheduleKind.CRONTAB, verbose_name=_("schedule kind")
     )
-    interval_seconds = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("interval (seconds)"))
-    crontab = models.CharField(
-        max_length=100, blank=True, help_text=_("minute hour day-of-month month day-of-week"), verbose_name=_("crontab")
+    interval_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinIntervalValidator(), MaxValueValidator(366 * 86400)],
+        verbose_name=_("interval (seconds)"),
     )
-    timezone = models.CharField(max_length=64, default="Asia/Shanghai", verbose_name=_("time zone"))
+    crontab = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[validate_crontab],
+        help_text=_("minute hour day-of-month month day-of-week"),
+        verbose_name=_("crontab"),
+    )
+    timezone = models.CharField(
+        max_length=64, default="Asia/Shanghai", validators=[validate_timezone], verbose_name=_("time zone")
+    )
     periodic_task = models.OneToOneField(
         PeriodicTask,
         on_delete=models.SET_NULL,
@@ -111,6 +153,44 @@ class CleanupRule(models.Model):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+    def clean(self) -> None:
+        """What the fields mean together; normalises what it accepts (the name trimmed, the crontab
+        single-spaced, the invitation statuses sorted, the unused schedule part cleared)."""
+        from cleanup import matching  # matching reads this module's choices
+
+        errors: dict[str, ValidationError] = {}
+        self.name = (self.name or "").strip()
+        if not self.name:
+            errors["name"] = ValidationError("a name of 1 to 100 characters is required", code="required")
+        if self.pattern:
+            try:
+                matching.pattern_compile(self.pattern, self.pattern_kind)
+            except matching.InvalidPattern as exc:
+                errors["pattern"] = ValidationError(str(exc), code="pattern")
+        if isinstance(self.invite_statuses, list):
+            self.invite_statuses = sorted(set(self.invite_statuses))
+        if not (self.pattern or self.invite_statuses or self.unbound_days is not None or self.use_list):
+            # Not one field's fault: the service names it "selectors", a form shows it above the fields.
+            errors[NON_FIELD_ERRORS] = ValidationError(
+                "set at least one of pattern, invite_statuses, unbound_days, use_list (a rule selects something)",
+                code=NO_SELECTOR,
+            )
+        if self.schedule_kind == ScheduleKind.INTERVAL:
+            self.crontab = ""
+            if self.interval_seconds is None:
+                errors["interval_seconds"] = ValidationError("required for an interval schedule", code="required")
+        elif self.schedule_kind == ScheduleKind.CRONTAB:
+            self.interval_seconds = None
+            if not (self.crontab or "").strip():
+                errors["crontab"] = ValidationError(
+                    "required for a crontab schedule: minute hour day-of-month month day-of-week", code="required"
+                )
+            else:
+                with suppress(ValidationError):  # the field's own validator reports a malformed one
+                    self.crontab = crontab_normalise(self.crontab)
+        if errors:
+            raise ValidationError(errors)
 
 
 class ListedAccount(models.Model):

@@ -2,9 +2,9 @@
 schedules.py (each rule's beat entry), runs.py (start, execute, finish, sweep), approval.py (an
 operator's decision on a run over its limit). The public names are re-exported here."""
 
+from cleanup.models import MAX_LIMIT_ACCOUNTS
 from cleanup.services.approval import RunNotDecidable, cleanup_run_approve, cleanup_run_decline
 from cleanup.services.rules import (
-    MAX_LIMIT_ACCOUNTS,
     MAX_LISTED,
     RULE_FIELDS,
     InvalidRule,
@@ -16,7 +16,7 @@ from cleanup.services.rules import (
     listed_entries_check,
     listed_entries_from_csv,
     rule_actor,
-    rule_values_check,
+    rule_check,
 )
 from cleanup.services.runs import (
     EVENT_ITEMS_MAX,
@@ -56,6 +56,6 @@ __all__ = [
     "listed_entries_check",
     "listed_entries_from_csv",
     "rule_actor",
-    "rule_values_check",
+    "rule_check",
     "run_event_data",
 ]

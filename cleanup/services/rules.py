@@ -5,32 +5,26 @@ Every change keeps the rule's schedule in step (schedules.py) and writes one aud
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from audit.models import ActorKind
 from audit.services import Actor, audit_record
 from authorizers.models import Authorizer
-from cleanup import matching
 from cleanup.models import (
     CleanupRule,
-    Combine,
-    InviteStatus,
     ListedAccount,
-    PatternKind,
-    RuleMode,
-    ScheduleKind,
 )
-from cleanup.services.schedules import crontab_check, rule_schedule_sync
+from cleanup.services.schedules import rule_schedule_sync
 from errorkit import DomainError
 from kfaccounts.validation import MalformedKfAccount, kf_account_check
 
@@ -62,105 +56,38 @@ RULE_FIELDS = (
     "crontab",
     "timezone",
 )
-MAX_LIMIT_ACCOUNTS = 10_000
 
 
 def rule_actor(rule: CleanupRule) -> Actor:
     return Actor(kind=ActorKind.SCHEDULE, id=f"cleanup_rule:{rule.pk}", label=f"cleanup rule {rule.pk}: {rule.name}")
 
 
-def _int_or_none(errors: dict[str, str], name: str, value: object, low: int, high: int) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        errors[name] = f"must be a whole number from {low} to {high}, or null"
-        return None
-    return value
+def _rule_fields_set(rule: CleanupRule, values: dict[str, Any]) -> None:
+    for name in RULE_FIELDS:
+        if name in values:
+            setattr(rule, name, values[name])
 
 
-def rule_values_check(values: dict[str, Any]) -> dict[str, Any]:
-    """Every field of a rule checked together; raises InvalidRule naming each bad field."""
-    errors: dict[str, str] = {}
-    out: dict[str, Any] = {}
-    name = values.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        errors["name"] = "a name of 1 to 100 characters is required"
-    else:
-        out["name"] = name.strip()
-    for key, choices, default in (
-        ("mode", RuleMode.values, RuleMode.DRY_RUN),
-        ("combine", Combine.values, Combine.ALL),
-        ("pattern_kind", PatternKind.values, PatternKind.GLOB),
-        ("schedule_kind", ScheduleKind.values, ScheduleKind.CRONTAB),
-    ):
-        value = values.get(key, default)
-        if value not in choices:
-            errors[key] = f"must be one of {', '.join(choices)}"
-        out[key] = value
-    for flag, flag_default in (("enabled", True), ("use_list", False)):
-        given = values.get(flag, flag_default)
-        if not isinstance(given, bool):
-            errors[flag] = "must be true or false"
-        out[flag] = bool(given)
-    pattern = values.get("pattern") or ""
-    if not isinstance(pattern, str):
-        errors["pattern"] = "must be a string"
-        pattern = ""
-    out["pattern"] = pattern
-    if pattern and "pattern_kind" not in errors:
-        try:
-            matching.pattern_compile(pattern, out["pattern_kind"])
-        except matching.InvalidPattern as exc:
-            errors["pattern"] = str(exc)
-    statuses = values.get("invite_statuses") or []
-    if not isinstance(statuses, list) or not all(isinstance(s, str) for s in statuses):
-        errors["invite_statuses"] = "must be a list"
-        statuses = []
-    elif set(statuses) - set(InviteStatus.values):
-        errors["invite_statuses"] = f"may contain only {', '.join(InviteStatus.values)}"
-    out["invite_statuses"] = sorted(set(statuses))
-    out["unbound_days"] = _int_or_none(errors, "unbound_days", values.get("unbound_days"), 1, 3650)
-    out["max_accounts"] = _int_or_none(errors, "max_accounts", values.get("max_accounts"), 1, MAX_LIMIT_ACCOUNTS)
-    out["max_percent"] = _int_or_none(errors, "max_percent", values.get("max_percent"), 1, 100)
-    if not (pattern or out["invite_statuses"] or out["unbound_days"] is not None or out["use_list"]):
-        errors.setdefault(
-            "selectors",
-            "set at least one of pattern, invite_statuses, unbound_days, use_list (a rule selects something)",
-        )
-    tz = values.get("timezone") or "Asia/Shanghai"
+def rule_check(rule: CleanupRule) -> None:
+    """The rule's fields checked by their validators and ``CleanupRule.clean()`` (which normalises
+    them); raises InvalidRule naming each bad field."""
     try:
-        if not isinstance(tz, str) or len(tz) > 64:
-            raise ZoneInfoNotFoundError(tz)
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["timezone"] = "must be an IANA time zone such as Asia/Shanghai"
-    out["timezone"] = tz
-    out["interval_seconds"] = None
-    out["crontab"] = ""
-    if out["schedule_kind"] == ScheduleKind.INTERVAL:
-        minimum = settings.CLEANUP_MIN_INTERVAL_SECONDS
-        out["interval_seconds"] = _int_or_none(
-            errors, "interval_seconds", values.get("interval_seconds"), minimum, 366 * 86400
-        )
-        if out["interval_seconds"] is None:
-            errors.setdefault("interval_seconds", f"required for an interval schedule, at least {minimum} seconds")
-    elif out["schedule_kind"] == ScheduleKind.CRONTAB:
-        expression = values.get("crontab")
-        try:
-            out["crontab"] = crontab_check(expression)
-        except ValueError as exc:
-            errors["crontab"] = str(exc)
-    if errors:
-        raise InvalidRule(errors)
-    return out
+        rule.full_clean(exclude=[f.name for f in CleanupRule._meta.fields if f.name not in RULE_FIELDS])
+    except ValidationError as exc:
+        raise InvalidRule(
+            {
+                "selectors" if name == NON_FIELD_ERRORS else name: " ".join(str(m) for m in messages)
+                for name, messages in exc.message_dict.items()
+            }
+        ) from None
 
 
 def cleanup_rule_create(*, authorizer: Authorizer | None, actor: Actor, values: dict[str, Any]) -> CleanupRule:
-    checked = rule_values_check(values)
+    rule = CleanupRule(authorizer=authorizer, created_by_kind=actor.kind, created_by_label=actor.label[:150])
+    _rule_fields_set(rule, values)
+    rule_check(rule)
     with transaction.atomic():
-        rule = CleanupRule.objects.create(
-            authorizer=authorizer, created_by_kind=actor.kind, created_by_label=actor.label[:150], **checked
-        )
+        rule.save()
         rule_schedule_sync(rule)
         _audit_rule(rule, actor, "cleanup_rule.created", {"rule": _rule_summary(rule)})
     return rule
@@ -179,20 +106,19 @@ def _audit_rule(rule: CleanupRule, actor: Actor, action: str, detail: dict[str, 
 
 
 def cleanup_rule_update(*, rule: CleanupRule, actor: Actor, values: dict[str, Any]) -> CleanupRule:
-    """Change some fields (the rest keep their values); the schedule follows."""
+    """Change some fields (the rest keep their values); the schedule follows. Returns the changed
+    rule (``rule`` itself is left as it was if the change is refused)."""
     if rule.is_archived:
         raise InvalidRule({"rule": "this rule was deleted"})
-    merged = {name: getattr(rule, name) for name in RULE_FIELDS}
-    merged.update({k: v for k, v in values.items() if k in RULE_FIELDS})
-    checked = rule_values_check(merged)
+    before = _rule_summary(rule)
+    changed = copy.copy(rule)
+    _rule_fields_set(changed, values)
+    rule_check(changed)
     with transaction.atomic():
-        before = _rule_summary(rule)
-        for name, value in checked.items():
-            setattr(rule, name, value)
-        rule.save()
-        rule_schedule_sync(rule)
-        _audit_rule(rule, actor, "cleanup_rule.updated", {"before": before, "after": _rule_summary(rule)})
-    return rule
+        changed.save()
+        rule_schedule_sync(changed)
+        _audit_rule(changed, actor, "cleanup_rule.updated", {"before": before, "after": _rule_summary(changed)})
+    return changed
 
 
 def cleanup_rule_archive(*, rule: CleanupRule, actor: Actor) -> None:

@@ -5,29 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from celery.schedules import crontab as celery_crontab
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from cleanup.models import CleanupRule, ScheduleKind
 
 FIRE_TASK = "cleanup.tasks.fire_cleanup_rule"
-
-
-def crontab_check(expression: object) -> str:
-    """Five crontab fields as celery reads them, normalised to single spaces; ValueError saying why not."""
-    if not isinstance(expression, str) or not expression.strip():
-        raise ValueError("required for a crontab schedule: minute hour day-of-month month day-of-week")
-    parts = expression.split()
-    if len(parts) != 5 or len(expression) > 100:
-        raise ValueError("must have five fields: minute hour day-of-month month day-of-week")
-    minute, hour, day_of_month, month, day_of_week = parts
-    try:
-        celery_crontab(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month, day_of_week=day_of_week
-        )
-    except Exception as exc:  # celery raises ValueError and friends for each malformed field
-        raise ValueError(f"not a valid crontab: {exc}") from None
-    return " ".join(parts)
 
 
 def rule_schedule_sync(rule: CleanupRule) -> None:
