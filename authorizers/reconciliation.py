@@ -1,12 +1,16 @@
 """The nightly check of our merchants against WeChat's: every active merchant's info re-read, and
-the list compared with api_get_authorizer_list. A difference becomes a merchant alert for a person
-(authorizers/alerts.py); nothing else changes.
+the list compared with api_get_authorizer_list.
+
+WeChat's list is the authority on who is authorized (docs/wechat.md §5, §6). A merchant it lists with
+a refresh token that is revoked here, or active here with its refresh token refused (an unrecovered
+61023), is restored with that token (``tokens.authorizer_restore``); when that fails, an alert says
+so. Other differences become merchant alerts for a person (authorizers/alerts.py).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from audit.services import Actor, audit_record
@@ -14,7 +18,8 @@ from authorizers.alerts import alert_clear, alert_raise
 from authorizers.client import wechat_client
 from authorizers.dispatch import authorizer_info_refresh_send
 from authorizers.models import Authorizer, AuthorizerStatus, PlatformAlert
-from authorizers.tokens import with_component_token
+from authorizers.tokens import authorizer_restore, with_component_token
+from wechat.errors import WeChatError
 from wechat.results import coerce_int
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,7 @@ class Reconciliation:
     listed: int
     gone: list[str]
     unknown: list[str]
+    restored: list[str] = field(default_factory=list)
 
 
 def merchants_reread() -> int:
@@ -44,6 +50,7 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
     WeChat lists that we do not know authorized without our exchanging its code. Both need a person.
     """
     listed: set[str] = set()
+    refresh_tokens: dict[str, str] = {}
     offset = 0
     client = wechat_client()
     for _ in range(MAX_LIST_PAGES):
@@ -58,6 +65,9 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
             appid = item.get("authorizer_appid") if isinstance(item, dict) else None
             if isinstance(appid, str) and appid:
                 listed.add(appid[:32])
+                token = item.get("refresh_token")
+                if isinstance(token, str) and token:
+                    refresh_tokens[appid[:32]] = token
         offset += len(items)
         total = coerce_int(page.get("total_count")) or 0
         if not items or offset >= total:
@@ -78,6 +88,16 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
             authorizer_appid=appid,
             message=f"api_get_authorizer_list lists {appid}, which never completed an authorization here",
         )
+    restored = _restore_listed(
+        [a for a, status in ours.items() if status == AuthorizerStatus.REVOKED and a in listed]
+        + list(
+            PlatformAlert.objects.filter(
+                code=PlatformAlert.Code.REFRESH_TOKEN_INVALID, cleared_at__isnull=True, authorizer_appid__in=listed
+            ).values_list("authorizer_appid", flat=True)
+        ),
+        refresh_tokens,
+        actor,
+    )
     # Differences that went away (re-authorized, revoked since, now known) clear their alert.
     still = {(gone_code, a) for a in gone} | {(unknown_code, a) for a in unknown}
     for code, appid in PlatformAlert.objects.filter(
@@ -89,6 +109,35 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
         actor=actor,
         action="authorizers.reconciled",
         outcome="ok" if not (gone or unknown) else "differences",
-        detail={"listed": len(listed), "gone": gone[:100], "unknown": unknown[:100]},
+        detail={"listed": len(listed), "gone": gone[:100], "unknown": unknown[:100], "restored": restored[:100]},
     )
-    return Reconciliation(listed=len(listed), gone=gone, unknown=unknown)
+    return Reconciliation(listed=len(listed), gone=gone, unknown=unknown, restored=restored)
+
+
+def _restore_listed(appids: list[str], refresh_tokens: dict[str, str], actor: Actor) -> list[str]:
+    """Restore each merchant WeChat still lists; an alert on each that cannot be (its refresh token
+    missing from the list or refused)."""
+    code = PlatformAlert.Code.REFRESH_TOKEN_INVALID
+    restored = []
+    for appid in dict.fromkeys(appids):
+        token = refresh_tokens.get(appid)
+        if token is None:
+            alert_raise(
+                code=code,
+                authorizer_appid=appid,
+                message="WeChat still lists it, without a refresh token: it must authorize again",
+            )
+            continue
+        try:
+            if authorizer_restore(appid=appid, refresh_token=token, actor=actor):
+                restored.append(appid)
+                alert_clear(code=code, authorizer_appid=appid, actor=actor)
+                authorizer_info_refresh_send(authorizer_id=Authorizer.objects.get(appid=appid).pk)
+        except WeChatError as exc:
+            alert_raise(
+                code=code,
+                authorizer_appid=appid,
+                error=exc,
+                message=f"WeChat still lists it, but refused the listed refresh token (errcode {exc.errcode})",
+            )
+    return restored

@@ -377,6 +377,41 @@ def _refresh_with_recovery(authorizer: Authorizer) -> dict[str, Any]:
     return result
 
 
+def authorizer_restore(*, appid: str, refresh_token: str, actor: Actor) -> bool:
+    """WeChat still lists this merchant with ``refresh_token``: make it work here again.
+
+    For a merchant revoked here (a 61023 read as a revocation before issue 16, a lost push) or an
+    active one whose refresh token was refused and not recovered. The listed token is tried with one
+    refresh; if WeChat accepts it the merchant is active with fresh tokens (a deactivated merchant is
+    staff's decision and is left alone). Raises the ``WeChatError`` WeChat answered otherwise.
+    """
+    with transaction.atomic():
+        authorizer = Authorizer.objects.select_for_update().filter(appid=appid).first()
+        if authorizer is None or authorizer.status == AuthorizerStatus.DEACTIVATED:
+            return False
+        was = authorizer.status
+        result = _refresh_call(appid, refresh_token)
+        authorizer_tokens_store(
+            authorizer=authorizer,
+            access_token=result["authorizer_access_token"],
+            expires_in=result.get("expires_in"),
+            refresh_token=result.get("authorizer_refresh_token") or refresh_token,
+        )
+        authorizer.status = AuthorizerStatus.ACTIVE
+        authorizer.revoked_at = None
+        authorizer.save()
+        audit_record(
+            actor=actor,
+            action="authorizer.restored",
+            authorizer_appid=appid,
+            outcome="restored",
+            errcode=0,
+            detail={"was": was},
+        )
+    log.warning("merchant %s restored from api_get_authorizer_list (was %s)", appid, was)
+    return True
+
+
 def refresh_token_read(appid: str) -> str:
     """WeChat's current refresh token for a merchant: api_get_authorizer_info, else api_get_authorizer_list.
 

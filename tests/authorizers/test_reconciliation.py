@@ -62,3 +62,76 @@ def test_nightly_re_read_covers_every_active_merchant(make_authorizer, django_ca
     assert sorted(c.args[0] for c in reread if c.func == refresh_authorizer_info.delay) == sorted(
         [eligible.pk, uncertified.pk]
     )
+
+
+TOKEN_URL = f"{WECHAT}/cgi-bin/component/api_authorizer_token"
+
+
+def test_a_merchant_revoked_here_that_wechat_still_lists_is_restored_with_the_listed_refresh_token(
+    wechat, component_ready, make_authorizer
+):
+    """Issue 16.1: only WeChat's list (or 61003) says an authorization is gone."""
+    from audit.models import AuditEvent
+    from authorizers.tokens import refresh_token_of
+
+    merchant = make_authorizer(status=AuthorizerStatus.REVOKED)
+    wechat.post(
+        AUTHORIZER_LIST,
+        json={"total_count": 1, "list": [{"authorizer_appid": merchant.appid, "refresh_token": "RT_LISTED"}]},
+    )
+    wechat.post(
+        TOKEN_URL, json={"authorizer_access_token": "AT_BACK", "expires_in": 7200, "authorizer_refresh_token": "RT_NEW"}
+    )
+    result = authorizers_reconcile(actor=Actor.schedule("test"))
+    assert result.restored == [merchant.appid]
+    (refresh,) = [c for c in wechat.calls if TOKEN_URL in c.request.url]
+    assert json.loads(refresh.request.body)["authorizer_refresh_token"] == "RT_LISTED"
+    merchant.refresh_from_db()
+    assert (merchant.status, merchant.revoked_at, refresh_token_of(merchant)) == ("active", None, "RT_NEW")
+    assert AuditEvent.objects.filter(action="authorizer.restored", authorizer_appid=merchant.appid).exists()
+    assert alerts_active() == []
+
+
+def test_a_listed_merchant_that_cannot_be_restored_raises_an_alert_and_stays_as_it_was(
+    wechat, component_ready, make_authorizer
+):
+    refused = make_authorizer(status=AuthorizerStatus.REVOKED)
+    tokenless = make_authorizer(status=AuthorizerStatus.REVOKED)
+    wechat.post(
+        AUTHORIZER_LIST,
+        json={
+            "total_count": 2,
+            "list": [
+                {"authorizer_appid": refused.appid, "refresh_token": "RT_BAD"},
+                {"authorizer_appid": tokenless.appid},
+            ],
+        },
+    )
+    wechat.post(TOKEN_URL, json={"errcode": 61023, "errmsg": "refresh_token is invalid"})
+    result = authorizers_reconcile(actor=Actor.schedule("test"))
+    assert result.restored == []
+    for merchant in (refused, tokenless):
+        merchant.refresh_from_db()
+        assert merchant.status == "revoked"
+        (alert,) = alerts_active(authorizer_appid=merchant.appid)
+        assert alert.code == "refresh_token_invalid" and "still lists" in alert.message and alert.fix
+    assert alerts_active(authorizer_appid=refused.appid)[0].errcode == 61023
+
+
+def test_an_active_merchant_whose_61023_was_not_recovered_is_restored_and_its_alert_cleared(
+    wechat, component_ready, make_authorizer
+):
+    from authorizers.alerts import alert_raise, merchant_held
+
+    merchant = make_authorizer()
+    alert_raise(code=PlatformAlert.Code.REFRESH_TOKEN_INVALID, authorizer_appid=merchant.appid)
+    assert merchant_held(merchant.appid)
+    wechat.post(
+        AUTHORIZER_LIST,
+        json={"total_count": 1, "list": [{"authorizer_appid": merchant.appid, "refresh_token": "RT_NOW"}]},
+    )
+    wechat.post(
+        TOKEN_URL, json={"authorizer_access_token": "AT", "expires_in": 7200, "authorizer_refresh_token": "RT2"}
+    )
+    assert authorizers_reconcile(actor=Actor.schedule("test")).restored == [merchant.appid]
+    assert not merchant_held(merchant.appid)
