@@ -8,7 +8,8 @@ set of Django permissions:
 - operator: the viewer's, plus ``add_*`` and ``change_*`` on the domain apps' models and the
   permissions the models declare for their actions (``Meta.permissions``: ``operate_authorizer``,
   ``request_deletion``…), except the superuser-only ones below and the audit log (append-only).
-  Nobody but a superuser gets ``delete_*`` (or ``manage_apikey``: API keys are superuser-only).
+  Nobody but a superuser gets ``delete_*`` (or ``manage_apikey``: API keys are superuser-only;
+  or ``manage_webhook_endpoints``: registering, redirecting and rotating webhook secrets).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ OPERATOR = "operator"
 DOMAIN_APPS = ("authorizers", "kfaccounts", "audit", "cleanup", "webhooks", "observability", "console")
 SUPERUSER_ONLY_MODELS = frozenset({("authorizers", "apikey"), ("authorizers", "componentcredential")})
 READ_ONLY_APPS = frozenset({"audit"})
+# Custom permissions no role carries: where a merchant's webhook events go and the secret that signs
+# them are as powerful as an API key (superusers, or a user given the permission by name).
+SUPERUSER_ONLY_PERMISSIONS = frozenset({"manage_webhook_endpoints"})
 DEFAULT_ACTIONS = frozenset({"view", "add", "change", "delete"})
 
 
@@ -35,6 +39,8 @@ def roles_sync(*, group_model: Any, permission_model: Any) -> None:
             viewing.append(permission)
             operating.append(permission)
         elif model in SUPERUSER_ONLY_MODELS or model[0] in READ_ONLY_APPS:
+            continue
+        elif permission.codename in SUPERUSER_ONLY_PERMISSIONS:
             continue
         elif action in ("add", "change") or action not in DEFAULT_ACTIONS:
             operating.append(permission)

@@ -12,6 +12,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from authorizers.models import Authorizer
+from dbkit.leases import LeaseQuerySet
 
 
 class EventType(models.TextChoices):
@@ -70,6 +71,13 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", _("Failed (gave up)")
 
 
+class DeliveryQuerySet(LeaseQuerySet["WebhookDelivery"]):
+    """Claim / lease / sweep of deliveries (dbkit.leases): pending → delivering → pending or final."""
+
+    waiting = "pending"
+    working = "delivering"
+
+
 class WebhookDelivery(models.Model):
     """One event for one endpoint: the outbox row its task is sent from, and its delivery log."""
 
@@ -92,6 +100,8 @@ class WebhookDelivery(models.Model):
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
     gave_up_at = models.DateTimeField(null=True, blank=True, verbose_name=_("gave up at"))
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("webhook delivery")

@@ -13,18 +13,19 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.models import Authorizer
+from dbkit.leases import Lease, Next
 from errorkit import DomainError
 from webhooks import signing, transport
 from webhooks.dispatch import deliveries_send
@@ -45,14 +46,14 @@ class InvalidWebhook(DomainError, ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy(Backoff):
-    """The backoff of deliveries, kept up for ``window_seconds`` after the event; owned by the task."""
+class DeliveryPolicy:
+    """How deliveries are tried: the shared primitives (``wechat.retry.Backoff``, ``dbkit.leases.Lease``)
+    and what only webhooks have, the retry window and the in-flight caps. ``delivery_policy()`` reads it
+    from the settings."""
 
-    base_seconds: float = 30.0
-    cap_seconds: float = 3600.0
-    jitter: float = 0.2
+    backoff: Backoff = field(default_factory=lambda: Backoff(base_seconds=30.0, cap_seconds=3600.0, jitter=0.2))
+    lease: Lease = field(default_factory=lambda: Lease(seconds=60))
     window_seconds: float = 86400.0
-    lease_seconds: int = 60
     # In-flight caps: deliveries being sent at once to one endpoint / to one merchant's endpoints.
     max_per_endpoint: int = 4
     max_per_merchant: int = 8
@@ -60,9 +61,18 @@ class RetryPolicy(Backoff):
     busy_wait_seconds: float = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class Next:
-    countdown: float | None = None
+def delivery_policy() -> DeliveryPolicy:
+    return DeliveryPolicy(
+        backoff=Backoff(
+            base_seconds=settings.WEBHOOK_RETRY_BASE_SECONDS, cap_seconds=settings.WEBHOOK_RETRY_CAP_SECONDS, jitter=0.2
+        ),
+        # The lease outlives the longest attempt (the DNS bound, then the HTTP deadline), so a
+        # healthy delivery is never swept to a second worker while its first is still sending.
+        lease=Lease(seconds=int(settings.WEBHOOK_DNS_TIMEOUT + settings.WEBHOOK_DEADLINE) + 30),
+        window_seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS,
+        max_per_endpoint=settings.WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT,
+        max_per_merchant=settings.WEBHOOK_MAX_IN_FLIGHT_PER_MERCHANT,
+    )
 
 
 def _secret_ctx(endpoint_id: int, field: str) -> str:
@@ -323,10 +333,8 @@ def webhook_ping(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookDelivery:
 
 # --- delivering --------------------------------------------------------------------------------
 
-CLAIM_EARLY_TOLERANCE = timedelta(seconds=2)
 
-
-def webhook_delivery_attempt(*, delivery_id: int, policy: RetryPolicy) -> Next:
+def webhook_delivery_attempt(*, delivery_id: int, policy: DeliveryPolicy) -> Next:
     """Claim one delivery, POST it once, record the attempt, decide what comes next."""
     now = timezone.now()
     claimed = _claim(delivery_id, now, policy)
@@ -342,7 +350,7 @@ def webhook_delivery_attempt(*, delivery_id: int, policy: RetryPolicy) -> Next:
     outcome = _send(delivery, endpoint)
     _record_attempt(delivery, outcome)
     if outcome.ok:
-        _move(
+        WebhookDelivery.objects.release(
             delivery,
             status=DeliveryStatus.SUCCEEDED,
             delivered_at=timezone.now(),
@@ -352,12 +360,12 @@ def webhook_delivery_attempt(*, delivery_id: int, policy: RetryPolicy) -> Next:
             lease_expires_at=None,
         )
         return Next()
-    delay = policy.delay(delivery.attempts)
+    delay = policy.backoff.delay(delivery.attempts)
     due = timezone.now() + timedelta(seconds=delay)
     if due > delivery.created_at + timedelta(seconds=policy.window_seconds):
         _give_up(delivery, outcome)
         return Next()
-    moved = _move(
+    moved = WebhookDelivery.objects.release(
         delivery,
         status=DeliveryStatus.PENDING,
         next_attempt_at=due,
@@ -369,17 +377,17 @@ def webhook_delivery_attempt(*, delivery_id: int, policy: RetryPolicy) -> Next:
     return Next(countdown=delay) if moved else Next()
 
 
-def _claim(delivery_id: int, now: Any, policy: RetryPolicy) -> Next | None:
+def _claim(delivery_id: int, now: Any, policy: DeliveryPolicy) -> Next | None:
     """pending → delivering if due and under both in-flight caps (None: claimed); else what to do.
 
     The merchant's endpoint rows are locked while the caps are counted, so two workers cannot both
     take the last slot; a delivery over a cap stays pending, due a little later, without using an
     attempt, and its task looks again then (a slow receiver holds at most the caps' worth of threads).
     """
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_EARLY_TOLERANCE)
     with transaction.atomic():
         row = (
-            WebhookDelivery.objects.filter(due, pk=delivery_id, status=DeliveryStatus.PENDING)
+            WebhookDelivery.objects.filter(pk=delivery_id)
+            .due(now + policy.lease.early)
             .values("endpoint_id", "endpoint__authorizer_id")
             .first()
         )
@@ -402,13 +410,8 @@ def _claim(delivery_id: int, now: Any, policy: RetryPolicy) -> Next | None:
                 next_attempt_at=later, dispatched_at=later, updated_at=now
             )
             return Next(countdown=wait)
-        claimed = WebhookDelivery.objects.filter(due, pk=delivery_id, status=DeliveryStatus.PENDING).update(
-            status=DeliveryStatus.DELIVERING,
-            attempts=F("attempts") + 1,
-            lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
-            updated_at=now,
-        )
-    return None if claimed == 1 else Next()
+        claimed = WebhookDelivery.objects.filter(pk=delivery_id).claim(now=now, lease=policy.lease)
+    return None if claimed else Next()
 
 
 def _send(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> transport.Outcome:
@@ -451,7 +454,7 @@ def _record_attempt(delivery: WebhookDelivery, outcome: transport.Outcome) -> No
 
 def _give_up(delivery: WebhookDelivery, outcome: transport.Outcome) -> None:
     now = timezone.now()
-    if _move(
+    if WebhookDelivery.objects.release(
         delivery,
         status=DeliveryStatus.FAILED,
         gave_up_at=now,
@@ -473,16 +476,6 @@ def _give_up(delivery: WebhookDelivery, outcome: transport.Outcome) -> None:
                 "attempts": delivery.attempts,
             },
         )
-
-
-def _move(delivery: WebhookDelivery, **changes: object) -> bool:
-    """Leave `delivering` only while we hold the claim (a sweeper may have taken an expired lease)."""
-    return (
-        WebhookDelivery.objects.filter(
-            pk=delivery.pk, status=DeliveryStatus.DELIVERING, attempts=delivery.attempts
-        ).update(updated_at=timezone.now(), **changes)
-        == 1
-    )
 
 
 def webhook_delivery_retry(*, delivery: WebhookDelivery, actor: Actor) -> bool:
@@ -510,20 +503,12 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery, actor: Actor) -> bool:
     return bool(moved)
 
 
-def webhook_deliveries_sweep(*, policy: RetryPolicy, stale_after: timedelta = timedelta(minutes=2)) -> int:
+def webhook_deliveries_sweep(*, stale_after: timedelta = timedelta(minutes=2)) -> int:
     """Re-send what a crash or a lost message left behind; returns how many were re-sent."""
     now = timezone.now()
-    WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERING, lease_expires_at__lt=now).update(
-        status=DeliveryStatus.PENDING, lease_expires_at=None, dispatched_at=None, updated_at=now
-    )
-    due = list(
-        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - stale_after))
-        .order_by("id")
-        .values_list("pk", flat=True)[:1000]
-    )
+    WebhookDelivery.objects.requeue_expired(now, dispatched_at=None)
+    due = list(WebhookDelivery.objects.unsent(now, stale_after).order_by("id").values_list("pk", flat=True)[:1000])
     if due:
-        WebhookDelivery.objects.filter(pk__in=due).update(dispatched_at=now)
+        WebhookDelivery.objects.mark_sent(due, now)
         deliveries_send(due)
     return len(due)

@@ -728,7 +728,7 @@ def start_stack(
         stack.start("beat", procs.celery("beat", "-l", "info"))
         for n in range(workers):
             stack.start_worker("worker" if n == 0 else f"worker{n + 1}", threads=worker_threads)
-        stack.start_worker("webhooks", threads=8, queue="webhooks")
+        stack.start_worker("webhooks", threads=16, queue="webhooks")  # as docker-compose.yml
         procs.wait_until(lambda: stack.sandbox.control("GET", "/health")["ok"], timeout=30, what="the sandbox")
         procs.wait_until(lambda: stack.web.get("/healthz").status_code == 200, timeout=60, what="the web server")
         # Observable over HTTP: the sandbox's first verify-ticket push was answered `success`.

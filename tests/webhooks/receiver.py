@@ -94,8 +94,13 @@ class DripReceiver:
         try:
             conn.recv(65536)
             conn.sendall(b"HTTP/1.1 200 OK\r\n")
-            while not self._stop.wait(self.every):
-                conn.sendall(b"X")
+            conn.settimeout(self.every)
+            while not self._stop.is_set():
+                try:
+                    if conn.recv(1) == b"":
+                        break  # the client closed the connection (its deadline): counted at once
+                except TimeoutError:
+                    conn.sendall(b"X")
         except OSError:
             pass  # the client gave up: what the deadline is for
         finally:

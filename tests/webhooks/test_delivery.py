@@ -14,8 +14,9 @@ from kfaccounts.models import DeletionRequest
 from tests.kfaccounts.conftest import DEL_URL, OK
 from webhooks import services, signing
 from webhooks.models import DeliveryStatus, EventType, WebhookDelivery, WebhookEndpoint
-from webhooks.tasks import dispatch_deliveries, retry_policy
+from webhooks.tasks import dispatch_deliveries
 from webhooks.urlguard import UnsafeUrl
+from wechat.retry import Backoff
 
 pytestmark = pytest.mark.django_db
 
@@ -107,10 +108,10 @@ def test_retries_back_off_exponentially_and_stop_after_the_window(make_authorize
         == []
     )
     ids = services._enqueue(list(WebhookEndpoint.objects.all()), merchant.appid, "ping", {})
-    policy = services.RetryPolicy(base_seconds=30, cap_seconds=3600, window_seconds=86400)
-    delays = [policy.delay(n) for n in range(1, 9)]
+    policy = services.DeliveryPolicy(backoff=Backoff(base_seconds=30, cap_seconds=3600, jitter=0.2))
+    delays = [policy.backoff.delay(n) for n in range(1, 9)]
     assert 24 <= delays[0] <= 30 and 48 <= delays[1] <= 60 and 96 <= delays[2] <= 120
-    assert max(policy.delay(n) for n in range(12, 20)) <= 3600
+    assert max(policy.backoff.delay(n) for n in range(12, 20)) <= 3600
 
     first = services.webhook_delivery_attempt(delivery_id=ids[0], policy=policy)
     assert first.countdown is not None and 24 <= first.countdown <= 30
@@ -251,11 +252,10 @@ def test_the_sweeper_resends_lost_deliveries_and_recovers_expired_leases(
     with django_capture_on_commit_callbacks() as callbacks:  # captured, not run: the message is lost
         ids = services._enqueue(list(WebhookEndpoint.objects.all()), merchant.appid, "ping", {})
     assert deliveries_sent(callbacks) == ids
-    policy = retry_policy()
 
     def sweep() -> tuple[int, list[int]]:
         with django_capture_on_commit_callbacks() as callbacks:
-            resent = services.webhook_deliveries_sweep(policy=policy)
+            resent = services.webhook_deliveries_sweep()
         return resent, deliveries_sent(callbacks)
 
     assert sweep() == (0, [])  # sent just now

@@ -14,7 +14,6 @@ from tests.webhooks.dnsserver import start_blackhole
 from tests.webhooks.receiver import start_drip_receiver
 from webhooks import services
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from webhooks.tasks import retry_policy
 from webhooks.urlguard import NOT_PUBLIC
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +32,7 @@ def test_a_receiver_that_drips_its_headers_is_cut_off_at_the_overall_deadline(ma
         services.webhook_endpoint_register(authorizer=merchant, url=drip.url, actor=SYSTEM)
         (delivery_id,) = services._enqueue(list(WebhookEndpoint.objects.all()), merchant.appid, "ping", {})
         started = time.monotonic()
-        services.webhook_delivery_attempt(delivery_id=delivery_id, policy=retry_policy())
+        services.webhook_delivery_attempt(delivery_id=delivery_id, policy=services.delivery_policy())
         spent = time.monotonic() - started
         deadline = time.monotonic() + 10
         while drip.open_now and time.monotonic() < deadline:
@@ -51,7 +50,7 @@ def test_a_receiver_that_drips_its_headers_is_cut_off_at_the_overall_deadline(ma
 def test_the_lease_outlives_the_dns_bound_and_the_deadline(settings):
     settings.WEBHOOK_DEADLINE = 10.0
     settings.WEBHOOK_DNS_TIMEOUT = 2.0
-    assert retry_policy().lease_seconds > 12
+    assert services.delivery_policy().lease.seconds > 12
 
 
 @pytest.mark.parametrize(("per_endpoint", "per_merchant"), [(2, 10), (10, 3)])
@@ -68,7 +67,7 @@ def test_deliveries_in_flight_are_capped_per_endpoint_and_per_merchant(
     busy = services._enqueue(
         [first, first, second] if per_merchant == 3 else [first, first], merchant.appid, "ping", {}
     )
-    policy = retry_policy()
+    policy = services.delivery_policy()
     # Those are being sent right now (by other workers): a live lease each.
     WebhookDelivery.objects.filter(pk__in=busy).update(
         status=DeliveryStatus.DELIVERING, attempts=1, lease_expires_at=services.timezone.now() + services.timedelta(60)
