@@ -38,9 +38,11 @@ def roles_sync(*, group_model: Any, permission_model: Any) -> None:
         if action == "view":
             viewing.append(permission)
             operating.append(permission)
-        elif model in SUPERUSER_ONLY_MODELS or model[0] in READ_ONLY_APPS:
-            continue
-        elif permission.codename in SUPERUSER_ONLY_PERMISSIONS:
+        elif (
+            model in SUPERUSER_ONLY_MODELS
+            or model[0] in READ_ONLY_APPS
+            or permission.codename in SUPERUSER_ONLY_PERMISSIONS
+        ):
             continue
         elif action in ("add", "change") or action not in DEFAULT_ACTIONS:
             operating.append(permission)
