@@ -27,6 +27,7 @@ from authorizers.alerts import platform_call_succeeded, platform_error_seen
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
 from authorizers.revocation import authorizer_revoke
+from errorkit import DomainError
 from wechat.errors import (
     AuthorizationRevoked,
     ComponentTicketInvalid,
@@ -48,9 +49,17 @@ PUSH_RESTART_INTERVAL = timedelta(minutes=10)
 MAX_LIST_PAGES = 200
 
 
-class AuthorizerInactive(Exception):
+class AuthorizerInactive(DomainError):
     """The merchant is not active (it revoked the authorization, or staff deactivated it): nothing
     can be called on its behalf until it authorizes again."""
+
+    code = "not_active"
+    status = 403
+
+    def __init__(self, appid: str) -> None:
+        super().__init__(appid)  # str(): the appid, as logs and tasks have always shown it
+        self.message = "this merchant is not active (it revoked the authorization, or staff deactivated it)"
+        self.appid = appid
 
 
 # --- contexts: bind each ciphertext to its row and field ---------------------------------------

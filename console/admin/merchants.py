@@ -41,6 +41,7 @@ from console.admin.helpers import (
     merchant_name,
     staff_actor,
 )
+from errorkit import DomainError
 from kfaccounts import services as kf_services
 from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
 from wechat.errors import WeChatError
@@ -49,15 +50,19 @@ RECENT = 10
 
 
 def wechat_reason(exc: Exception) -> str:
+    """A failed action in the staff's language: WeChat's errcode, or the domain error's code (the
+    same codes the API answers) shown as words."""
     if isinstance(exc, WeChatError):
         return gettext("WeChat answered errcode %(errcode)s (%(errmsg)s)") % {
             "errcode": exc.errcode,
             "errmsg": exc.errmsg or exc.reason,
         }
-    if isinstance(exc, AuthorizerInactive):
-        return gettext("the merchant is not active (revoked or deactivated)")
-    if isinstance(exc, NotEligible):
-        return gettext("not eligible: %(why)s") % {"why": exc.verdict.summary_text}
+    if isinstance(exc, DomainError):
+        if exc.code == AuthorizerInactive.code:
+            return gettext("the merchant is not active (revoked or deactivated)")
+        if isinstance(exc, NotEligible):
+            return gettext("not eligible: %(why)s") % {"why": exc.verdict.summary_text}
+        return exc.message
     return str(exc)
 
 
