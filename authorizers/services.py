@@ -27,6 +27,7 @@ from authorizers.tokens import (
     verify_ticket_store,
     with_component_token,
 )
+from errorkit import DomainError
 from wechat.errors import TokenInvalid, Transient, WeChatError, error_for
 from wechat.results import AuthorizerInfo, parse_authorization_info, parse_authorizer_info
 
@@ -40,8 +41,10 @@ INFO_UNAUTHORIZED = "unauthorized"
 SECRET_FIELDS = frozenset({"ComponentVerifyTicket", "AuthorizationCode", "PreAuthCode"})
 
 
-class BadEvent(ValueError):
+class BadEvent(DomainError, ValueError):
     """A decrypted push that is not a usable component event (missing or malformed fields)."""
+
+    code = "bad_event"
 
 
 # --- authorization -----------------------------------------------------------------------------

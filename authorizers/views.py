@@ -88,7 +88,7 @@ def component_events(request: HttpRequest) -> HttpResponse:
     try:
         services.component_event_receive(fields=fields)
     except services.BadEvent as exc:
-        return _refuse(400, f"bad event: {exc}")
+        return _refuse(exc.status, f"bad event: {exc.message}")
     return HttpResponse("success", content_type="text/plain")
 
 
