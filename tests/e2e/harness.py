@@ -679,10 +679,12 @@ def start_stack(
     settings: dict[str, str] | None = None,
     workers: int = 1,
     worker_threads: int = WORKER_THREADS,
+    broker_db: int = BROKER_REDIS_DB,
 ) -> Stack:
     """The whole stack in ``tmp``. By default on the servers DATABASE_URL / REDIS_URL name (or SQLite
     and the filesystem broker); the fault suite passes servers of its own. ``settings`` override the
-    session's environment; with ``workers`` > 1 they run as ``worker``, ``worker2``, …"""
+    session's environment; with ``workers`` > 1 they run as ``worker``, ``worker2``, …; a stack
+    that runs while the session's is up takes another ``broker_db`` (on a shared Redis server)."""
     if database_url is _FROM_ENVIRONMENT:
         database_url = os.environ.get("DATABASE_URL", "").strip() or None
     if redis_url is _FROM_ENVIRONMENT:
@@ -692,7 +694,7 @@ def start_stack(
         import redis
 
         own_db = urlsplit(redis_url).path.strip("/")
-        broker_db = BROKER_REDIS_DB if own_db != str(BROKER_REDIS_DB) else BROKER_REDIS_DB + 1
+        broker_db = broker_db if own_db != str(broker_db) else broker_db + 1
         broker_url = _redis_db_url(redis_url, broker_db)
         client = redis.Redis.from_url(broker_url)
         client.flushdb()
