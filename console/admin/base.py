@@ -11,6 +11,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from console.admin.helpers import NoDeleteAdmin
 
 NEXT = "_console_next"
+# Every field of a record is read-only: changes happen through actions (services), never the form.
+READ_ONLY = {
+    "show_save": False,
+    "show_save_and_continue": False,
+    "show_save_and_add_another": False,
+    "show_delete": False,
+}
 
 
 class ObjectActionsAdmin(NoDeleteAdmin):
@@ -25,6 +32,8 @@ class ObjectActionsAdmin(NoDeleteAdmin):
     # Shorter names for the buttons, where the list's wording ("the selected …") reads oddly.
     object_action_labels: dict[str, Any] = {}
     change_form_template = "console/change_form.html"
+    # Most pages are records: every field read-only, changes through actions (services) only.
+    editable_form = False
 
     def object_action_applies(self, name: str, obj: Any) -> bool:
         """Whether the button makes sense for this row (a retry only for a failed deletion…)."""
@@ -44,11 +53,7 @@ class ObjectActionsAdmin(NoDeleteAdmin):
         context = {
             "object_action_buttons": buttons,
             "console_next_field": NEXT,
-            # Every field is read-only: changes happen through actions (services), never the form.
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            "show_delete": False,
+            **({} if self.editable_form else READ_ONLY),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra_context=context)

@@ -19,3 +19,11 @@ def timesince_seconds(value: timedelta | None) -> str:
     if hours:
         return gettext("%(h)d h %(m)02d min %(s)02d s") % {"h": hours, "m": minutes, "s": seconds}
     return gettext("%(m)d min %(s)02d s") % {"m": minutes, "s": seconds}
+
+
+@register.filter
+def minutes(value: timedelta | None) -> int:
+    """A duration in whole minutes, rounded up (the lockout's length)."""
+    if value is None:
+        return 0
+    return -(-int(value.total_seconds()) // 60)
