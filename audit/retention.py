@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_events_prune, audit_record
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def audit_retention_apply(*, now: datetime | None = None) -> int:
         # Recorded after the deletion, so the record of it is never what it deletes.
         audit_record(
             actor=Actor.system("audit retention"),
-            action="audit.pruned",
+            action=AuditAction.AUDIT_PRUNED,
             outcome="ok",
             detail={"deleted": deleted, "before": cutoff.isoformat(), "days": settings.AUDIT_RETENTION_DAYS},
         )

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from audit.actions import AuditAction
 from audit.models import ActorKind, AuditEvent
 from dbkit.bulk import insert_many
 
@@ -49,7 +50,7 @@ def merchant_label(kind: str, label: str) -> str:
 def audit_event(
     *,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     authorizer_appid: str = "",
     subject: str = "",
     outcome: str = "",
@@ -58,13 +59,16 @@ def audit_event(
     rid: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """One audit line, not yet saved: the single place that shapes what the log holds."""
+    """One audit line, not yet saved: the single place that shapes what the log holds.
+
+    ``action`` must be in the vocabulary (audit/actions.py): anything else raises ValueError.
+    """
     return AuditEvent(
         actor_kind=actor.kind,
         actor_id=actor.id[:64],
         actor_label=actor.label[:150],
         authorizer_appid=authorizer_appid,
-        action=action,
+        action=AuditAction(action).value,
         subject=subject[:128],
         outcome=outcome,
         errcode=errcode,
@@ -77,7 +81,7 @@ def audit_event(
 def audit_record(
     *,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     authorizer_appid: str = "",
     subject: str = "",
     outcome: str = "",
@@ -110,7 +114,7 @@ def audit_record_many(events: Iterable[AuditEvent]) -> None:
 def audit_record_each(
     *,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     authorizer_appid: str,
     subjects: Sequence[str],
     outcomes: Sequence[str],

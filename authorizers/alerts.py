@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers.models import PlatformAlert
 from wechat.errors import MerchantBlocked, PlatformBlocked, RefreshTokenInvalid, WeChatError
@@ -88,7 +89,7 @@ def alert_raise(
         log.error("platform alert %s: %s (errcode %s: %s)", code, alert.get_code_display(), errcode, errmsg)
     audit_record(
         actor=Actor.system("platform alert"),
-        action="platform.alert_raised",
+        action=AuditAction.ALERT_RAISED,
         authorizer_appid=authorizer_appid,
         subject=code,
         outcome=code,
@@ -110,7 +111,7 @@ def alert_clear(*, code: str, actor: Actor, authorizer_appid: str = "") -> bool:
         log.warning("%s cleared by %s", where, actor.label)
         audit_record(
             actor=actor,
-            action="platform.alert_cleared",
+            action=AuditAction.ALERT_CLEARED,
             authorizer_appid=authorizer_appid,
             subject=code,
             outcome="cleared",

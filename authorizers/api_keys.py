@@ -20,6 +20,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
+from audit.actions import AuditAction
 from audit.models import ActorKind
 from audit.services import Actor, audit_record
 from authorizers.models import ApiKey, Authorizer
@@ -45,7 +46,9 @@ def api_key_issue(*, authorizer: Authorizer, actor: Actor, name: str = "") -> tu
     prefix = secrets.token_hex(6)
     plaintext = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(authorizer=authorizer, name=name, prefix=prefix, digest=_digest(plaintext))
-    audit_record(actor=actor, action="api_key.issued", authorizer_appid=authorizer.appid, subject=prefix, outcome="ok")
+    audit_record(
+        actor=actor, action=AuditAction.API_KEY_ISSUED, authorizer_appid=authorizer.appid, subject=prefix, outcome="ok"
+    )
     return api_key, plaintext
 
 
@@ -54,7 +57,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> None:
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
         audit_record(
             actor=actor,
-            action="api_key.revoked",
+            action=AuditAction.API_KEY_REVOKED,
             authorizer_appid=api_key.authorizer.appid,
             subject=api_key.prefix,
             outcome="ok",

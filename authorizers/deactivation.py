@@ -15,6 +15,7 @@ import django.dispatch
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers.api_keys import api_key_revoke
 from authorizers.models import ApiKey, Authorizer, AuthorizerStatus
@@ -59,7 +60,7 @@ def authorizer_deactivate(*, authorizer: Authorizer, actor: Actor) -> Deactivati
             cancelled_ids += cast(list[int], withdrawn)
         audit_record(
             actor=actor,
-            action="authorizer.deactivated",
+            action=AuditAction.AUTHORIZER_DEACTIVATED,
             authorizer_appid=authorizer.appid,
             outcome="deactivated" if changed else "already_deactivated",
             detail={"api_keys_revoked": key_prefixes, "deletions_cancelled": cancelled_ids},

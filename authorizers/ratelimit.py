@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers.models import Authorizer
 from wechat.errors import WeChatError
@@ -92,7 +93,7 @@ def rate_limit_slow(*, authorizer: Authorizer, errcode: int) -> float:
     authorizer.learned_rate_limit = learned
     audit_record(
         actor=Actor.system("rate limit"),
-        action="authorizer.rate_limit_learned",
+        action=AuditAction.AUTHORIZER_RATE_LIMIT_LEARNED,
         authorizer_appid=authorizer.appid,
         outcome="lowered",
         errcode=errcode,
@@ -128,7 +129,7 @@ def rate_limit_seed(*, authorizer: Authorizer, read: Callable[[str], ApiQuota]) 
     except WeChatError as exc:
         audit_record(
             actor=Actor.system("rate limit"),
-            action="authorizer.quota_read",
+            action=AuditAction.AUTHORIZER_QUOTA_READ,
             authorizer_appid=authorizer.appid,
             outcome=exc.reason,
             errcode=exc.errcode,
@@ -141,7 +142,7 @@ def rate_limit_seed(*, authorizer: Authorizer, read: Callable[[str], ApiQuota]) 
     authorizer.quota_rate_limit = pace
     audit_record(
         actor=Actor.system("rate limit"),
-        action="authorizer.quota_read",
+        action=AuditAction.AUTHORIZER_QUOTA_READ,
         authorizer_appid=authorizer.appid,
         outcome="ok",
         errcode=0,
@@ -162,7 +163,7 @@ def authorizer_rate_limit_set(
     Authorizer.objects.filter(pk=authorizer.pk).update(**changes)
     audit_record(
         actor=actor,
-        action="authorizer.rate_limit_set",
+        action=AuditAction.AUTHORIZER_RATE_LIMIT_SET,
         authorizer_appid=authorizer.appid,
         outcome="set" if calls_per_second is not None else "cleared",
         detail={"calls_per_second": calls_per_second, "forget_learned": forget_learned},

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers.alerts import alert_clear, alert_raise
 from authorizers.client import wechat_client
@@ -107,7 +108,7 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
             alert_clear(code=code, authorizer_appid=appid, actor=actor)
     audit_record(
         actor=actor,
-        action="authorizers.reconciled",
+        action=AuditAction.AUTHORIZER_RECONCILED,
         outcome="ok" if not (gone or unknown) else "differences",
         detail={"listed": len(listed), "gone": gone[:100], "unknown": unknown[:100], "restored": restored[:100]},
     )

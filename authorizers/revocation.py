@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers.models import Authorizer, AuthorizerStatus
 from wechat.errors import WeChatError
@@ -56,7 +57,7 @@ def authorizer_revoke(
         audit_record(
             actor=actor,
             # The push says WeChat told us; a call's answer says we found out.
-            action="authorizer.unauthorized" if event_time is not None else "authorizer.revoked",
+            action=AuditAction.AUTHORIZER_UNAUTHORIZED if event_time is not None else AuditAction.AUTHORIZER_REVOKED,
             authorizer_appid=appid,
             outcome="revoked",
             errcode=cause.errcode if cause is not None else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.models import Authorizer, ComponentCredential, ComponentEvent
@@ -39,7 +40,7 @@ def encryption_keys_rotate(*, batch_size: int = 500) -> dict[str, int]:
                     counts[label] += 1
     audit_record(
         actor=Actor.system("rotate_encryption_keys"),
-        action="encryption.rotated",
+        action=AuditAction.ENCRYPTION_ROTATED,
         outcome="ok",
         detail={"counts": counts, "primary_kid": fieldcrypto.keyring().primary_kid},
     )

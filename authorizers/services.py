@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.client import wechat_client
@@ -178,7 +179,7 @@ def authorizer_authorize(
             authorizer.save()
             audit_record(
                 actor=actor,
-                action="authorizer.authorized",
+                action=AuditAction.AUTHORIZER_AUTHORIZED,
                 authorizer_appid=authorizer.appid,
                 outcome="ok",
                 detail={"func_ids": authorizer.func_ids, "kind": authorizer.kind},
@@ -202,7 +203,7 @@ def _shared_result(exchange: AuthorizationCodeExchange, event_time: datetime | N
     return Authorizer.objects.get(pk=authorizer_id)
 
 
-def _audit_wechat_failure(actor: Actor, action: str, authorizer: Authorizer, exc: WeChatError) -> None:
+def _audit_wechat_failure(actor: Actor, action: AuditAction, authorizer: Authorizer, exc: WeChatError) -> None:
     """Audit an operator action on `authorizer` that WeChat refused: its reason, errcode, errmsg, rid."""
     audit_record(
         actor=actor,
@@ -223,7 +224,7 @@ def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
             lambda token: wechat_client().get_authorizer_info(component_token=token, authorizer_appid=authorizer.appid)
         )
     except WeChatError as exc:
-        _audit_wechat_failure(actor, "authorizer.info_refreshed", authorizer, exc)
+        _audit_wechat_failure(actor, AuditAction.AUTHORIZER_INFO_REFRESHED, authorizer, exc)
         raise
     info = parse_authorizer_info(details)
     granted = _granted_from(details)
@@ -236,7 +237,7 @@ def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
         authorizer.save()
         audit_record(
             actor=actor,
-            action="authorizer.info_refreshed",
+            action=AuditAction.AUTHORIZER_INFO_REFRESHED,
             authorizer_appid=authorizer.appid,
             outcome="ok",
             detail={"func_ids_before": before, "func_ids": authorizer.func_ids},
@@ -252,12 +253,12 @@ def authorizer_token_refresh(*, authorizer: Authorizer, actor: Actor) -> Authori
     try:
         authorizer_token_get(authorizer_id=authorizer.pk, force=True)
     except WeChatError as exc:
-        _audit_wechat_failure(actor, "authorizer.token_refresh_requested", authorizer, exc)
+        _audit_wechat_failure(actor, AuditAction.AUTHORIZER_TOKEN_REFRESH_REQUESTED, authorizer, exc)
         raise
     except AuthorizerInactive:
         audit_record(
             actor=actor,
-            action="authorizer.token_refresh_requested",
+            action=AuditAction.AUTHORIZER_TOKEN_REFRESH_REQUESTED,
             authorizer_appid=authorizer.appid,
             outcome="not_active",
         )
@@ -265,7 +266,7 @@ def authorizer_token_refresh(*, authorizer: Authorizer, actor: Actor) -> Authori
     authorizer.refresh_from_db()
     audit_record(
         actor=actor,
-        action="authorizer.token_refresh_requested",
+        action=AuditAction.AUTHORIZER_TOKEN_REFRESH_REQUESTED,
         authorizer_appid=authorizer.appid,
         outcome="ok",
         detail={

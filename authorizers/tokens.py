@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.alerts import platform_call_succeeded, platform_error_seen
@@ -170,7 +171,7 @@ def component_token_get(*, rejected: str | None = None) -> str:
                 )
     if ticket is None:
         _verify_ticket(credential)  # raises NoVerifyTicket, saying why, once the forgetting has committed
-    _audit_refresh("wechat.api_component_token", failure)
+    _audit_refresh(AuditAction.WECHAT_COMPONENT_TOKEN_CALLED, failure)
     if isinstance(failure, ComponentTicketInvalid):
         # 61005/61006: the stored ticket is dead; ask WeChat to push a new one (docs/wechat.md §2, §3).
         verify_ticket_push_request()
@@ -221,9 +222,9 @@ def verify_ticket_push_request(*, interval: timedelta = PUSH_RESTART_INTERVAL) -
         wechat_client().start_push_ticket()
     except WeChatError as exc:
         platform_error_seen(exc)
-        _audit_refresh("wechat.api_start_push_ticket", exc)
+        _audit_refresh(AuditAction.WECHAT_START_PUSH_TICKET_CALLED, exc)
         return False
-    _audit_refresh("wechat.api_start_push_ticket", None)
+    _audit_refresh(AuditAction.WECHAT_START_PUSH_TICKET_CALLED, None)
     log.warning("verify ticket missing, expired or invalid: asked WeChat to push a new one")
     return True
 
@@ -344,7 +345,7 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
                     "token_refresh_count",
                 ]
             )
-    _audit_refresh("wechat.api_authorizer_token", failure, authorizer_appid=authorizer.appid)
+    _audit_refresh(AuditAction.WECHAT_AUTHORIZER_TOKEN_CALLED, failure, authorizer_appid=authorizer.appid)
     if isinstance(failure, AuthorizationRevoked):
         raise AuthorizerInactive(authorizer.appid) from failure
     if failure is not None:
@@ -373,7 +374,7 @@ def _refresh_with_recovery(authorizer: Authorizer) -> dict[str, Any]:
     try:
         return _refresh_call(authorizer.appid, refresh_token_of(authorizer))
     except RefreshTokenInvalid as exc:
-        _audit_refresh("wechat.api_authorizer_token", exc, authorizer_appid=authorizer.appid)
+        _audit_refresh(AuditAction.WECHAT_AUTHORIZER_TOKEN_CALLED, exc, authorizer_appid=authorizer.appid)
     try:
         current = refresh_token_read(authorizer.appid)
         result = _refresh_call(authorizer.appid, current)
@@ -411,7 +412,7 @@ def authorizer_restore(*, appid: str, refresh_token: str, actor: Actor) -> bool:
         authorizer.save()
         audit_record(
             actor=actor,
-            action="authorizer.restored",
+            action=AuditAction.AUTHORIZER_RESTORED,
             authorizer_appid=appid,
             outcome="restored",
             errcode=0,
@@ -454,7 +455,9 @@ def refresh_token_read(appid: str) -> str:
 def _audit_recovery(appid: str, failure: WeChatError | None) -> None:
     audit_record(
         actor=Actor.system("token refresh"),
-        action="authorizer.refresh_token_recovered" if failure is None else "authorizer.refresh_token_recovery_failed",
+        action=AuditAction.AUTHORIZER_REFRESH_TOKEN_RECOVERED
+        if failure is None
+        else AuditAction.AUTHORIZER_REFRESH_TOKEN_RECOVERY_FAILED,
         authorizer_appid=appid,
         outcome="recovered" if failure is None else failure.reason,
         errcode=0 if failure is None else failure.errcode,
@@ -464,7 +467,7 @@ def _audit_recovery(appid: str, failure: WeChatError | None) -> None:
     )
 
 
-def _audit_refresh(action: str, failure: WeChatError | None, *, authorizer_appid: str = "") -> None:
+def _audit_refresh(action: AuditAction, failure: WeChatError | None, *, authorizer_appid: str = "") -> None:
     """One audit event per token call to WeChat, whatever its outcome."""
     if failure is None:
         audit_record(

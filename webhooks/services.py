@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.models import Authorizer
@@ -137,7 +138,7 @@ def webhook_endpoint_register(
         endpoint.save(update_fields=["secret_ciphertext"])
         audit_record(
             actor=actor,
-            action="webhook.registered",
+            action=AuditAction.WEBHOOK_REGISTERED,
             authorizer_appid=authorizer.appid,
             subject=f"endpoint {endpoint.pk}",
             outcome="ok",
@@ -176,7 +177,7 @@ def webhook_endpoint_update(
         endpoint.save(update_fields=[*changes, "updated_at"])
         audit_record(
             actor=actor,
-            action="webhook.updated",
+            action=AuditAction.WEBHOOK_UPDATED,
             authorizer_appid=endpoint.authorizer.appid,
             subject=f"endpoint {endpoint.pk}",
             outcome="ok",
@@ -193,7 +194,7 @@ def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, actor: Actor) -> None
         ):
             audit_record(
                 actor=actor,
-                action="webhook.deleted",
+                action=AuditAction.WEBHOOK_DELETED,
                 authorizer_appid=endpoint.authorizer.appid,
                 subject=f"endpoint {endpoint.pk}",
                 outcome="ok",
@@ -224,7 +225,7 @@ def webhook_endpoint_secret_rotate(*, endpoint: WebhookEndpoint, actor: Actor) -
         )
         audit_record(
             actor=actor,
-            action="webhook.secret_rotated",
+            action=AuditAction.WEBHOOK_SECRET_ROTATED,
             authorizer_appid=locked.authorizer.appid,
             subject=f"endpoint {locked.pk}",
             outcome="ok",
@@ -465,7 +466,7 @@ def _give_up(delivery: WebhookDelivery, outcome: transport.Outcome) -> None:
     ):
         audit_record(
             actor=Actor.system("webhooks"),
-            action="webhook.delivery_failed",
+            action=AuditAction.WEBHOOK_DELIVERY_FAILED,
             authorizer_appid=delivery.endpoint.authorizer.appid,
             subject=f"delivery {delivery.pk}",
             outcome="gave_up",
@@ -494,7 +495,7 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery, actor: Actor) -> bool:
         if moved:
             audit_record(
                 actor=actor,
-                action="webhook.delivery_retried",
+                action=AuditAction.WEBHOOK_DELIVERY_RETRIED,
                 authorizer_appid=delivery.endpoint.authorizer.appid,
                 subject=f"delivery {delivery.pk}",
                 outcome="pending",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from cleanup.dispatch import cleanup_run_send
 from cleanup.models import CleanupRun, RunStatus
@@ -54,7 +55,7 @@ def cleanup_run_approve(*, run: CleanupRun, actor: Actor) -> CleanupRun:
         )
         audit_record(
             actor=actor,
-            action="cleanup_run.approved",
+            action=AuditAction.CLEANUP_RUN_APPROVED,
             authorizer_appid=run.authorizer.appid,
             subject=f"rule {run.rule_id}",
             outcome="approved",
@@ -69,7 +70,7 @@ def cleanup_run_decline(*, run: CleanupRun, actor: Actor) -> CleanupRun:
         _run_decide(run, RunStatus.DECLINED, actor)
         audit_record(
             actor=actor,
-            action="cleanup_run.declined",
+            action=AuditAction.CLEANUP_RUN_DECLINED,
             authorizer_appid=run.authorizer.appid,
             subject=f"rule {run.rule_id}",
             outcome="declined",

@@ -17,6 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.models import ActorKind
 from audit.services import Actor, audit_record
 from authorizers.models import Authorizer
@@ -89,11 +90,11 @@ def cleanup_rule_create(*, authorizer: Authorizer | None, actor: Actor, values: 
     with transaction.atomic():
         rule.save()
         rule_schedule_sync(rule)
-        _audit_rule(rule, actor, "cleanup_rule.created", {"rule": _rule_summary(rule)})
+        _audit_rule(rule, actor, AuditAction.CLEANUP_RULE_CREATED, {"rule": _rule_summary(rule)})
     return rule
 
 
-def _audit_rule(rule: CleanupRule, actor: Actor, action: str, detail: dict[str, Any] | None = None) -> None:
+def _audit_rule(rule: CleanupRule, actor: Actor, action: AuditAction, detail: dict[str, Any] | None = None) -> None:
     """The audit line of a change to a rule (a rule for every merchant names none)."""
     audit_record(
         actor=actor,
@@ -117,7 +118,9 @@ def cleanup_rule_update(*, rule: CleanupRule, actor: Actor, values: dict[str, An
     with transaction.atomic():
         changed.save()
         rule_schedule_sync(changed)
-        _audit_rule(changed, actor, "cleanup_rule.updated", {"before": before, "after": _rule_summary(changed)})
+        _audit_rule(
+            changed, actor, AuditAction.CLEANUP_RULE_UPDATED, {"before": before, "after": _rule_summary(changed)}
+        )
     return changed
 
 
@@ -130,7 +133,7 @@ def cleanup_rule_archive(*, rule: CleanupRule, actor: Actor) -> None:
             return
         rule.refresh_from_db()
         rule_schedule_sync(rule)
-        _audit_rule(rule, actor, "cleanup_rule.archived")
+        _audit_rule(rule, actor, AuditAction.CLEANUP_RULE_ARCHIVED)
 
 
 def _rule_summary(rule: CleanupRule) -> dict[str, Any]:
@@ -214,6 +217,9 @@ def cleanup_listed_accounts_set(
         ListedAccount.objects.bulk_create(new, batch_size=500)
         ListedAccount.objects.bulk_update(changed, ["delete_on", "note"], batch_size=500)
         _audit_rule(
-            rule, actor, "cleanup_rule.list_updated", {"added": len(new), "changed": len(changed), "replaced": replace}
+            rule,
+            actor,
+            AuditAction.CLEANUP_RULE_LIST_UPDATED,
+            {"added": len(new), "changed": len(changed), "replaced": replace},
         )
     return len(new) + len(changed)

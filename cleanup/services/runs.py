@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers.models import Authorizer, AuthorizerStatus
 from authorizers.policy import NotEligible, eligibility
@@ -121,7 +122,7 @@ def cleanup_run_request(
         for run in runs:
             audit_record(
                 actor=actor,
-                action="cleanup_run.requested",
+                action=AuditAction.CLEANUP_RUN_REQUESTED,
                 authorizer_appid=run.authorizer.appid,
                 subject=f"rule {rule.pk}",
                 outcome="dry_run" if dry_run else "run",
@@ -352,7 +353,7 @@ def _end(run: CleanupRun, status: str, reason: str, message: str, **counts: Any)
         setattr(run, key, value)
     audit_record(
         actor=rule_actor(run.rule),
-        action=f"cleanup_run.{status}",
+        action=AuditAction(f"cleanup_run.{status}"),
         authorizer_appid=run.authorizer.appid,
         subject=f"rule {run.rule_id}",
         outcome=reason or status,
@@ -451,7 +452,7 @@ def cleanup_runs_finish(*, run_ids: Iterable[int] | None = None) -> int:
             run.refresh_from_db()
             audit_record(
                 actor=rule_actor(run.rule),
-                action="cleanup_run.finished",
+                action=AuditAction.CLEANUP_RUN_FINISHED,
                 authorizer_appid=run.authorizer.appid,
                 subject=f"rule {run.rule_id}",
                 outcome="finished",

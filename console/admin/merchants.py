@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from audit.actions import AuditAction
 from audit.models import AuditEvent
 from authorizers import authorization
 from authorizers import services as authorizer_services
@@ -361,7 +362,7 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
     @admin.display(description=_("last token error"))
     def last_token_error(self, obj: Authorizer) -> str:
         event = (
-            AuditEvent.objects.filter(authorizer_appid=obj.appid, action="wechat.api_authorizer_token")
+            AuditEvent.objects.filter(authorizer_appid=obj.appid, action=AuditAction.WECHAT_AUTHORIZER_TOKEN_CALLED)
             .exclude(outcome="ok")
             .first()
         )

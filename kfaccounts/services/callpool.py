@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from audit.actions import AuditAction
 from audit.models import AuditEvent
 from audit.services import Actor, audit_event, audit_record_many
 from authorizers import ratelimit
@@ -126,7 +127,7 @@ def call_event(call: Call) -> AuditEvent:
     wechat_error = exc if isinstance(exc, errors.WeChatError) else None
     return audit_event(
         actor=Actor.system("deletions"),
-        action="wechat.kfaccount.del",
+        action=AuditAction.WECHAT_KF_DELETE_CALLED,
         authorizer_appid=deletion.authorizer.appid,
         subject=deletion.kf_account,
         outcome="ok" if wechat_error is None else wechat_error.reason,

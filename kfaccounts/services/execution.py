@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record_each, audit_record_many
 from authorizers import ratelimit
 from authorizers.alerts import merchant_call_succeeded, merchant_held, platform_blocked
@@ -197,7 +198,7 @@ def _succeed_all(deletions: list[DeletionRequest]) -> None:
         for appid, done in by_merchant.items():
             audit_record_each(
                 actor=Actor.system("deletions"),
-                action=f"deletion.{DeletionStatus.SUCCEEDED}",
+                action=AuditAction.DELETION_SUCCEEDED,
                 authorizer_appid=appid,
                 subjects=[d.kf_account for d in done],
                 outcomes=[DeletionStatus.SUCCEEDED] * len(done),

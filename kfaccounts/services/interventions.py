@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers.deactivation import authorizer_deactivating
 from authorizers.models import Authorizer
@@ -60,7 +61,7 @@ def deletion_cancel(*, deletion: DeletionRequest, actor: Actor) -> DeletionReque
             )
         audit_record(
             actor=actor,
-            action="deletion.cancelled",
+            action=AuditAction.DELETION_CANCELLED,
             authorizer_appid=deletion.authorizer.appid,
             subject=deletion.kf_account,
             outcome=DeletionStatus.CANCELLED,
@@ -81,7 +82,7 @@ def deletion_retry(*, deletion: DeletionRequest, actor: Actor) -> DeletionReques
     if not verdict.eligible:
         audit_record(
             actor=actor,
-            action="deletion.retry_refused",
+            action=AuditAction.DELETION_RETRY_REFUSED,
             authorizer_appid=authorizer.appid,
             subject=deletion.kf_account,
             outcome="not_eligible",
@@ -104,7 +105,7 @@ def deletion_retry(*, deletion: DeletionRequest, actor: Actor) -> DeletionReques
             if moved:
                 audit_record(
                     actor=actor,
-                    action="deletion.retry_requested",
+                    action=AuditAction.DELETION_RETRY_REQUESTED,
                     authorizer_appid=authorizer.appid,
                     subject=deletion.kf_account,
                     outcome=DeletionStatus.PENDING,

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record, audit_record_each
 from authorizers.models import Authorizer
 from authorizers.policy import Eligibility, NotEligible, eligibility
@@ -95,7 +96,7 @@ def deletions_request(
     if not verdict.eligible and not record_rejections:
         audit_record(
             actor=actor,
-            action="deletion.refused",
+            action=AuditAction.DELETION_REFUSED,
             authorizer_appid=authorizer.appid,
             subject=accounts[0] if len(accounts) == 1 else f"{len(accounts)} accounts",
             outcome="not_eligible",
@@ -192,7 +193,7 @@ def _create_rows(
     )
     audit_record_each(
         actor=actor,
-        action="deletion.requested",
+        action=AuditAction.DELETION_REQUESTED,
         authorizer_appid=authorizer.appid,
         subjects=[row.kf_account for row in created],
         outcomes=[row.status for row in created],

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from kfaccounts.dispatch import deletions_send
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus
 from kfaccounts.services import transitions
@@ -57,7 +58,7 @@ def deletions_sweep(
         ):
             transitions.audit_transition(
                 deletion,
-                "deletion.lease_expired",
+                AuditAction.DELETION_LEASE_EXPIRED,
                 DeletionReason.RETRY_SCHEDULED,
                 errcode=None,
                 errmsg="the worker did not finish the attempt in time",

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer
@@ -42,7 +43,7 @@ def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
     if not verdict.eligible:
         audit_record(
             actor=actor,
-            action="kf_accounts.sync_refused",
+            action=AuditAction.KF_LIST_SYNC_REFUSED,
             authorizer_appid=authorizer.appid,
             outcome="not_eligible",
             detail={"reasons": [r.code for r in verdict.reasons]},
@@ -52,13 +53,16 @@ def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
         infos = with_authorizer_token(authorizer.pk, lambda token: wechat_client().kf_list(access_token=token))
     except AuthorizerInactive:
         audit_record(
-            actor=actor, action="kf_accounts.sync_refused", authorizer_appid=authorizer.appid, outcome="not_active"
+            actor=actor,
+            action=AuditAction.KF_LIST_SYNC_REFUSED,
+            authorizer_appid=authorizer.appid,
+            outcome="not_active",
         )
         raise
     except errors.WeChatError as exc:
         audit_record(
             actor=actor,
-            action="wechat.getkflist",
+            action=AuditAction.WECHAT_KF_LIST_CALLED,
             authorizer_appid=authorizer.appid,
             outcome=exc.reason,
             errcode=exc.errcode,
@@ -89,7 +93,7 @@ def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
         )
         audit_record(
             actor=actor,
-            action="kf_accounts.synced",
+            action=AuditAction.KF_LIST_SYNCED,
             authorizer_appid=authorizer.appid,
             outcome="ok",
             detail={"present": len(seen), "added": len(added), "gone": gone},

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record, merchant_label
 from authorizers.alerts import merchant_error_seen
 from authorizers.dispatch import authorizer_info_refresh_send
@@ -93,7 +94,7 @@ def on_wechat_error(
             # A daily count says nothing about pace: nothing is learned from it (docs/wechat.md §12).
             audit_record(
                 actor=Actor.system("deletions"),
-                action="authorizer.quota_paused",
+                action=AuditAction.AUTHORIZER_QUOTA_PAUSED,
                 authorizer_appid=deletion.authorizer.appid,
                 outcome="paused",
                 errcode=exc.errcode,
@@ -154,7 +155,13 @@ def defer_to_next_minute(
     ):
         return Next()
     audit_transition(
-        deletion, "deletion.deferred", DeletionReason.MINUTE_QUOTA, errcode=errcode, errmsg=errmsg, rid=rid, due=due
+        deletion,
+        AuditAction.DELETION_DEFERRED,
+        DeletionReason.MINUTE_QUOTA,
+        errcode=errcode,
+        errmsg=errmsg,
+        rid=rid,
+        due=due,
     )
     return Next(countdown=max(0.0, (due - timezone.now()).total_seconds()))
 
@@ -201,7 +208,7 @@ def retry_later(
         return Next()
     audit_transition(
         deletion,
-        "deletion.retry_scheduled",
+        AuditAction.DELETION_RETRY_SCHEDULED,
         DeletionReason.RETRY_SCHEDULED,
         errcode=errcode,
         errmsg=errmsg,
@@ -233,7 +240,7 @@ def defer_for_quota(
     ):
         audit_transition(
             deletion,
-            "deletion.deferred",
+            AuditAction.DELETION_DEFERRED,
             DeletionReason.QUOTA_EXHAUSTED,
             errcode=errcode,
             errmsg=errmsg,
@@ -288,7 +295,13 @@ def hold_for_platform(
         and not already_held
     ):
         audit_transition(
-            deletion, "deletion.held", DeletionReason.PLATFORM_HELD, errcode=errcode, errmsg=errmsg, rid=rid, due=due
+            deletion,
+            AuditAction.DELETION_HELD,
+            DeletionReason.PLATFORM_HELD,
+            errcode=errcode,
+            errmsg=errmsg,
+            rid=rid,
+            due=due,
         )
 
 
@@ -311,7 +324,13 @@ def hold_for_merchant(
         and not already_held
     ):
         audit_transition(
-            deletion, "deletion.held", DeletionReason.MERCHANT_HELD, errcode=errcode, errmsg=errmsg, rid=rid, due=due
+            deletion,
+            AuditAction.DELETION_HELD,
+            DeletionReason.MERCHANT_HELD,
+            errcode=errcode,
+            errmsg=errmsg,
+            rid=rid,
+            due=due,
         )
 
 
@@ -349,7 +368,7 @@ def finish(
     ):
         audit_record(
             actor=Actor.system("deletions"),
-            action=f"deletion.{status}",
+            action=AuditAction(f"deletion.{status}"),
             authorizer_appid=deletion.authorizer.appid,
             subject=deletion.kf_account,
             outcome=reason or status,
@@ -415,7 +434,7 @@ def _finished_event(
 
 def audit_transition(
     deletion: DeletionRequest,
-    action: str,
+    action: AuditAction,
     outcome: str,
     *,
     errcode: int | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from audit.actions import AuditAction
 from audit.models import ActorKind, AuditEvent
 from audit.services import Actor, audit_event, audit_record, audit_record_many
 
@@ -23,7 +24,7 @@ def test_each_kind_of_actor_is_named_for_who_asked():
 def test_a_recorded_event_keeps_every_field_it_was_given():
     event = audit_record(
         actor=Actor(kind=ActorKind.API_KEY, id="7", label="kfp_ab…"),
-        action="deletion.requested",
+        action=AuditAction.DELETION_REQUESTED,
         authorizer_appid="wx0123456789abcdef",
         subject="kf1@shop",
         outcome="pending",
@@ -64,14 +65,14 @@ def test_a_recorded_event_keeps_every_field_it_was_given():
 def test_overlong_text_is_cut_to_its_column_and_missing_values_are_empty_not_null():
     event = audit_event(
         actor=Actor(kind=ActorKind.SYSTEM, id="i" * 100, label="l" * 200),
-        action="wechat.kfaccount.del",
+        action=AuditAction.WECHAT_KF_DELETE_CALLED,
         subject="s" * 300,
         errmsg="e" * 400,
         rid="r" * 100,
     )
     assert (len(event.actor_id), len(event.actor_label), len(event.subject)) == (64, 150, 128)
     assert (len(event.errmsg), len(event.rid)) == (255, 64)
-    bare = audit_event(actor=Actor.system(), action="x", rid=None)
+    bare = audit_event(actor=Actor.system(), action=AuditAction.AUDIT_PRUNED, rid=None)
     assert (bare.errmsg, bare.rid, bare.detail, bare.errcode, bare.subject) == ("", "", {}, None, "")
     assert AuditEvent.objects.count() == 0  # audit_event builds; only audit_record(_many) saves
     event.save()
@@ -80,7 +81,7 @@ def test_overlong_text_is_cut_to_its_column_and_missing_values_are_empty_not_nul
 
 def test_a_bulk_write_stores_every_line_in_one_insert(django_assert_num_queries):
     events = (
-        audit_event(actor=Actor.system("deletions"), action="deletion.requested", subject=f"kf{i}@shop")
+        audit_event(actor=Actor.system("deletions"), action=AuditAction.DELETION_REQUESTED, subject=f"kf{i}@shop")
         for i in range(25)
     )
     with django_assert_num_queries(1):
@@ -89,7 +90,7 @@ def test_a_bulk_write_stores_every_line_in_one_insert(django_assert_num_queries)
 
 
 def test_the_log_reads_newest_first():
-    first = audit_record(actor=Actor.system(), action="a")
-    second = audit_record(actor=Actor.system(), action="b")
+    first = audit_record(actor=Actor.system(), action=AuditAction.DELETION_REQUESTED)
+    second = audit_record(actor=Actor.system(), action=AuditAction.DELETION_CANCELLED)
     assert list(AuditEvent.objects.values_list("pk", flat=True)) == [second.pk, first.pk]
-    assert "system:system a" in str(first)
+    assert "system:system deletion.requested" in str(first)

@@ -59,7 +59,7 @@ def test_the_watchdog_asks_wechat_to_push_a_ticket_when_tickets_stop_and_not_aga
         "component_secret": settings.WECHAT_COMPONENT_APPSECRET,
     }
     (alert,) = _ticket_alerts()  # what the admin shows at the top of every page
-    assert AuditEvent.objects.filter(action="platform.alert_raised", subject="verify_ticket_stale").count() == 1
+    assert AuditEvent.objects.filter(action="alert.raised", subject="verify_ticket_stale").count() == 1
 
     # The next checks (every 5 minutes) still see no ticket: the alert stays, no second call.
     for minutes_since_the_call in (5, 10, 19):
@@ -71,7 +71,7 @@ def test_the_watchdog_asks_wechat_to_push_a_ticket_when_tickets_stop_and_not_aga
     _push_asked_minutes_ago(21)
     assert verify_ticket_watch().push_requested
     assert len(_pushes(wechat)) == 2
-    assert AuditEvent.objects.filter(action="wechat.api_start_push_ticket", outcome="ok").count() == 2
+    assert AuditEvent.objects.filter(action="wechat.start_push_ticket_called", outcome="ok").count() == 2
 
     # A ticket arrives: the alert clears, nothing is called.
     _ticket_age(0)
@@ -95,4 +95,4 @@ def test_a_failing_start_push_ticket_is_audited_and_not_retried_within_the_inter
     assert not verify_ticket_watch().push_requested
     assert not verify_ticket_watch().push_requested
     assert len(_pushes(wechat)) == 1
-    assert AuditEvent.objects.filter(action="wechat.api_start_push_ticket", errcode=-1).count() == 1
+    assert AuditEvent.objects.filter(action="wechat.start_push_ticket_called", errcode=-1).count() == 1

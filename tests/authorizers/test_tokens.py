@@ -237,4 +237,4 @@ def test_a_wechat_that_refuses_the_stored_token_and_ticket_is_recovered_from_wit
     refresh, call = wechat.calls[3], wechat.calls[4]
     assert b"ticket@@@pushed" in refresh.request.body
     assert "NEW_COMPONENT" in call.request.url
-    assert AuditEvent.objects.filter(action="wechat.api_component_token", errcode=61006).count() == 1
+    assert AuditEvent.objects.filter(action="wechat.component_token_called", errcode=61006).count() == 1

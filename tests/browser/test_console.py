@@ -85,7 +85,7 @@ def test_operator_reads_the_dashboard_filters_merchants_and_deletes_two_kf_accou
     assert len(wechat.calls) == 2
     _fits(page)
     page.goto(f"{live_server.url}/admin/kfaccounts/deletionrequest/{deletions.earliest('id').pk}/change/")
-    assert "wechat.kfaccount.del" in page.inner_text("#content")
+    assert "wechat.kf_delete_called" in page.inner_text("#content")
     screenshot("console-deletion-succeeded")
 
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers.api_keys import api_key_issue
 from kfaccounts.models import DeletionRequest, KfAccount
@@ -87,7 +88,7 @@ def shop(make_authorizer, component_ready):
     )
     audit_record(
         actor=Actor.system("deletions"),
-        action="wechat.kfaccount.del",
+        action=AuditAction.WECHAT_KF_DELETE_CALLED,
         authorizer_appid=merchant.appid,
         subject=failed.kf_account,
         outcome="kf_not_enabled",

@@ -89,7 +89,7 @@ def test_sync_kf_accounts_is_audited_with_the_staff_user(
 ):
     wechat.get(LIST_URL, json={"kf_list": [{"kf_account": "kf1@teahouse"}, {"kf_account": "kf9@teahouse"}]})
     _run(operator_client, MERCHANTS, "sync_kf_accounts", [shop.pk], django_capture_on_commit_callbacks)
-    assert _by_staff("ops_li") == [("kf_accounts.synced", "ok")]
+    assert _by_staff("ops_li") == [("kf_list.synced", "ok")]
     assert KfAccount.objects.filter(authorizer=shop, gone_at__isnull=True).count() == 2
 
 

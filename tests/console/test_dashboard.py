@@ -55,9 +55,9 @@ def test_merchants_are_counted_by_state_and_reason(superuser_client, shop, make_
 
 
 def test_deletions_by_status_failures_and_errcodes(superuser_client, shop):
-    AuditEvent.objects.create(actor_kind="system", action="wechat.kfaccount.del", outcome="ok", errcode=0)
+    AuditEvent.objects.create(actor_kind="system", action="wechat.kf_delete_called", outcome="ok", errcode=0)
     AuditEvent.objects.create(
-        actor_kind="system", action="wechat.kfaccount.del", outcome="quota_exceeded", errcode=45009
+        actor_kind="system", action="wechat.kf_delete_called", outcome="quota_exceeded", errcode=45009
     )
     html = superuser_client.get("/admin/").content.decode()
     deletions = _text(html, "dash-deletions")
@@ -100,7 +100,7 @@ def test_an_open_platform_alert_is_on_every_console_page_until_an_operator_clear
         )
     alert.refresh_from_db()
     assert alert.cleared_at is not None and alert.cleared_by == "ops_li"
-    assert AuditEvent.objects.filter(action="platform.alert_cleared", actor_label="ops_li").exists()
+    assert AuditEvent.objects.filter(action="alert.cleared", actor_label="ops_li").exists()
     assert "data-platform-alert" not in operator_client.get("/admin/").content.decode()
 
 
@@ -139,9 +139,7 @@ def test_a_merchant_alert_is_on_the_dashboard_and_the_alert_list_but_not_in_the_
         {"action": "clear", "index": 0, "_selected_action": [gone.pk]},
     )
     assert [a.authorizer_appid for a in alerts.alerts_active()] == [stranger]
-    assert AuditEvent.objects.filter(
-        action="platform.alert_cleared", authorizer_appid=shop.appid, actor_label="ops_li"
-    ).exists()
+    assert AuditEvent.objects.filter(action="alert.cleared", authorizer_appid=shop.appid, actor_label="ops_li").exists()
     assert "No open merchant alerts" not in _text(
         operator_client.get("/admin/").content.decode(), "dash-merchant-alerts"
     )

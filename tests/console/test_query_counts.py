@@ -55,7 +55,7 @@ def _grow(rows: int, start: int) -> None:
         AuditEvent(
             actor_kind="system",
             authorizer_appid=m.appid,
-            action=("deletion.requested", "deletion.failed", "wechat.api_authorizer_token")[k],
+            action=("deletion.requested", "deletion.failed", "wechat.authorizer_token_called")[k],
             subject=f"old{k}@shop{m.pk}",
             outcome=("ok", "invalid_kf_account", "ok")[k],
         )

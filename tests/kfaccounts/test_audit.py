@@ -36,10 +36,10 @@ def test_a_deletion_leaves_an_event_for_the_request_every_call_and_every_state_c
     body = request_deletion(client)
     assert _trail(body["id"]) == [
         ("deletion.requested", "pending", None, ""),
-        ("wechat.kfaccount.del", "token_invalid", 42001, "6643a1f2-0001-aaaa"),
-        ("wechat.kfaccount.del", "upstream_unavailable", -1, "6643a1f2-0002-bbbb"),
+        ("wechat.kf_delete_called", "token_invalid", 42001, "6643a1f2-0001-aaaa"),
+        ("wechat.kf_delete_called", "upstream_unavailable", -1, "6643a1f2-0002-bbbb"),
         ("deletion.retry_scheduled", "retry_scheduled", -1, "6643a1f2-0002-bbbb"),
-        ("wechat.kfaccount.del", "ok", 0, ""),
+        ("wechat.kf_delete_called", "ok", 0, ""),
         ("deletion.succeeded", "succeeded", 0, ""),
     ]
     events = AuditEvent.objects.filter(authorizer_appid=merchant.appid)
@@ -49,7 +49,7 @@ def test_a_deletion_leaves_an_event_for_the_request_every_call_and_every_state_c
     assert requested.actor_label.startswith(api_key.prefix)
     assert {e.actor_kind for e in events.exclude(pk=requested.pk).exclude(action="api_key.issued")} == {"system"}
     # The token refresh between the two first calls is a WeChat call too.
-    assert events.filter(action="wechat.api_authorizer_token", outcome="ok").count() == 1
+    assert events.filter(action="wechat.authorizer_token_called", outcome="ok").count() == 1
     deletion = DeletionRequest.objects.get(pk=body["id"])
     assert (deletion.requested_by_kind, deletion.requested_by_id) == ("api_key", str(api_key.pk))
 
@@ -62,7 +62,7 @@ def test_a_failure_records_wechats_errcode_and_rid_on_the_deletion_and_its_event
     deletion = DeletionRequest.objects.get(pk=body["id"])
     assert (deletion.errcode, deletion.rid) == (65400, "5f8e-77aa-01")
     assert _trail(deletion.pk)[-2:] == [
-        ("wechat.kfaccount.del", "kf_not_enabled", 65400, "5f8e-77aa-01"),
+        ("wechat.kf_delete_called", "kf_not_enabled", 65400, "5f8e-77aa-01"),
         ("deletion.failed", "kf_not_enabled", 65400, "5f8e-77aa-01"),
     ]
     shown = client.get(f"/api/v1/deletions/{deletion.pk}/").json()
@@ -86,10 +86,10 @@ def test_a_token_fetch_that_fails_is_audited_as_such(wechat, merchant, client, r
     wechat.post(TOKEN_URL, json={"errcode": -1, "errmsg": "system error rid: 77-88"})
     body = request_deletion(client)
     assert _trail(body["id"])[-2:] == [
-        ("wechat.kfaccount.del", "token_invalid", 40001, ""),
+        ("wechat.kf_delete_called", "token_invalid", 40001, ""),
         ("deletion.failed", "upstream_unavailable", -1, "77-88"),
     ]
-    refresh = AuditEvent.objects.get(action="wechat.api_authorizer_token")
+    refresh = AuditEvent.objects.get(action="wechat.authorizer_token_called")
     assert (refresh.authorizer_appid, refresh.outcome, refresh.errcode, refresh.rid) == (
         merchant.appid,
         "upstream_unavailable",
@@ -103,7 +103,7 @@ def test_a_quota_pause_is_audited_for_the_merchant_and_the_deletion(wechat, merc
     wechat.post(DEL_URL, json={"errcode": 45009, "errmsg": "reach max api daily quota limit rid: q-1"})
     body = request_deletion(client)
     assert _trail(body["id"])[-2:] == [
-        ("wechat.kfaccount.del", "quota_exceeded", 45009, "q-1"),
+        ("wechat.kf_delete_called", "quota_exceeded", 45009, "q-1"),
         ("deletion.deferred", "quota_exhausted", 45009, "q-1"),
     ]
     assert AuditEvent.objects.filter(action="authorizer.quota_paused", authorizer_appid=merchant.appid).count() == 1
@@ -150,4 +150,4 @@ def test_no_token_reaches_the_database_or_the_logs(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert logged  # the failures were logged...
     assert "ACCESS_" not in logged and "REFRESH_" not in logged  # ...without a token
-    assert AuditEvent.objects.filter(action="wechat.kfaccount.del").count() == 4
+    assert AuditEvent.objects.filter(action="wechat.kf_delete_called").count() == 4

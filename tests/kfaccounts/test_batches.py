@@ -63,7 +63,7 @@ def test_a_batch_claims_every_due_row_and_calls_wechat_for_them_at_the_same_time
     assert len(del_calls(wechat)) == 6
     assert not calls_to(wechat, TOKEN_URL)  # the token was fresh: read once, no refresh
     events = AuditEvent.objects.filter(authorizer_appid=merchant.appid)
-    assert events.filter(action="wechat.kfaccount.del", outcome="ok").count() == 6
+    assert events.filter(action="wechat.kf_delete_called", outcome="ok").count() == 6
     assert events.filter(action="deletion.succeeded").count() == 6
     assert not KfAccount.objects.filter(authorizer=merchant, gone_at__isnull=True).exists()
 
@@ -119,7 +119,7 @@ def test_each_row_of_a_batch_ends_in_the_state_its_own_answer_says(wechat, merch
     assert (rows["kf1@shop"].status, rows["kf1@shop"].reason) == ("failed", "invalid_kf_account")
     assert (rows["kf2@shop"].status, rows["kf2@shop"].reason) == ("pending", "retry_scheduled")
     assert batch.countdown is not None  # the retry is due: the task sends itself again then
-    outcomes = sorted(AuditEvent.objects.filter(action="wechat.kfaccount.del").values_list("subject", "errcode"))
+    outcomes = sorted(AuditEvent.objects.filter(action="wechat.kf_delete_called").values_list("subject", "errcode"))
     assert outcomes == [("kf0@shop", 0), ("kf1@shop", 65401), ("kf2@shop", -1), ("kf3@shop", 0)]
 
 
@@ -155,7 +155,7 @@ def test_a_token_rejected_in_a_batch_is_refreshed_once_and_only_the_rejected_cal
         ]
     )
     # Every call to kfaccount/del has its audit row, the rejected ones too.
-    audited = AuditEvent.objects.filter(action="wechat.kfaccount.del")
+    audited = AuditEvent.objects.filter(action="wechat.kf_delete_called")
     assert audited.count() == 6
     assert audited.filter(errcode=40001).count() == 2
 

@@ -73,7 +73,7 @@ def test_getkflist_with_string_and_int_fields_is_read_leniently(wechat, merchant
     (call,) = wechat.calls
     assert call.request.method == "GET"
     assert call.request.url == f"{LIST_URL}?access_token=ACCESS_{merchant.appid}"
-    assert AuditEvent.objects.filter(action="kf_accounts.synced", authorizer_appid=merchant.appid).count() == 1
+    assert AuditEvent.objects.filter(action="kf_list.synced", authorizer_appid=merchant.appid).count() == 1
 
 
 def test_sync_upserts_marks_missing_accounts_gone_and_clears_it_when_they_return(wechat, merchant):
@@ -143,7 +143,7 @@ def test_sync_endpoint_answers_202_and_syncs_for_an_eligible_merchant(
     assert response.json() == {"status": "queued"}
     assert set(_mirror(merchant)) == {"a@shop"}
     assert len(calls_to(wechat, LIST_URL)) == 1
-    synced = AuditEvent.objects.get(action="kf_accounts.synced")
+    synced = AuditEvent.objects.get(action="kf_list.synced")
     assert (synced.actor_kind, synced.actor_id) == ("api_key", str(merchant.api_keys.get().pk))
 
 
@@ -173,14 +173,14 @@ def test_the_sync_task_gives_up_quietly_when_the_merchant_is_no_longer_eligible(
     merchant = make_authorizer(status="revoked")
     sync_kf_accounts.delay(merchant.pk)  # eager: an exception here would propagate
     assert len(wechat.calls) == 0
-    assert AuditEvent.objects.filter(action="kf_accounts.sync_refused", authorizer_appid=merchant.appid).count() == 1
+    assert AuditEvent.objects.filter(action="kf_list.sync_refused", authorizer_appid=merchant.appid).count() == 1
 
 
 def test_a_getkflist_failure_is_audited_with_errcode_and_rid(wechat, merchant):
     wechat.get(LIST_URL, json={"errcode": 48001, "errmsg": "api unauthorized rid: 99-aa"})
     with pytest.raises(errors.PermissionNotGranted):
         _sync(merchant)
-    event = AuditEvent.objects.get(action="wechat.getkflist")
+    event = AuditEvent.objects.get(action="wechat.kf_list_called")
     assert (event.outcome, event.errcode, event.rid, event.authorizer_appid) == (
         "permission_denied",
         48001,
