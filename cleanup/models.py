@@ -21,6 +21,7 @@ from cleanup.validators import (
     validate_invite_statuses,
     validate_timezone,
 )
+from dbkit.leases import LeaseQuerySet
 from kfaccounts.models import DeletionRequest
 
 # The highest per-rule account limit staff may set (merchants only lower the platform's default).
@@ -240,6 +241,13 @@ FINAL_RUN_STATUSES = (
 )
 
 
+class CleanupRunQuerySet(LeaseQuerySet["CleanupRun"]):
+    """Runs are claimed, leased, renewed and swept through dbkit.leases (pending → running)."""
+
+    waiting, working = RunStatus.PENDING.value, RunStatus.RUNNING.value
+    sent_field = None  # no "sent at" column: unsent() reads updated_at
+
+
 class CleanupRun(models.Model):
     """One execution of a rule for one merchant."""
 
@@ -293,6 +301,8 @@ class CleanupRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
     finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
+    objects = CleanupRunQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("cleanup run")
         verbose_name_plural = _("cleanup runs")
@@ -300,6 +310,15 @@ class CleanupRun(models.Model):
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="cleanup_run_by_status"),
             models.Index(fields=["authorizer", "-id"], name="cleanup_run_by_authorizer"),
+        ]
+        constraints = [
+            # One open run per rule and merchant: a second request is refused (409), so a costly
+            # rule cannot be queued many times over.
+            models.UniqueConstraint(
+                fields=["rule", "authorizer"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="one_open_cleanup_run_per_rule_and_merchant",
+            )
         ]
 
     def __str__(self) -> str:

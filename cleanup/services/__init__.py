@@ -20,13 +20,17 @@ from cleanup.services.rules import (
 )
 from cleanup.services.runs import (
     EVENT_ITEMS_MAX,
+    RUN_LEASE,
+    MatchBudgetExceeded,
     Next,
+    RunAlreadyOpen,
     cleanup_rule_fire,
     cleanup_run_execute,
     cleanup_run_request,
     cleanup_runs_finish,
     cleanup_runs_sweep,
     criteria_for,
+    match_work,
     run_event_data,
 )
 from cleanup.services.schedules import FIRE_TASK
@@ -37,9 +41,12 @@ __all__ = [
     "MAX_LIMIT_ACCOUNTS",
     "MAX_LISTED",
     "RULE_FIELDS",
+    "RUN_LEASE",
     "InvalidRule",
     "Listed",
+    "MatchBudgetExceeded",
     "Next",
+    "RunAlreadyOpen",
     "RunNotDecidable",
     "cleanup_listed_accounts_set",
     "cleanup_rule_archive",
@@ -55,6 +62,7 @@ __all__ = [
     "criteria_for",
     "listed_entries_check",
     "listed_entries_from_csv",
+    "match_work",
     "rule_actor",
     "rule_check",
     "run_event_data",

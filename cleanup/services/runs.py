@@ -17,8 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from audit.actions import AuditAction
@@ -39,6 +39,8 @@ from cleanup.models import (
     SkipReason,
 )
 from cleanup.services.rules import InvalidRule, rule_actor
+from dbkit.leases import Lease, Next, heartbeat
+from errorkit import DomainError
 from kfaccounts import services as kf_services
 from kfaccounts.models import ACTIVE_STATUSES, DeletionRequest, DeletionStatus, KfAccount
 from kfaccounts.validation import MAX_BULK, MalformedKfAccount, kf_account_check
@@ -49,7 +51,11 @@ from wechat import errors
 log = logging.getLogger(__name__)
 
 MAX_SYNC_ATTEMPTS = 3
-RUN_LEASE = timedelta(minutes=10)
+# A run holds its claim while it syncs, matches and asks for deletions, renewed every 20 s; a worker
+# that died loses it within 90 s and the sweep hands the run to another.
+RUN_LEASE = Lease(seconds=90, heartbeat_seconds=20)
+# A pending run whose message has not been acted on for this long is re-sent by the sweep.
+RUN_RESEND_AFTER = timedelta(minutes=2)
 # Items sent in a webhook event; the API and the admin show every one.
 EVENT_ITEMS_MAX = 1000
 
@@ -64,15 +70,32 @@ def _targets(rule: CleanupRule) -> list[Authorizer]:
     return list(Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE).order_by("pk"))
 
 
+class RunAlreadyOpen(DomainError):
+    """A rule has at most one open (pending or running) run per merchant: a second is refused."""
+
+    code = "cleanup_run_already_open"
+    status = 409
+
+
 def _new_run(rule: CleanupRule, authorizer: Authorizer, *, dry_run: bool, trigger: str, actor: Actor) -> CleanupRun:
-    run = CleanupRun.objects.create(
-        rule=rule,
-        authorizer=authorizer,
-        dry_run=dry_run,
-        trigger=trigger,
-        requested_by_kind=actor.kind,
-        requested_by_label=actor.label[:150],
-    )
+    """Raises RunAlreadyOpen when the rule has an open run for the merchant (the unique constraint
+    decides between two requests made at once)."""
+    try:
+        with transaction.atomic():
+            run = CleanupRun.objects.create(
+                rule=rule,
+                authorizer=authorizer,
+                dry_run=dry_run,
+                trigger=trigger,
+                requested_by_kind=actor.kind,
+                requested_by_label=actor.label[:150],
+            )
+    except IntegrityError:
+        open_run = CleanupRun.objects.filter(rule=rule, authorizer=authorizer, status__in=OPEN_RUN_STATUSES).first()
+        raise RunAlreadyOpen(
+            f"rule {rule.pk} already has an open run for {authorizer.appid}"
+            + (f" (run {open_run.pk}, {open_run.status}): wait for it to end" if open_run else "")
+        ) from None
     cleanup_run_send(run.pk)
     return run
 
@@ -91,15 +114,18 @@ def cleanup_rule_fire(*, rule_id: int) -> list[CleanupRun]:
             if authorizer.pk in busy:
                 log.info("cleanup rule %s: a run for %s is still open; not starting another", rule.pk, authorizer.appid)
                 continue
-            runs.append(
-                _new_run(
-                    rule,
-                    authorizer,
-                    dry_run=rule.mode == RuleMode.DRY_RUN,
-                    trigger="schedule",
-                    actor=rule_actor(rule),
+            try:
+                runs.append(
+                    _new_run(
+                        rule,
+                        authorizer,
+                        dry_run=rule.mode == RuleMode.DRY_RUN,
+                        trigger="schedule",
+                        actor=rule_actor(rule),
+                    )
                 )
-            )
+            except RunAlreadyOpen:  # asked for at the same moment through the API or the console
+                continue
     return runs
 
 
@@ -111,14 +137,27 @@ def cleanup_run_request(
     trigger: str,
     authorizer: Authorizer | None = None,
 ) -> list[CleanupRun]:
-    """A run asked for now (API, admin): a dry run of any rule, or a real run of a delete-mode rule."""
+    """A run asked for now (API, admin): a dry run of any rule, or a real run of a delete-mode rule.
+
+    RunAlreadyOpen (409) if a run of the rule is still open for the merchant; for a rule of every
+    merchant, those merchants are left out and the error comes only when every one has one open.
+    """
     if rule.is_archived:
         raise InvalidRule({"rule": "this rule was deleted"})
     if not dry_run and rule.mode != RuleMode.DELETE:
         raise InvalidRule({"mode": "this rule is in dry-run mode: it only previews (set mode to delete first)"})
     targets = [authorizer] if authorizer is not None else _targets(rule)
     with transaction.atomic():
-        runs = [_new_run(rule, target, dry_run=dry_run, trigger=trigger, actor=actor) for target in targets]
+        runs, refused = [], []
+        for target in targets:
+            try:
+                runs.append(_new_run(rule, target, dry_run=dry_run, trigger=trigger, actor=actor))
+            except RunAlreadyOpen as exc:
+                if authorizer is not None or len(targets) == 1:
+                    raise
+                refused.append(exc)
+        if refused and not runs:
+            raise RunAlreadyOpen(f"rule {rule.pk} already has an open run for every merchant: wait for them to end")
         for run in runs:
             audit_record(
                 actor=actor,
@@ -132,11 +171,6 @@ def cleanup_run_request(
 
 
 # --- executing a run ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Next:
-    countdown: float | None = None
 
 
 @dataclass
@@ -161,9 +195,26 @@ def criteria_for(rule: CleanupRule) -> matching.Criteria:
     )
 
 
+class MatchBudgetExceeded(Exception):
+    """Matching the rule's pattern against this merchant's accounts is more work than a run may do."""
+
+
+def match_work(pattern: matching.Matcher, accounts: Iterable[str]) -> int:
+    """An upper bound of RE2's work: the program's size times the characters it reads."""
+    return pattern.programsize * sum(len(account) + 1 for account in accounts)
+
+
 def _plan(rule: CleanupRule, authorizer: Authorizer, now: datetime) -> Plan:
     criteria = criteria_for(rule)
     mirror = list(KfAccount.objects.filter(authorizer=authorizer, gone_at__isnull=True))
+    if criteria.pattern is not None:
+        # Checked before any matching: the bound is exact, so no run starts work it may not finish.
+        work = match_work(criteria.pattern, (row.kf_account for row in mirror))
+        if work > settings.CLEANUP_MATCH_BUDGET:
+            raise MatchBudgetExceeded(
+                f"matching the pattern against {len(mirror)} accounts is {work:,} steps, more than "
+                f"CLEANUP_MATCH_BUDGET ({settings.CLEANUP_MATCH_BUDGET:,}): use a simpler pattern"
+            )
     plan = Plan(present=len(mirror))
     active = set(
         DeletionRequest.objects.filter(authorizer=authorizer, status__in=ACTIVE_STATUSES).values_list(
@@ -206,20 +257,15 @@ def _plan(rule: CleanupRule, authorizer: Authorizer, now: datetime) -> Plan:
 def cleanup_run_execute(*, run_id: int) -> Next:
     """Claim a run, re-sync, select, then preview / stop for approval / ask for the deletions."""
     now = timezone.now()
-    claimed = (
-        CleanupRun.objects.filter(pk=run_id, status=RunStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=2)))
-        .update(
-            status=RunStatus.RUNNING,
-            attempts=F("attempts") + 1,
-            lease_expires_at=now + RUN_LEASE,
-            started_at=now,
-            updated_at=now,
-        )
-    )
-    if claimed != 1:
+    if not CleanupRun.objects.filter(pk=run_id).claim(now=now, lease=RUN_LEASE, started_at=now):
         return Next()
     run = CleanupRun.objects.select_related("rule", "authorizer", "approved_from").get(pk=run_id)
+    # The claim is renewed while the run works (the sync and the deletions' requests take a while).
+    with heartbeat(RUN_LEASE, lambda: CleanupRun.objects.renew([run], lease=RUN_LEASE)):
+        return _run_execute(run)
+
+
+def _run_execute(run: CleanupRun) -> Next:
     rule, authorizer = run.rule, run.authorizer
     actor = rule_actor(rule)
     if rule.is_archived:
@@ -241,7 +287,9 @@ def cleanup_run_execute(*, run_id: int) -> Next:
         if run.attempts < MAX_SYNC_ATTEMPTS:
             delay = kf_services.SYNC_BACKOFF.delay(run.attempts)
             due = timezone.now() + timedelta(seconds=delay)
-            if _move(run, status=RunStatus.PENDING, next_attempt_at=due, lease_expires_at=None, message=str(exc)[:500]):
+            if CleanupRun.objects.release(
+                run, status=RunStatus.PENDING, next_attempt_at=due, lease_expires_at=None, message=str(exc)[:500]
+            ):
                 return Next(countdown=delay)
             return Next()
         _end(run, RunStatus.FAILED, "sync_failed", f"the kf list could not be read from WeChat: {exc}")
@@ -255,7 +303,11 @@ def cleanup_run_execute(*, run_id: int) -> Next:
         _end(run, RunStatus.REFUSED, "not_eligible", verdict.summary)
         return Next()
 
-    plan = _plan(rule, authorizer, timezone.now())
+    try:
+        plan = _plan(rule, authorizer, timezone.now())
+    except MatchBudgetExceeded as exc:
+        _end(run, RunStatus.FAILED, "match_budget_exceeded", str(exc))
+        return Next()
     if run.approved_from is not None:
         approved = set(
             RunItem.objects.filter(run=run.approved_from, action=ItemAction.DELETE).values_list("kf_account", flat=True)
@@ -317,16 +369,6 @@ def _write_items(run: CleanupRun, plan: Plan) -> list[RunItem]:
     return RunItem.objects.bulk_create(rows, batch_size=500)
 
 
-def _move(run: CleanupRun, **changes: Any) -> bool:
-    """Leave `running` only while this attempt holds the claim."""
-    return (
-        CleanupRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).update(
-            updated_at=timezone.now(), **changes
-        )
-        == 1
-    )
-
-
 _FINAL = {
     RunStatus.PREVIEWED,
     RunStatus.FINISHED,
@@ -347,7 +389,7 @@ def _end(run: CleanupRun, status: str, reason: str, message: str, **counts: Any)
     }
     if status in _FINAL:
         changes["finished_at"] = now
-    if not _move(run, **changes):
+    if not CleanupRun.objects.release(run, **changes):
         return False
     for key, value in changes.items():
         setattr(run, key, value)
@@ -464,18 +506,14 @@ def cleanup_runs_finish(*, run_ids: Iterable[int] | None = None) -> int:
 
 
 def cleanup_runs_sweep() -> int:
-    """Re-send runs a crash left behind: running with an expired lease, or pending and due but unsent."""
+    """Re-send runs a crash left behind: running with an expired lease (sent again at once: the
+    heartbeat keeps a live worker's lease fresh, so an expired one means its worker is gone), or
+    pending and due but unsent."""
     now = timezone.now()
-    recovered = CleanupRun.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now).update(
-        status=RunStatus.PENDING, lease_expires_at=None, next_attempt_at=None, updated_at=now
-    )
-    due = list(
-        CleanupRun.objects.filter(status=RunStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .filter(updated_at__lt=now - timedelta(minutes=2))
-        .values_list("pk", flat=True)[:500]
-    )
-    for run_id in due:
-        CleanupRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(updated_at=now)
+    expired = list(CleanupRun.objects.expired(now).values_list("pk", flat=True)[:500])
+    recovered = CleanupRun.objects.filter(pk__in=expired).requeue_expired(now, next_attempt_at=None)
+    due = list(CleanupRun.objects.unsent(now, RUN_RESEND_AFTER).values_list("pk", flat=True)[:500])
+    CleanupRun.objects.mark_sent(due, now)
+    for run_id in [*expired, *due]:
         cleanup_run_send(run_id)
     return recovered + len(due)

@@ -101,8 +101,8 @@ def test_rules_are_created_and_dry_run_from_the_admin_with_a_schedule_in_django_
         "listed_accounts-TOTAL_FORMS": "0",
         "listed_accounts-INITIAL_FORMS": "0",
     }
-    bad = client.post(reverse("admin:cleanup_cleanuprule_add"), {**form, "pattern": "(a+)+", "pattern_kind": "regex"})
-    assert bad.status_code == 200 and b"nested repetition" in bad.content
+    bad = client.post(reverse("admin:cleanup_cleanuprule_add"), {**form, "pattern": r"(a)\1", "pattern_kind": "regex"})
+    assert bad.status_code == 200 and b"back-references" in bad.content
     assert not CleanupRule.objects.exists()
     created = client.post(reverse("admin:cleanup_cleanuprule_add"), form)
     assert created.status_code == 302, created.content.decode()[:3000]

@@ -60,7 +60,9 @@ def test_a_merchant_creates_reads_changes_and_deletes_its_rule(client):
     ("body", "field"),
     [
         ({"name": "nothing selected", "crontab": "0 3 * * *"}, "selectors"),
-        ({**RULE, "pattern": "(a+)+", "pattern_kind": "regex"}, "pattern"),
+        ({**RULE, "pattern": r"(a)\1", "pattern_kind": "regex"}, "pattern"),
+        ({**RULE, "pattern": r"(?=temp)\w+", "pattern_kind": "regex"}, "pattern"),
+        ({**RULE, "pattern": r"(?:.{0,9}x){40}", "pattern_kind": "regex"}, "pattern"),
         ({**RULE, "pattern": "(", "pattern_kind": "regex"}, "pattern"),
         ({**RULE, "crontab": "61 * * * *"}, "crontab"),
         ({**RULE, "crontab": "every day"}, "crontab"),
