@@ -73,6 +73,7 @@ class AuditAction(models.TextChoices):
     CLEANUP_RULE_UPDATED = "cleanup_rule.updated"
     CLEANUP_RULE_ARCHIVED = "cleanup_rule.archived"
     CLEANUP_RULE_LIST_UPDATED = "cleanup_rule.list_updated"
+    CLEANUP_RULE_LIMITS_RAISED = "cleanup_rule.limits_raised"
     CLEANUP_RUN_REQUESTED = "cleanup_run.requested"
     CLEANUP_RUN_PREVIEWED = "cleanup_run.previewed"
     CLEANUP_RUN_AWAITING_APPROVAL = "cleanup_run.awaiting_approval"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -69,7 +70,7 @@ class ListedAccountInline(admin.TabularInline):
 @admin.register(CleanupRule)
 class CleanupRuleAdmin(admin.ModelAdmin):
     form = CleanupRuleForm
-    list_display = ("name", "merchant", "mode", "enabled", "schedule", "selectors", "archived_at")
+    list_display = ("name", "merchant", "mode", "enabled", "schedule", "selectors", "limits", "archived_at")
     list_filter = ("mode", "enabled")
     search_fields = ("name", "authorizer__appid", "authorizer__nickname")
     inlines = [ListedAccountInline]
@@ -77,7 +78,14 @@ class CleanupRuleAdmin(admin.ModelAdmin):
     change_form_template = "admin/cleanup/cleanuprule/change_form.html"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        fixed = ("periodic_task_link", "created_by_label", "created_at", "archived_at")
+        fixed = (
+            "periodic_task_link",
+            "created_by_label",
+            "created_at",
+            "limits_raised_by",
+            "limits_raised_at",
+            "archived_at",
+        )
         return ("authorizer", *fixed) if obj is not None else fixed
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -105,6 +113,23 @@ class CleanupRuleAdmin(admin.ModelAdmin):
         if obj.use_list:
             parts.append("dated list")
         return f" {obj.combine} ".join(parts) or "—"
+
+    @admin.display(description=_("blast-radius limits"))
+    def limits(self, obj: CleanupRule) -> str:
+        """The limits a run uses, and any override of the platform's defaults (raised by staff, or
+        lowered by the merchant) said in so many words."""
+        accounts, percent = obj.limits_effective()
+        text = gettext("%(accounts)d accounts / %(percent)d%%") % {"accounts": accounts, "percent": percent}
+        defaults = (settings.CLEANUP_MAX_ACCOUNTS, settings.CLEANUP_MAX_PERCENT)
+        if obj.limits_raised_by and (accounts, percent) != defaults:
+            return format_html(
+                '<strong data-limits="raised">{}</strong> ({})',
+                text,
+                gettext("raised by %(who)s") % {"who": obj.limits_raised_by},
+            )
+        if (accounts, percent) != defaults:
+            return format_html('<span data-limits="lowered">{}</span> ({})', text, gettext("lowered"))
+        return format_html('<span data-limits="default">{}</span>', gettext("platform default"))
 
     @admin.display(description=_("periodic task"))
     def periodic_task_link(self, obj: CleanupRule) -> str:

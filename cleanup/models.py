@@ -139,6 +139,11 @@ class CleanupRule(models.Model):
     )
     created_by_kind = models.CharField(max_length=16, blank=True, verbose_name=_("created by (kind)"))
     created_by_label = models.CharField(max_length=150, blank=True, verbose_name=_("created by"))
+    # Who raised a limit above the platform's default (staff only; audited cleanup_rule.limits_raised).
+    # A limit above the default without it (a merchant's, from before limits were staff policy) is
+    # not honoured: runs use the default.
+    limits_raised_by = models.CharField(max_length=150, blank=True, verbose_name=_("limits raised by"))
+    limits_raised_at = models.DateTimeField(null=True, blank=True, verbose_name=_("limits raised at"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     archived_at = models.DateTimeField(null=True, blank=True, verbose_name=_("archived at"))
@@ -154,6 +159,18 @@ class CleanupRule(models.Model):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+    def limits_effective(self) -> tuple[int, int]:
+        """The blast-radius limits a run uses: the rule's, but never above the platform's defaults
+        unless staff raised them."""
+        from django.conf import settings
+
+        accounts = self.max_accounts or settings.CLEANUP_MAX_ACCOUNTS
+        percent = self.max_percent or settings.CLEANUP_MAX_PERCENT
+        if not self.limits_raised_by:
+            accounts = min(accounts, settings.CLEANUP_MAX_ACCOUNTS)
+            percent = min(percent, settings.CLEANUP_MAX_PERCENT)
+        return accounts, percent
 
     def clean(self) -> None:
         """What the fields mean together; normalises what it accepts (the name trimmed, the crontab

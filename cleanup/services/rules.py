@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -35,9 +36,12 @@ MAX_LISTED = 10_000
 class InvalidRule(DomainError, ValueError):
     """A rule (or a list of accounts) that cannot be accepted; ``errors`` maps field → message."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(fields=errors)
+    def __init__(self, errors: dict[str, str], *, code: str | None = None) -> None:
+        super().__init__(fields=errors, code=code)
         self.errors = errors
+
+
+LIMIT_FIELDS = ("max_accounts", "max_percent")
 
 
 RULE_FIELDS = (
@@ -83,14 +87,66 @@ def rule_check(rule: CleanupRule) -> None:
         ) from None
 
 
+def _limits_defaults() -> dict[str, int]:
+    return {"max_accounts": settings.CLEANUP_MAX_ACCOUNTS, "max_percent": settings.CLEANUP_MAX_PERCENT}
+
+
+def _limits_check(rule: CleanupRule, actor: Actor, before: dict[str, Any]) -> bool:
+    """Blast-radius limits are staff policy: anyone may lower them; only staff may set one above the
+    platform's default (a merchant keeps, or lowers, what staff granted). Raises InvalidRule
+    ``limit_above_platform_default``; returns whether staff raised a limit with this change."""
+    defaults = _limits_defaults()
+    raised, errors = False, {}
+    for name in LIMIT_FIELDS:
+        new, old = getattr(rule, name), before.get(name)
+        if new is None or new <= defaults[name] or new == old:
+            continue
+        if actor.kind == ActorKind.STAFF:
+            raised = True
+        elif old is None or new > old:
+            errors[name] = (
+                f"at most {defaults[name]}, the platform's limit: a merchant may lower it, never raise it "
+                "(staff can raise it for one rule in the console)"
+            )
+    if errors:
+        raise InvalidRule(errors, code="limit_above_platform_default")
+    return raised
+
+
+def _limits_mark(rule: CleanupRule, actor: Actor, raised: bool) -> None:
+    """Record who raised the limits (staff), or forget it once both are back within the defaults."""
+    defaults = _limits_defaults()
+    if raised:
+        rule.limits_raised_by, rule.limits_raised_at = actor.label[:150], timezone.now()
+    elif all(getattr(rule, name) is None or getattr(rule, name) <= defaults[name] for name in LIMIT_FIELDS):
+        rule.limits_raised_by, rule.limits_raised_at = "", None
+
+
+def _audit_limits_raised(rule: CleanupRule, actor: Actor, before: dict[str, Any]) -> None:
+    _audit_rule(
+        rule,
+        actor,
+        AuditAction.CLEANUP_RULE_LIMITS_RAISED,
+        {
+            "before": {name: before.get(name) for name in LIMIT_FIELDS},
+            "after": {name: getattr(rule, name) for name in LIMIT_FIELDS},
+            "defaults": _limits_defaults(),
+        },
+    )
+
+
 def cleanup_rule_create(*, authorizer: Authorizer | None, actor: Actor, values: dict[str, Any]) -> CleanupRule:
     rule = CleanupRule(authorizer=authorizer, created_by_kind=actor.kind, created_by_label=actor.label[:150])
     _rule_fields_set(rule, values)
     rule_check(rule)
+    raised = _limits_check(rule, actor, {})
+    _limits_mark(rule, actor, raised)
     with transaction.atomic():
         rule.save()
         rule_schedule_sync(rule)
         _audit_rule(rule, actor, AuditAction.CLEANUP_RULE_CREATED, {"rule": _rule_summary(rule)})
+        if raised:
+            _audit_limits_raised(rule, actor, {})
     return rule
 
 
@@ -115,12 +171,16 @@ def cleanup_rule_update(*, rule: CleanupRule, actor: Actor, values: dict[str, An
     changed = copy.copy(rule)
     _rule_fields_set(changed, values)
     rule_check(changed)
+    raised = _limits_check(changed, actor, before)
+    _limits_mark(changed, actor, raised)
     with transaction.atomic():
         changed.save()
         rule_schedule_sync(changed)
         _audit_rule(
             changed, actor, AuditAction.CLEANUP_RULE_UPDATED, {"before": before, "after": _rule_summary(changed)}
         )
+        if raised:
+            _audit_limits_raised(changed, actor, before)
     return changed
 
 

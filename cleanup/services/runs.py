@@ -314,8 +314,7 @@ def _run_execute(run: CleanupRun) -> Next:
         )
         plan.skip.extend((a, SkipReason.NOT_APPROVED, why) for a, why in plan.delete if a not in approved)
         plan.delete = [(a, why) for a, why in plan.delete if a in approved]
-    limit_accounts = rule.max_accounts or settings.CLEANUP_MAX_ACCOUNTS
-    limit_percent = rule.max_percent or settings.CLEANUP_MAX_PERCENT
+    limit_accounts, limit_percent = rule.limits_effective()
     counts = {
         "present_count": plan.present,
         "limit_accounts": limit_accounts,

@@ -7,13 +7,15 @@ from typing import Any
 
 import pytest
 
+from audit.models import ActorKind
 from audit.services import Actor
 from cleanup import services
 from cleanup.models import CleanupRule, CleanupRun
 from tests.console.conftest import operator, superuser, viewer  # noqa: F401 (the staff fixtures, shared)
 from tests.kfaccounts.conftest import DEL_URL, LIST_URL, OK
 
-STAFF = Actor.system("test staff")
+# Rules made here are made by staff (who may also raise a blast-radius limit).
+STAFF = Actor(kind=ActorKind.STAFF, label="test staff")
 
 
 @pytest.fixture(autouse=True)
