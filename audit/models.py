@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -43,4 +44,4 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_kind}:{self.actor_label} {self.action} {self.subject} {self.outcome}"
+        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M:%S} {self.actor_kind}:{self.actor_label} {self.action} {self.subject} {self.outcome}"

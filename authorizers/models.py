@@ -186,7 +186,7 @@ class ComponentEvent(models.Model):
         ordering = ["-received_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.info_type} {self.authorizer_appid} @ {self.create_time:%Y-%m-%d %H:%M:%S}"
+        return f"{self.info_type} {self.authorizer_appid} @ {timezone.localtime(self.create_time):%Y-%m-%d %H:%M:%S}"
 
 
 class ApiKey(models.Model):
@@ -323,7 +323,7 @@ class PlatformAlert(models.Model):
 
     def __str__(self) -> str:
         where = f" ({self.authorizer_appid})" if self.authorizer_appid else ""
-        return f"{self.get_code_display()}{where} since {self.first_seen_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_code_display()}{where} since {timezone.localtime(self.first_seen_at):%Y-%m-%d %H:%M:%S}"
 
     @property
     def is_open(self) -> bool:

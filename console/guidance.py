@@ -48,6 +48,11 @@ GUIDANCE: dict[str, Guidance] = {
         _("The merchant must send the full name, such as kf1@wechatid."),
         MERCHANT,
     ),
+    "merchant_blocked": Guidance(
+        _("this merchant is blocked (see its alert)"),
+        _("Read the merchant's alert: it says what the merchant must change."),
+        MERCHANT,
+    ),
     "permission_denied": Guidance(
         _("the merchant did not grant the customer-service permission set (48001/61007)"),
         _(
@@ -110,6 +115,66 @@ GUIDANCE: dict[str, Guidance] = {
         _("an authorization code was used twice or expired (61009/61010)"),
         _("Nothing: the merchant opens the authorization link again if its authorization did not complete."),
         NOBODY,
+    ),
+    "api_banned": Guidance(
+        _("WeChat banned the deletion interface for this account (48004)"),
+        _("The merchant must settle it with WeChat (its admin shows why), then ask for the deletions again."),
+        MERCHANT,
+    ),
+    "account_restricted": Guidance(
+        _("WeChat restricted this account (50002)"),
+        _("The merchant must lift the restriction on WeChat, then ask for the deletions again."),
+        MERCHANT,
+    ),
+    "merchant_held": Guidance(
+        _("held while this merchant is blocked (its IP whitelist, or a refused refresh token)"),
+        _("Read the merchant's alert: it says what the merchant must change; held deletions then continue."),
+        MERCHANT,
+    ),
+    "merchant_ip_not_whitelisted": Guidance(
+        _("the merchant's own IP whitelist does not list the platform's servers (40164/40090)"),
+        _("Ask the merchant to add the platform's server IPs to its account's IP whitelist (or remove it)."),
+        MERCHANT,
+    ),
+    "refresh_token_invalid": Guidance(
+        _("WeChat refused the merchant's refresh token (61023)"),
+        _("Send the merchant the authorization link if the nightly reconciliation does not recover it."),
+        MERCHANT,
+    ),
+    "minute_quota": Guidance(
+        _("WeChat's per-minute limit (45011); retried in the next minute"),
+        _("Nothing: it continues by itself."),
+        NOBODY,
+    ),
+    "minute_quota_exceeded": Guidance(
+        _("WeChat's per-minute limit (45011); retried in the next minute"),
+        _("Nothing: it continues by itself."),
+        NOBODY,
+    ),
+    "platform_blocked": Guidance(
+        _("the platform itself is blocked (see the platform alert)"),
+        _("Fix what the platform alert says; held work then continues by itself."),
+        PLATFORM,
+    ),
+    "no_verify_ticket": Guidance(
+        _("no usable component_verify_ticket yet (WeChat pushes one every 10 minutes)"),
+        _("Nothing, unless the dashboard says no ticket has arrived for 20 minutes."),
+        NOBODY,
+    ),
+    "component_invalid": Guidance(
+        _("the platform's appid or appsecret is wrong (61011/40125/41004)"),
+        _("Check WECHAT_COMPONENT_APPID and WECHAT_COMPONENT_APPSECRET against the WeChat Open Platform console."),
+        PLATFORM,
+    ),
+    "wrong_token_kind": Guidance(
+        _("WeChat refused the kind of token sent (61014/61015/61024)"),
+        _("A platform bug or a wrong WECHAT_API_BASE: report it with the errmsg and rid."),
+        PLATFORM,
+    ),
+    "platform_quota_exceeded": Guidance(
+        _("the platform's own daily quota is spent (45009)"),
+        _("Wait for the reset at midnight Beijing time, or reset it in the WeChat Open Platform console."),
+        PLATFORM,
     ),
     "retry_scheduled": Guidance(
         _("a passing error; a retry is scheduled"), _("Nothing: it is retried by itself."), NOBODY

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.models import AuditEvent
 from authorizers.models import ApiKey, Authorizer
 from console.admin.bigtables import BigTableAdmin, IndexedValuesFilter, appid_search
-from console.admin.helpers import ReadOnlyAdmin, changelist_link
+from console.admin.helpers import ReadOnlyAdmin, changelist_link, json_shown
 from kfaccounts.models import KfAccount
 
 
@@ -35,9 +35,13 @@ class AuditEventAdmin(BigTableAdmin, ReadOnlyAdmin):
         "errcode",
         "errmsg",
         "rid",
-        "detail",
+        "detail_shown",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("detail"))
+    def detail_shown(self, obj: AuditEvent) -> str:
+        return json_shown(obj.detail)
 
     @admin.display(description=_("actor"), ordering="actor_label")
     def actor(self, obj: AuditEvent) -> str:

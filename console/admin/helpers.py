@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -10,10 +12,12 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.translation import gettext
 
 from audit.services import Actor
+from console.guidance import failure_hint
 
 Action = Callable[..., Any]
 
@@ -53,6 +57,31 @@ def local_time(value: datetime | None) -> str:
     return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
+
+
+def local_times_in(value: Any) -> Any:
+    """The same JSON with every timestamp string (ISO 8601 with a zone, as the services store them)
+    turned into the console's one format: Beijing time (TIME_ZONE) to the second."""
+    if isinstance(value, dict):
+        return {key: local_times_in(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [local_times_in(item) for item in value]
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        parsed = parse_datetime(value)
+        if parsed is not None and parsed.tzinfo is not None:
+            return local_time(parsed)
+    return value
+
+
+def json_shown(value: Any) -> str:
+    """A JSON value as the console shows it: indented, Chinese readable, times in local time."""
+    if value in (None, {}, []):
+        return "—"
+    text = json.dumps(local_times_in(value), ensure_ascii=False, indent=2, sort_keys=True)
+    return format_html('<pre class="console-json">{}</pre>', text)
+
+
 def admin_url(obj: Any) -> str:
     return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
 
@@ -88,3 +117,13 @@ class ReadOnlyAdmin(NoDeleteAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def reason_with_hint(deletion: Any) -> str:
+    """A deletion's reason in words and, for a failure someone must act on, what to do (the 65400
+    hint: enable customer service in the WeChat admin). The one way every console page shows a reason."""
+    label = deletion.get_reason_display() or "—"
+    hint = failure_hint(deletion.reason) if deletion.status == "failed" else ""
+    if not hint:
+        return label
+    return format_html('{}<br><small class="console-hint" data-hint="{}">{}</small>', label, deletion.reason, hint)

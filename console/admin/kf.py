@@ -20,7 +20,16 @@ from authorizers.policy import NotEligible, eligibility
 from console.admin.base import ObjectActionsAdmin
 from console.admin.bigtables import BigTableAdmin, MerchantListFilter, appid_search, fixed_values_filter
 from console.admin.confirm import Consequences, Target, confirmed
-from console.admin.helpers import admin_link, admin_url, console_action, holds, local_time, merchant_name, staff_actor
+from console.admin.helpers import (
+    admin_link,
+    admin_url,
+    console_action,
+    holds,
+    local_time,
+    merchant_name,
+    reason_with_hint,
+    staff_actor,
+)
 from console.guidance import failure_hint
 from kfaccounts import services
 from kfaccounts.models import ACTIVE_STATUSES, DeletionRequest, DeletionStatus, KfAccount
@@ -251,7 +260,7 @@ class KfAccountAdmin(BigTableAdmin, ObjectActionsAdmin):
                     (
                         admin_link(d, f"#{d.pk}"),
                         d.get_status_display(),
-                        d.get_reason_display() or "—",
+                        reason_with_hint(d),
                         local_time(d.created_at),
                     )
                     for d in rows
@@ -307,7 +316,17 @@ class ReasonOrBlank(admin.SimpleListFilter):
 
 @admin.register(DeletionRequest)
 class DeletionRequestAdmin(BigTableAdmin, ObjectActionsAdmin):
-    list_display = ("number", "kf_account", "merchant", "status", "reason", "errcode", "attempts", "created_at", "when")
+    list_display = (
+        "number",
+        "kf_account",
+        "merchant",
+        "status",
+        "reason_shown",
+        "errcode",
+        "attempts",
+        "created_at",
+        "when",
+    )
     list_display_links = ("number", "kf_account")
     # No date_hierarchy: its year/month links cost a DISTINCT over every row; the date filter does not.
     list_filter = ("status", ReasonOrBlank, ("authorizer", MerchantListFilter), "created_at")
@@ -315,7 +334,7 @@ class DeletionRequestAdmin(BigTableAdmin, ObjectActionsAdmin):
     list_select_related = ("authorizer",)
     list_per_page = 100
     fieldsets = (
-        (None, {"fields": ("authorizer", "kf_account", "status", "reason", "errcode", "errmsg", "rid")}),
+        (None, {"fields": ("authorizer", "kf_account", "status", "reason_shown", "errcode", "errmsg", "rid")}),
         (
             _("Attempts"),
             {
@@ -337,7 +356,7 @@ class DeletionRequestAdmin(BigTableAdmin, ObjectActionsAdmin):
         "authorizer",
         "kf_account",
         "status",
-        "reason",
+        "reason_shown",
         "errcode",
         "errmsg",
         "rid",
@@ -369,6 +388,10 @@ class DeletionRequestAdmin(BigTableAdmin, ObjectActionsAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # requested from the kf accounts list, the API, the command line or a schedule
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_shown(self, obj: DeletionRequest) -> str:
+        return reason_with_hint(obj)
 
     @admin.display(description="#", ordering="id")
     def number(self, obj: DeletionRequest) -> str:

@@ -40,6 +40,7 @@ from console.admin.helpers import (
     holds,
     local_time,
     merchant_name,
+    reason_with_hint,
     staff_actor,
 )
 from errorkit import DomainError
@@ -385,7 +386,7 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
                     admin_link(d, f"#{d.pk}"),
                     d.kf_account,
                     d.get_status_display(),
-                    d.get_reason_display() or "—",
+                    reason_with_hint(d),
                     local_time(d.created_at),
                 )
                 for d in rows

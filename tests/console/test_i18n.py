@@ -99,3 +99,25 @@ def test_the_domains_texts_are_chinese_in_the_console_and_the_api_stays_english(
     refused = client.post("/api/v1/deletions/", {"kf_account": "kf2@noodle"}, format="json", **chinese)
     assert refused.status_code == 403
     assert refused.json()["error"]["message"].endswith(": " + "; ".join(english_reasons))
+
+
+def test_an_audit_events_page_shows_every_time_in_beijing_time_even_inside_its_json_detail(superuser_client):
+    from audit.models import AuditEvent
+
+    event = AuditEvent.objects.create(
+        actor_kind="system",
+        action="deletion.deferred",
+        detail={"until": "2026-03-04T16:04:05+00:00", "calls": [{"at": "2026-03-04T16:04:05.250Z"}], "note": "1999"},
+    )
+    AuditEvent.objects.filter(pk=event.pk).update(at=datetime(2026, 3, 4, 16, 4, 5, tzinfo=UTC))
+    for language in ("en-US", "zh-CN"):
+        html = superuser_client.get(
+            reverse("admin:audit_auditevent_change", args=[event.pk]), HTTP_ACCEPT_LANGUAGE=language
+        ).content.decode()
+        # The event's own time (field and page title) and both times inside the detail, one format.
+        assert html.count("2026-03-05 00:04:05") >= 4, language
+        assert "+00:00" not in html
+        assert "16:04:05" not in html
+        assert "&quot;note&quot;: &quot;1999&quot;" in html  # a string that is no time stays as it is
+    listing = superuser_client.get(reverse("admin:audit_auditevent_changelist")).content.decode()
+    assert "2026-03-05 00:04:05" in listing and "16:04:05" not in listing
