@@ -83,6 +83,10 @@ class AuditAction(models.TextChoices):
     CLEANUP_RUN_FINISHED = "cleanup_run.finished"
     CLEANUP_RUN_REFUSED = "cleanup_run.refused"
     CLEANUP_RUN_FAILED = "cleanup_run.failed"
+    # staff accounts (console/staff.py)
+    STAFF_CREATED = "staff.created"
+    STAFF_ROLE_CHANGED = "staff.role_changed"
+    STAFF_UNLOCKED = "staff.unlocked"
     # the audit log itself
     AUDIT_PRUNED = "audit.pruned"
 

@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from console.roles import OPERATOR, VIEWER
 
@@ -64,7 +65,7 @@ def staff_member_create(*, username: str, password: str, role: str, actor: Actor
     user.set_password(password)
     user.save()
     _apply_role(user, role)
-    audit_record(actor=actor, action="staff.created", subject=username, outcome=role)
+    audit_record(actor=actor, action=AuditAction.STAFF_CREATED, subject=username, outcome=role)
     return user
 
 
@@ -76,7 +77,11 @@ def staff_member_role_set(*, user: User, role: str, actor: Actor) -> bool:
         return False
     _apply_role(user, role)
     audit_record(
-        actor=actor, action="staff.role_changed", subject=user.get_username(), outcome=role, detail={"from": before}
+        actor=actor,
+        action=AuditAction.STAFF_ROLE_CHANGED,
+        subject=user.get_username(),
+        outcome=role,
+        detail={"from": before},
     )
     return True
 
@@ -110,7 +115,7 @@ def staff_member_unlock(*, username: str, actor: Actor) -> int:
     removed = axes_reset(username=username)
     audit_record(
         actor=actor,
-        action="staff.unlocked",
+        action=AuditAction.STAFF_UNLOCKED,
         subject=username,
         outcome="unlocked" if removed else "not_locked",
         detail={"records_removed": removed},
