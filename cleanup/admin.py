@@ -6,6 +6,7 @@ the permission it needs (operators have `change`, viewers only look). Nothing he
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -16,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -242,23 +243,21 @@ class CleanupRuleAdmin(admin.ModelAdmin):
         )
 
 
-class RunItemInline(admin.TabularInline):
-    model = RunItem
-    fields = ("kf_account", "action", "matched_by", "skip_reason", "deletion_link")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    max_num = 0
+def natural_key(text: str) -> list[Any]:
+    """temp1 < temp2 < temp10: digit runs compare as numbers, the rest without case."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text)]
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    @admin.display(description=_("deletion"))
-    def deletion_link(self, obj: RunItem) -> str:
-        if obj.deletion_id is None:
-            return "—"
-        url = reverse("admin:kfaccounts_deletionrequest_change", args=[obj.deletion_id])
-        return format_html('<a href="{}">#{} {}</a>', url, obj.deletion_id, obj.deletion.status if obj.deletion else "")
+def why_shown(matched_by: Any) -> str:
+    """The reasons a rule selected an account, as sentences (the stored list, never its JSON)."""
+    if isinstance(matched_by, list):
+        return "; ".join(str(reason) for reason in matched_by) or "—"
+    return str(matched_by or "—")
+
+
+def run_items_sorted(run: CleanupRun, **filters: Any) -> list[RunItem]:
+    items = run.items.filter(**filters).select_related("deletion")
+    return sorted(items, key=lambda item: (item.action, natural_key(item.kf_account)))
 
 
 @admin.register(CleanupRun)
@@ -266,12 +265,51 @@ class CleanupRunAdmin(admin.ModelAdmin):
     list_display = ("id", "rule", "merchant", "status", "dry_run", "counts", "created_at")
     list_filter = ("status", "dry_run", "trigger", "rule")
     search_fields = ("authorizer__appid", "authorizer__nickname", "rule__name")
-    inlines = [RunItemInline]
     actions = ["approve_runs", "decline_runs"]
     change_form_template = "admin/cleanup/cleanuprun/change_form.html"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in CleanupRun._meta.fields]
+        # The accounts it considered come last, as a table (sorted naturally, reasons as sentences).
+        return [f.name for f in CleanupRun._meta.fields] + ["accounts"]
+
+    @admin.display(description=_("accounts considered"))
+    def accounts(self, obj: CleanupRun) -> str:
+        items = run_items_sorted(obj)
+        if not items:
+            return "—"
+        rows = format_html_join(
+            "",
+            '<tr data-account="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    item.kf_account,
+                    item.kf_account,
+                    item.get_action_display(),
+                    why_shown(item.matched_by),
+                    item.get_skip_reason_display() or "—",
+                    self._deletion_link(item),
+                )
+                for item in items
+            ),
+        )
+        return format_html(
+            '<table class="console-inline" id="run-accounts"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th></tr>{}</table>",
+            _("kf account"),
+            _("action"),
+            _("matched by"),
+            _("skipped because"),
+            _("deletion"),
+            rows,
+        )
+
+    @staticmethod
+    def _deletion_link(item: RunItem) -> str:
+        if item.deletion_id is None:
+            return "—"
+        url = reverse("admin:kfaccounts_deletionrequest_change", args=[item.deletion_id])
+        status = item.deletion.get_status_display() if item.deletion else ""
+        return format_html('<a href="{}">#{} {}</a>', url, item.deletion_id, status)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -302,6 +340,13 @@ class CleanupRunAdmin(admin.ModelAdmin):
             run = CleanupRun.objects.filter(pk=object_id).first()
             extra_context["awaiting_approval"] = bool(run and run.status == RunStatus.AWAITING_APPROVAL)
             extra_context["can_decide"] = self.has_change_permission(request, run)
+            # A run is a record: nothing on its page is saved (approve and decline are actions).
+            extra_context |= {
+                "show_save": False,
+                "show_save_and_continue": False,
+                "show_save_and_add_another": False,
+                "show_delete": False,
+            }
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.action(description=_("Approve the selected runs (shows the accounts first)"), permissions=["change"])
@@ -315,7 +360,7 @@ class CleanupRunAdmin(admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
                 "title": _("Approve cleanup runs"),
-                "runs": [(run, run.items.filter(action=ItemAction.DELETE)) for run in runs],
+                "runs": [(run, run_items_sorted(run, action=ItemAction.DELETE)) for run in runs],
                 "selected": [run.pk for run in runs],
                 "action": "approve_runs",
             }

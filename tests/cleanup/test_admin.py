@@ -128,3 +128,20 @@ def test_a_csv_list_is_uploaded_in_the_admin_and_a_bad_file_changes_nothing(merc
     good = b"kf_account,delete_on,note\nleaver@shop,2026-12-31,left\nintern@shop,2027-01-15,\n"
     assert client.post(url, {"csv": SimpleUploadedFile("l.csv", good, "text/csv")}).status_code == 302
     assert sorted(ListedAccount.objects.values_list("kf_account", flat=True)) == ["intern@shop", "leaver@shop"]
+
+
+def test_a_runs_page_is_read_only_lists_accounts_naturally_sorted_with_their_reasons_in_words(
+    wechat, merchant, make_rule, run_rule, operator
+):
+    serve_kf_list(wechat, "temp10@shop", "temp2@shop", "temp1@shop", "staff@shop")
+    serve_deletes(wechat)
+    run = run_rule(make_rule(merchant, pattern="temp*"))
+    client = client_for(operator)
+    html = client.get(reverse("admin:cleanup_cleanuprun_change", args=[run.pk])).content.decode()
+    # No Save button on a record (approve and decline are actions with their own buttons).
+    assert 'name="_save"' not in html and 'name="_continue"' not in html and 'name="_addanother"' not in html
+    accounts = re.findall(r'<tr data-account="([^"]+)">', html)
+    assert accounts[:3] == ["temp1@shop", "temp2@shop", "temp10@shop"]
+    assert "matches pattern &#x27;temp*&#x27;" in html and "[&quot;matches" not in html
+    confirm = client.post(RUNS, {"action": "approve_runs", "_selected_action": [run.pk]}).content.decode()
+    assert re.findall(r"<td data-account>([^<]+)</td>", confirm) == ["temp1@shop", "temp2@shop", "temp10@shop"]

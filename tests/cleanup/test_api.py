@@ -177,3 +177,24 @@ def test_listed_accounts_are_set_through_the_api_and_bad_entries_change_nothing(
     replaced = {"accounts": [{"kf_account": "other@shop", "delete_on": "2027-01-01"}], "replace": True}
     assert client.post(url, replaced, format="json").json() == {"saved": 1}
     assert [a["kf_account"] for a in client.get(url).json()["results"]] == ["other@shop"]
+
+
+def test_the_rule_example_in_docs_cleanup_md_is_accepted_and_answered_as_documented(client):
+    import json
+    import re
+    import shlex
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cleanup.md").read_text(encoding="utf-8")
+    example = docs[docs.index("<!-- cleanup-rule-example") :]
+    command, answer = re.findall(r"```(?:sh|json)\n(.*?)```", example, re.S)[:2]
+    words = shlex.split(command.replace("\\\n", " "))
+    body = json.loads(words[words.index("-d") + 1])
+    assert words[-1].endswith("/api/v1/cleanup-rules/")
+    response = client.post("/api/v1/cleanup-rules/", body, format="json")
+    assert response.status_code == 201, response.content
+    documented, got = json.loads(answer), response.json()
+    assert set(documented) == set(got)  # every field of the answer is documented, none invented
+    for field in set(documented) - {"id", "created_at", "updated_at"}:
+        assert got[field] == documented[field], field
+    assert CleanupRule.objects.get(pk=got["id"]).periodic_task.crontab.hour == "4"
