@@ -197,4 +197,5 @@ def test_the_rule_example_in_docs_cleanup_md_is_accepted_and_answered_as_documen
     assert set(documented) == set(got)  # every field of the answer is documented, none invented
     for field in set(documented) - {"id", "created_at", "updated_at"}:
         assert got[field] == documented[field], field
-    assert CleanupRule.objects.get(pk=got["id"]).periodic_task.crontab.hour == "4"
+    task = CleanupRule.objects.get(pk=got["id"]).periodic_task
+    assert task is not None and task.crontab is not None and task.crontab.hour == "4"
