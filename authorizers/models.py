@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -323,7 +324,12 @@ class PlatformAlert(models.Model):
 
     def __str__(self) -> str:
         where = f" ({self.authorizer_appid})" if self.authorizer_appid else ""
-        return f"{self.get_code_display()}{where} since {timezone.localtime(self.first_seen_at):%Y-%m-%d %H:%M:%S}"
+        since = f"{timezone.localtime(self.first_seen_at):%Y-%m-%d %H:%M:%S}"
+        return gettext("%(alert)s%(where)s since %(at)s") % {
+            "alert": self.get_code_display(),
+            "where": where,
+            "at": since,
+        }
 
     @property
     def is_open(self) -> bool:

@@ -44,7 +44,7 @@ def _merchant(authorizer: Any) -> str:
 
 class CleanupRuleForm(forms.ModelForm):
     invite_statuses = forms.MultipleChoiceField(
-        choices=InviteStatus.choices, required=False, widget=forms.CheckboxSelectMultiple
+        choices=InviteStatus.choices, required=False, widget=forms.CheckboxSelectMultiple, label=_("invite statuses")
     )
 
     class Meta:
@@ -108,12 +108,15 @@ class CleanupRuleAdmin(admin.ModelAdmin):
         if obj.pattern:
             parts.append(f"{obj.pattern_kind} {obj.pattern}")
         if obj.invite_statuses:
-            parts.append("invitation " + "/".join(obj.invite_statuses))
+            labels = dict(InviteStatus.choices)
+            statuses = "/".join(str(labels.get(s, s)) for s in obj.invite_statuses)
+            parts.append(gettext("invitation %(statuses)s") % {"statuses": statuses})
         if obj.unbound_days is not None:
-            parts.append(f"unbound > {obj.unbound_days} d")
+            parts.append(gettext("unbound more than %(days)d days") % {"days": obj.unbound_days})
         if obj.use_list:
-            parts.append("dated list")
-        return f" {obj.combine} ".join(parts) or "—"
+            parts.append(gettext("dated list"))
+        joiner = gettext(" and ") if obj.combine == "all" else gettext(" or ")
+        return joiner.join(parts) or "—"
 
     @admin.display(description=_("blast-radius limits"))
     def limits(self, obj: CleanupRule) -> str:

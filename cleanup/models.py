@@ -10,6 +10,7 @@ from contextlib import suppress
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat.models import PeriodicTask
 
@@ -339,7 +340,12 @@ class CleanupRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"run #{self.pk} of {self.rule.name} for {self.authorizer.appid}: {self.status}"
+        return gettext("run #%(id)s of %(rule)s for %(merchant)s: %(status)s") % {
+            "id": self.pk,
+            "rule": self.rule.name,
+            "merchant": self.authorizer.appid,
+            "status": self.get_status_display(),
+        }
 
 
 class ItemAction(models.TextChoices):
@@ -374,4 +380,4 @@ class RunItem(models.Model):
         ordering = ["run", "action", "kf_account"]
 
     def __str__(self) -> str:
-        return f"{self.kf_account}: {self.action}"
+        return f"{self.kf_account}: {self.get_action_display()}"

@@ -81,7 +81,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: /api/docs/ works offline
     "django_celery_beat",
-    "axes",
+    "console.axes_app.AxesConfig",  # django-axes, named in the staff's language
     "audit",
     "authorizers",
     "kfaccounts",

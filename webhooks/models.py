@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from authorizers.models import Authorizer
@@ -134,4 +135,7 @@ class WebhookAttempt(models.Model):
         ordering = ["delivery", "number"]
 
     def __str__(self) -> str:
-        return f"attempt {self.number}: {self.status_code or self.error}"
+        return gettext("attempt %(number)s: %(result)s") % {
+            "number": self.number,
+            "result": self.status_code or self.error,
+        }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from audit.actions import AuditAction
 from audit.services import Actor, audit_record
@@ -35,7 +36,11 @@ def _run_decide(run: CleanupRun, status: str, actor: Actor) -> None:
         updated_at=now,
     ):
         run.refresh_from_db()
-        raise RunNotDecidable(f"{run.authorizer.appid}: run #{run.pk} is {run.status}, not awaiting approval")
+        # In the staff's language in the console; the API answers in English (platform_app/api_language.py).
+        raise RunNotDecidable(
+            gettext("%(merchant)s: run #%(id)d is %(status)s, not awaiting approval")
+            % {"merchant": run.authorizer.appid, "id": run.pk, "status": run.get_status_display()}
+        )
     run.refresh_from_db()
 
 

@@ -62,9 +62,9 @@ class BigTableAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
 
 
-def fixed_values_filter(values: list[str]) -> type[admin.AllValuesFieldListFilter]:
+def fixed_values_filter(values: dict[str, Any]) -> type[admin.AllValuesFieldListFilter]:
     """The stock value filter (same parameters, so existing links work) over values known in advance:
-    no ``SELECT DISTINCT`` over the table."""
+    no ``SELECT DISTINCT`` over the table. ``values`` maps each stored value to its label."""
 
     class FixedValuesFilter(admin.AllValuesFieldListFilter):
         def __init__(
@@ -72,6 +72,10 @@ def fixed_values_filter(values: list[str]) -> type[admin.AllValuesFieldListFilte
         ) -> None:
             super().__init__(field, request, params, model, model_admin, field_path)
             self.lookup_choices = list(values)  # type: ignore[assignment]  # replaces the lazy DISTINCT query before it ever runs
+
+        def choices(self, changelist: Any) -> Any:
+            for choice in super().choices(changelist):  # the stock filter shows the stored value
+                yield {**choice, "display": values.get(str(choice["display"]), choice["display"])}
 
     return FixedValuesFilter
 

@@ -184,13 +184,17 @@ def deletion_plan(kf_accounts: QuerySet) -> list[dict[str, Any]]:
     return plan
 
 
+# WeChat's invite_status values (getkflist), in the staff's language.
+INVITE_STATUSES = {"waiting": _("waiting"), "rejected": _("rejected"), "expired": _("expired")}
+
+
 @admin.register(KfAccount)
 class KfAccountAdmin(BigTableAdmin, ObjectActionsAdmin):
-    list_display = ("kf_account", "merchant", "kf_nick", "kf_wx", "invite_status", "last_seen_at", "gone_at")
+    list_display = ("kf_account", "merchant", "kf_nick", "kf_wx", "invite", "last_seen_at", "gone_at")
     list_filter = (
         ("authorizer", MerchantListFilter),
         PresentFilter,
-        ("invite_status", fixed_values_filter(["waiting", "rejected", "expired"])),
+        ("invite_status", fixed_values_filter(INVITE_STATUSES)),
     )
     search_fields = ("kf_account", "kf_nick", "kf_wx", "authorizer__appid", "authorizer__nickname")
     list_select_related = ("authorizer",)
@@ -203,7 +207,7 @@ class KfAccountAdmin(BigTableAdmin, ObjectActionsAdmin):
         "kf_wx",
         "invite_wx",
         "invite_expire_time",
-        "invite_status",
+        "invite",
         "first_seen_at",
         "last_seen_at",
         "gone_at",
@@ -241,6 +245,10 @@ class KfAccountAdmin(BigTableAdmin, ObjectActionsAdmin):
         return queryset, False
 
     has_request_deletion_permission = holds("kfaccounts.request_deletion")
+
+    @admin.display(description=_("invite status"), ordering="invite_status")
+    def invite(self, obj: KfAccount) -> str:
+        return str(INVITE_STATUSES.get(obj.invite_status, obj.invite_status)) or "—"
 
     @admin.display(description=_("merchant"), ordering="authorizer__nickname")
     def merchant(self, obj: KfAccount) -> str:

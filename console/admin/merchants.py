@@ -54,6 +54,8 @@ RECENT = 10
 def wechat_reason(exc: Exception) -> str:
     """A failed action in the staff's language: WeChat's errcode, or the domain error's code (the
     same codes the API answers) shown as words."""
+    if isinstance(exc, WeChatError) and exc.errcode is None:
+        return gettext("no usable answer from WeChat (%(reason)s)") % {"reason": exc.errmsg or exc.reason}
     if isinstance(exc, WeChatError):
         return gettext("WeChat answered errcode %(errcode)s (%(errmsg)s)") % {
             "errcode": exc.errcode,

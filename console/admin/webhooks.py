@@ -35,6 +35,7 @@ class WebhookEndpointForm(forms.ModelForm):
         choices=[(t, t) for t in services.SUBSCRIBABLE],
         required=False,
         widget=forms.CheckboxSelectMultiple,
+        label=_("event types"),
         help_text=_("none ticked: every event type"),
     )
 
