@@ -162,6 +162,13 @@ class CleanupRuleAdmin(admin.ModelAdmin):
                 )
             except services.InvalidRule as exc:
                 self.message_user(request, f"{rule} ({_merchant(rule.authorizer)}): {exc}", messages.ERROR)
+            except services.RunAlreadyOpen:
+                # Answered 500 from the list before: one open run per rule and merchant is the rule.
+                self.message_user(
+                    request,
+                    gettext("%(rule)s: a run of it is still open; wait for it to end") % {"rule": rule},
+                    messages.WARNING,
+                )
             else:
                 what = _("dry run") if dry_run else _("run")
                 self.message_user(
