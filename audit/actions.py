@@ -20,10 +20,6 @@ NAME = re.compile(r"[a-z][a-z_]*\.[a-z][a-z_]*")
 
 
 class AuditAction(models.TextChoices):
-    # staff accounts (console/staff.py)
-    STAFF_CREATED = "staff.created"
-    STAFF_ROLE_CHANGED = "staff.role_changed"
-    STAFF_UNLOCKED = "staff.unlocked"
     # merchants (authorizers/)
     AUTHORIZER_AUTHORIZED = "authorizer.authorized"
     AUTHORIZER_UNAUTHORIZED = "authorizer.unauthorized"

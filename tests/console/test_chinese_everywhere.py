@@ -96,7 +96,8 @@ def vocabulary() -> set[str]:
 
 
 class VisibleText(HTMLParser):
-    """The text a person reads: text nodes, button labels and placeholders; no scripts or styles."""
+    """The text a person reads: text nodes, button labels and placeholders; no scripts or styles,
+    and no <pre> (the console shows stored JSON there: data)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -104,7 +105,7 @@ class VisibleText(HTMLParser):
         self._skip = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
+        if tag in ("script", "style", "pre"):
             self._skip += 1
         values = dict(attrs)
         if tag == "input" and values.get("type") in ("submit", "button"):
@@ -114,7 +115,7 @@ class VisibleText(HTMLParser):
                 self.parts.append(values[name] or "")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
+        if tag in ("script", "style", "pre") and self._skip:
             self._skip -= 1
 
     def handle_data(self, data: str) -> None:
