@@ -1,7 +1,8 @@
 """Staff views of cleanup rules and their runs (approval shows the list first).
 
-Every write goes through cleanup.services with the staff user as the actor; every action declares
-the permission it needs (operators have `change`, viewers only look). Nothing here is ever deleted.
+Every write goes through cleanup.services with the staff user as the actor; every action is a
+console_action declaring the permission it needs (operators have `change`, viewers only look).
+Nothing here is ever deleted. Templates: console/templates/admin/cleanup/.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from audit.services import Actor
 from cleanup import services
 from cleanup.models import (
     CleanupRule,
@@ -32,6 +32,7 @@ from cleanup.models import (
     RunItem,
     RunStatus,
 )
+from console.admin.helpers import console_action, merchant_name, staff_actor
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 
@@ -39,7 +40,7 @@ MAX_CSV_BYTES = 2 * 1024 * 1024
 def _merchant(authorizer: Any) -> str:
     if authorizer is None:
         return str(_("every merchant"))
-    return f"{authorizer.nickname or '?'} ({authorizer.appid})"
+    return merchant_name(authorizer)
 
 
 class CleanupRuleForm(forms.ModelForm):
@@ -143,7 +144,7 @@ class CleanupRuleAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, obj.periodic_task)
 
     def save_model(self, request: HttpRequest, obj: CleanupRule, form: Any, change: bool) -> None:
-        actor = Actor.staff(request.user)
+        actor = staff_actor(request)
         values = {name: getattr(form.instance, name) for name in services.RULE_FIELDS}
         if change:
             rule = services.cleanup_rule_update(rule=CleanupRule.objects.get(pk=obj.pk), actor=actor, values=values)
@@ -158,7 +159,7 @@ class CleanupRuleAdmin(admin.ModelAdmin):
         for rule in queryset:
             try:
                 runs = services.cleanup_run_request(
-                    rule=rule, actor=Actor.staff(request.user), dry_run=dry_run, trigger="admin"
+                    rule=rule, actor=staff_actor(request), dry_run=dry_run, trigger="admin"
                 )
             except services.InvalidRule as exc:
                 self.message_user(request, f"{rule} ({_merchant(rule.authorizer)}): {exc}", messages.ERROR)
@@ -177,18 +178,18 @@ class CleanupRuleAdmin(admin.ModelAdmin):
                     % {"rule": rule, "what": what, "count": len(runs)},
                 )
 
-    @admin.action(description=_("Dry run now (preview, deletes nothing)"), permissions=["change"])
+    @console_action(description=_("Dry run now (preview, deletes nothing)"), permissions=["change"])
     def dry_run_now(self, request: HttpRequest, queryset: Any) -> None:
         self._start(request, queryset, dry_run=True)
 
-    @admin.action(description=_("Run now (delete-mode rules; limits apply)"), permissions=["change"])
+    @console_action(description=_("Run now (delete-mode rules; limits apply)"), permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: Any) -> None:
         self._start(request, queryset, dry_run=False)
 
-    @admin.action(description=_("Archive (stop and hide; runs stay)"), permissions=["change"])
+    @console_action(description=_("Archive (stop and hide; runs stay)"), permissions=["change"])
     def archive(self, request: HttpRequest, queryset: Any) -> None:
         for rule in queryset:
-            services.cleanup_rule_archive(rule=rule, actor=Actor.staff(request.user))
+            services.cleanup_rule_archive(rule=rule, actor=staff_actor(request))
         self.message_user(request, _("archived"))
 
     def get_urls(self) -> list[Any]:
@@ -229,7 +230,7 @@ class CleanupRuleAdmin(admin.ModelAdmin):
                     saved = services.cleanup_listed_accounts_set(
                         rule=rule,
                         entries=entries,
-                        actor=Actor.staff(request.user),
+                        actor=staff_actor(request),
                         replace=bool(request.POST.get("replace")),
                     )
                 except UnicodeDecodeError:
@@ -359,7 +360,7 @@ class CleanupRunAdmin(admin.ModelAdmin):
             }
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description=_("Approve the selected runs (shows the accounts first)"), permissions=["change"])
+    @console_action(description=_("Approve the selected runs (shows the accounts first)"), permissions=["change"])
     def approve_runs(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         runs = list(queryset.filter(status=RunStatus.AWAITING_APPROVAL).select_related("rule", "authorizer"))
         if not runs:
@@ -377,7 +378,7 @@ class CleanupRunAdmin(admin.ModelAdmin):
             return TemplateResponse(request, "admin/cleanup/cleanuprun/approve_confirm.html", context)
         for run in runs:
             try:
-                follow_up = services.cleanup_run_approve(run=run, actor=Actor.staff(request.user))
+                follow_up = services.cleanup_run_approve(run=run, actor=staff_actor(request))
             except services.RunNotDecidable as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
@@ -388,11 +389,11 @@ class CleanupRunAdmin(admin.ModelAdmin):
                 )
         return None
 
-    @admin.action(description=_("Decline the selected runs (delete nothing)"), permissions=["change"])
+    @console_action(description=_("Decline the selected runs (delete nothing)"), permissions=["change"])
     def decline_runs(self, request: HttpRequest, queryset: Any) -> None:
         for run in queryset.select_related("authorizer"):
             try:
-                services.cleanup_run_decline(run=run, actor=Actor.staff(request.user))
+                services.cleanup_run_decline(run=run, actor=staff_actor(request))
             except services.RunNotDecidable as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
