@@ -22,6 +22,7 @@ within the bound and naming no address). Printed: B's latency per window beside 
 
 from __future__ import annotations
 
+import copy
 import os
 import statistics
 import threading
@@ -172,8 +173,8 @@ def _drip_endpoints(run: Run) -> list[int]:
     return ids
 
 
-def _outstanding(run: Run) -> int:
-    return run.stack.db.value(
+def _outstanding(run: Run, db: harness.E2EDatabase | None = None) -> int:
+    return (db or run.stack.db).value(
         "SELECT count(*) FROM webhooks_webhookdelivery d JOIN webhooks_webhookendpoint e ON e.id = d.endpoint_id "
         "WHERE e.authorizer_id = %s AND d.status IN ('pending', 'delivering')",
         run.a.authorizer_id,
@@ -182,9 +183,12 @@ def _outstanding(run: Run) -> int:
 
 def _drip_attack(run: Run, endpoints: list[int]) -> Callable[[], None]:
     turn = iter(range(10**9))
+    # A connection of this thread's own (SQLite's may not cross threads).
+    db = copy.copy(run.stack.db)
+    db._conn = None
 
     def one() -> None:
-        for _ in range(max(0, DRIP_OUTSTANDING + 10 - _outstanding(run))):
+        for _ in range(max(0, DRIP_OUTSTANDING + 10 - _outstanding(run, db))):
             pinged = run.a.api.post(f"/api/v1/webhooks/{endpoints[next(turn) % len(endpoints)]}/ping/")
             assert pinged.status_code == 202, pinged.text
 
