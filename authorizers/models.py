@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -98,6 +99,9 @@ class Authorizer(models.Model):
     authorized_at = models.DateTimeField(null=True, blank=True, verbose_name=_("authorized at"))
     revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("authorization revoked at"))
     info_refreshed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("info re-read at"))
+    # When the paced periodic jobs last took this merchant (dbkit/pacing.py): oldest goes first.
+    info_reread_planned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("info re-read planned at"))
+    kf_resync_planned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("kf re-sync planned at"))
     # CreateTime of the newest authorization push applied, so a late duplicate cannot undo a newer one.
     last_event_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last push applied at"))
 
@@ -144,6 +148,11 @@ class Authorizer(models.Model):
         # which nobody does: merchants change through WeChat's pushes and these actions only).
         permissions = [("operate_authorizer", _("Can refresh tokens, re-read, sync and deactivate merchants"))]
         ordering = ["nickname", "appid"]
+        # The paced jobs' "oldest first" order, read a slice at a time (dbkit/pacing.py).
+        indexes = [
+            models.Index(F("info_reread_planned_at").asc(nulls_first=True), "id", name="authorizer_reread_order"),
+            models.Index(F("kf_resync_planned_at").asc(nulls_first=True), "id", name="authorizer_resync_order"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.nickname or '?'} ({self.appid})"

@@ -1,5 +1,6 @@
-"""The nightly check of our merchants against WeChat's: every active merchant's info re-read, and
-the list compared with api_get_authorizer_list.
+"""Our merchants checked against WeChat's: every active merchant's info re-read once per
+MERCHANT_REREAD_SECONDS, a slice each tick (dbkit/pacing.py), and nightly the list compared with
+api_get_authorizer_list, read 500 a page.
 
 WeChat's list is the authority on who is authorized (docs/wechat.md §5, §6). A merchant it lists with
 a refresh token that is revoked here, or active here with its refresh token refused (an unrecovered
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+
+from django.conf import settings
 
 from audit.actions import AuditAction
 from audit.services import Actor, audit_record
@@ -20,6 +24,7 @@ from authorizers.client import wechat_client
 from authorizers.dispatch import authorizer_info_refresh_send
 from authorizers.models import Authorizer, AuthorizerStatus, PlatformAlert
 from authorizers.tokens import authorizer_restore, with_component_token
+from dbkit.pacing import paced_slice_claim
 from wechat.errors import WeChatError
 from wechat.results import coerce_int
 
@@ -36,9 +41,16 @@ class Reconciliation:
     restored: list[str] = field(default_factory=list)
 
 
-def merchants_reread() -> int:
-    """Ask for every active merchant's info to be re-read (one task each); returns how many."""
-    ids = list(Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE).values_list("pk", flat=True))
+def merchants_reread_tick() -> int:
+    """Ask for this tick's slice of active merchants' info to be re-read, those planned longest ago
+    first (one task each); returns how many."""
+    ids = paced_slice_claim(
+        Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE),
+        stamp="info_reread_planned_at",
+        period=timedelta(seconds=settings.MERCHANT_REREAD_SECONDS),
+        tick=timedelta(seconds=settings.PACED_TICK_SECONDS),
+        limit=settings.PACED_SLICE_MAX,
+    )
     for authorizer_id in ids:
         authorizer_info_refresh_send(authorizer_id=authorizer_id)
     return len(ids)

@@ -60,10 +60,16 @@ def refresh_authorizer_token(self: Task[[int], None], authorizer_id: int) -> Non
         raise self.retry(exc=exc, countdown=TOKEN_REFRESH_BACKOFF.delay(self.request.retries + 1)) from exc
 
 
+@shared_task(ignore_result=True)
+def reread_merchants() -> None:
+    """Every PACED_TICK_SECONDS: a slice of the active merchants' info re-read (each once per
+    MERCHANT_REREAD_SECONDS)."""
+    reconciliation.merchants_reread_tick()
+
+
 @shared_task(bind=True, ignore_result=True, max_retries=5)
-def reread_merchants(self: Task[[], None]) -> None:
-    """Nightly: every active merchant's info re-read, then the list reconciled with WeChat's."""
-    reconciliation.merchants_reread()
+def reconcile_merchants(self: Task[[], None]) -> None:
+    """Nightly: our merchants reconciled with api_get_authorizer_list."""
     try:
         reconciliation.authorizers_reconcile(actor=Actor.schedule("nightly reconciliation"))
     except Transient as exc:

@@ -138,5 +138,6 @@ def sync_kf_accounts(
 
 @shared_task(ignore_result=True)
 def resync_kf_accounts() -> None:
-    """Every KF_RESYNC_SECONDS: every eligible merchant's kf list re-read."""
-    resync.kf_accounts_resync_all()
+    """Every PACED_TICK_SECONDS: a slice of the eligible merchants' kf lists re-read (each once per
+    KF_RESYNC_SECONDS)."""
+    resync.kf_accounts_resync_tick()

@@ -288,7 +288,13 @@ CLEANUP_FINISH_SECONDS = env_int("CLEANUP_FINISH_SECONDS", 30, minimum=1)
 CLEANUP_MATCH_BUDGET = env_int("CLEANUP_MATCH_BUDGET", 1_000_000_000, minimum=1)
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 400, minimum=1)
 AUDIT_RETENTION_BATCH = env_int("AUDIT_RETENTION_BATCH", 1000, minimum=1)
+# The kf re-sync and the merchant info re-read touch every merchant once per period, spread over
+# it: every PACED_TICK_SECONDS each takes its slice, ceil(merchants × tick / period), oldest first
+# (dbkit/pacing.py), at most PACED_SLICE_MAX a tick (above that the period stretches).
 KF_RESYNC_SECONDS = env_int("KF_RESYNC_SECONDS", 6 * 3600, minimum=60)
+MERCHANT_REREAD_SECONDS = env_int("MERCHANT_REREAD_SECONDS", 24 * 3600, minimum=60)
+PACED_TICK_SECONDS = env_int("PACED_TICK_SECONDS", 300, minimum=10)
+PACED_SLICE_MAX = env_int("PACED_SLICE_MAX", 5000, minimum=1)
 # No verify ticket for this long → a log line, an alert on the dashboard and api_start_push_ticket,
 # called at most once per VERIFY_TICKET_RESTART_MINUTES.
 VERIFY_TICKET_STALE_MINUTES = env_int("VERIFY_TICKET_STALE_MINUTES", 20, minimum=1)
@@ -344,8 +350,12 @@ DELETION_CALL_THREADS = env_int("DELETION_CALL_THREADS", 32, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deletions": {"task": "kfaccounts.tasks.sweep_deletions", "schedule": float(DELETION_SWEEP_SECONDS)},
     "refresh-expiring-tokens": {"task": "authorizers.tasks.refresh_expiring_tokens", "schedule": 300.0},
-    "reread-merchants-nightly": {"task": "authorizers.tasks.reread_merchants", "schedule": crontab(hour=19, minute=17)},
-    "resync-kf-accounts": {"task": "kfaccounts.tasks.resync_kf_accounts", "schedule": float(KF_RESYNC_SECONDS)},
+    "reconcile-merchants-nightly": {
+        "task": "authorizers.tasks.reconcile_merchants",
+        "schedule": crontab(hour=19, minute=17),
+    },
+    "reread-merchants": {"task": "authorizers.tasks.reread_merchants", "schedule": float(PACED_TICK_SECONDS)},
+    "resync-kf-accounts": {"task": "kfaccounts.tasks.resync_kf_accounts", "schedule": float(PACED_TICK_SECONDS)},
     "audit-retention": {"task": "audit.tasks.prune_audit_log", "schedule": crontab(hour=20, minute=3)},
     "verify-ticket-watchdog": {
         "task": "authorizers.tasks.watch_verify_ticket",

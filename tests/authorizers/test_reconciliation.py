@@ -9,7 +9,7 @@ import pytest
 from audit.services import Actor
 from authorizers.alerts import alerts_active
 from authorizers.models import AuthorizerStatus, PlatformAlert
-from authorizers.reconciliation import authorizers_reconcile, merchants_reread
+from authorizers.reconciliation import authorizers_reconcile, merchants_reread_tick
 from tests.conftest import WECHAT
 
 pytestmark = pytest.mark.django_db
@@ -51,17 +51,22 @@ def test_reconciliation_flags_merchants_wechat_lists_as_gone_or_unknown_and_clea
     assert PlatformAlert.objects.filter(cleared_at__isnull=False).count() == 2
 
 
-def test_nightly_re_read_covers_every_active_merchant(make_authorizer, django_capture_on_commit_callbacks):
+def test_the_re_read_covers_every_active_merchant_once_per_period_a_slice_a_tick(
+    make_authorizer, django_capture_on_commit_callbacks, settings
+):
     from authorizers.tasks import refresh_authorizer_info
 
-    eligible = make_authorizer()
-    uncertified = make_authorizer(verify_type_id=-1)
+    # 4 active merchants, a tick half the period: 2 a tick.
+    settings.MERCHANT_REREAD_SECONDS, settings.PACED_TICK_SECONDS = 600, 300
+    active = [make_authorizer().pk for _ in range(3)] + [make_authorizer(verify_type_id=-1).pk]
     make_authorizer(status=AuthorizerStatus.REVOKED)
-    with django_capture_on_commit_callbacks() as reread:
-        assert merchants_reread() == 2
-    assert sorted(c.args[0] for c in reread if c.func == refresh_authorizer_info.delay) == sorted(
-        [eligible.pk, uncertified.pk]
-    )
+    ticks = []
+    for _ in range(3):
+        with django_capture_on_commit_callbacks() as reread:
+            merchants_reread_tick()
+        ticks.append([c.args[0] for c in reread if c.func == refresh_authorizer_info.delay])
+    assert [len(t) for t in ticks] == [2, 2, 0]
+    assert sorted(ticks[0] + ticks[1]) == sorted(active)
 
 
 TOKEN_URL = f"{WECHAT}/cgi-bin/component/api_authorizer_token"
@@ -135,3 +140,26 @@ def test_an_active_merchant_whose_61023_was_not_recovered_is_restored_and_its_al
     )
     assert authorizers_reconcile(actor=Actor.schedule("test")).restored == [merchant.appid]
     assert not merchant_held(merchant.appid)
+
+
+def test_reconciliation_pages_through_a_list_longer_than_one_page_500_at_a_time(wechat, component_ready):
+    from authorizers.models import Authorizer
+
+    # 1,201 merchants, WeChat serving at most 500 a page as it does; one of ours is not listed.
+    appids = [f"wx{n:016x}" for n in range(1, 1202)]
+    Authorizer.objects.bulk_create(Authorizer(appid=a, status=AuthorizerStatus.ACTIVE) for a in appids)
+    missing = appids.pop()
+
+    def page(request):
+        body = json.loads(request.body)
+        offset, count = body["offset"], min(500, body["count"])
+        items = [{"authorizer_appid": a, "refresh_token": f"R{a}"} for a in appids[offset : offset + count]]
+        return 200, {}, json.dumps({"total_count": len(appids), "list": items})
+
+    wechat.add_callback("POST", AUTHORIZER_LIST, callback=page)
+
+    result = authorizers_reconcile(actor=Actor.schedule("test"))
+
+    bodies = [json.loads(c.request.body) for c in wechat.calls if AUTHORIZER_LIST in c.request.url]
+    assert [(b["offset"], b["count"]) for b in bodies] == [(0, 500), (500, 500), (1000, 500)]
+    assert (result.listed, result.gone, result.unknown) == (1200, [missing], [])

@@ -1,13 +1,25 @@
-"""The periodic kf re-sync: every eligible merchant, through the de-duplicating sync request."""
+"""The periodic kf re-sync: each tick a slice of the eligible merchants, oldest first, through the
+de-duplicating sync request."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
-from authorizers.models import AuthorizerStatus
-from kfaccounts.resync import kf_accounts_resync_all
+import pytest
+from django.utils import timezone
+
+from audit.services import Actor
+from authorizers.models import Authorizer, AuthorizerStatus
+from kfaccounts.resync import kf_accounts_resync_tick
+from kfaccounts.services import kf_accounts_sync_request
 
 pytestmark = pytest.mark.django_db
+
+
+def _queued(callbacks) -> list[int]:
+    from kfaccounts.tasks import sync_kf_accounts
+
+    return [c.args[0] for c in callbacks if c.func == sync_kf_accounts.delay]
 
 
 def test_kf_resync_asks_only_for_the_eligible_merchants(make_authorizer, django_capture_on_commit_callbacks):
@@ -17,17 +29,37 @@ def test_kf_resync_asks_only_for_the_eligible_merchants(make_authorizer, django_
     make_authorizer(verify_type_id=-1)
     make_authorizer(status=AuthorizerStatus.REVOKED)
     with django_capture_on_commit_callbacks() as resync:
-        assert kf_accounts_resync_all() == 1
+        assert kf_accounts_resync_tick() == 1
     assert [c.args[:2] for c in resync if c.func == sync_kf_accounts.delay] == [(eligible.pk, "schedule")]
 
 
-def test_a_resync_joins_a_sync_already_queued_for_the_merchant(make_authorizer, django_capture_on_commit_callbacks):
-    from kfaccounts.tasks import sync_kf_accounts
+def test_the_resync_is_spread_over_its_period_each_merchant_once_oldest_first(
+    make_authorizer, django_capture_on_commit_callbacks, settings
+):
+    # 10 merchants, a tick a quarter of the period: ceil(10 / 4) = 3 a tick, every one once.
+    settings.KF_RESYNC_SECONDS, settings.PACED_TICK_SECONDS = 3600, 900
+    merchants = {make_authorizer().pk for _ in range(10)}
+    slices = []
+    for _ in range(5):
+        with django_capture_on_commit_callbacks() as tick:
+            kf_accounts_resync_tick()
+        slices.append(_queued(tick))
+    assert [len(s) for s in slices] == [3, 3, 3, 1, 0]
+    assert sorted(pk for s in slices for pk in s) == sorted(merchants)
+    # A period later they come round again, the one planned longest ago first.
+    Authorizer.objects.update(kf_sync_queued_at=None, kf_resync_planned_at=timezone.now() - timedelta(hours=2))
+    oldest = slices[3][0]
+    Authorizer.objects.filter(pk=oldest).update(kf_resync_planned_at=timezone.now() - timedelta(hours=5))
+    with django_capture_on_commit_callbacks() as again:
+        assert kf_accounts_resync_tick() == 3
+    assert oldest in _queued(again)  # the last of the first round: taken before older pks now
 
-    make_authorizer()
+
+def test_a_resync_joins_a_sync_already_queued_for_the_merchant(make_authorizer, django_capture_on_commit_callbacks):
+    merchant = make_authorizer()
     with django_capture_on_commit_callbacks() as first:
-        kf_accounts_resync_all()
+        kf_accounts_sync_request(authorizer=merchant, actor=Actor.system("test"))
     with django_capture_on_commit_callbacks() as second:
-        kf_accounts_resync_all()  # the first one's task has not started: nothing new is queued
-    assert len([c for c in first if c.func == sync_kf_accounts.delay]) == 1
-    assert [c for c in second if c.func == sync_kf_accounts.delay] == []
+        assert kf_accounts_resync_tick() == 1  # its turn, but the queued sync has not started: joined
+    assert _queued(first) == [merchant.pk]
+    assert _queued(second) == []

@@ -21,7 +21,8 @@ def test_the_default_schedules_are_installed_into_django_celery_beat_and_stay_ed
     for name, task in {
         "sweep-deletions": "kfaccounts.tasks.sweep_deletions",
         "refresh-expiring-tokens": "authorizers.tasks.refresh_expiring_tokens",
-        "reread-merchants-nightly": "authorizers.tasks.reread_merchants",
+        "reconcile-merchants-nightly": "authorizers.tasks.reconcile_merchants",
+        "reread-merchants": "authorizers.tasks.reread_merchants",
         "resync-kf-accounts": "kfaccounts.tasks.resync_kf_accounts",
         "audit-retention": "audit.tasks.prune_audit_log",
         "verify-ticket-watchdog": "authorizers.tasks.watch_verify_ticket",
@@ -29,7 +30,8 @@ def test_the_default_schedules_are_installed_into_django_celery_beat_and_stay_ed
         "sweep-webhook-deliveries": "webhooks.tasks.sweep_webhook_deliveries",
     }.items():
         assert installed[name].task == task and installed[name].enabled
-    assert installed["reread-merchants-nightly"].crontab is not None
+    assert installed["reconcile-merchants-nightly"].crontab is not None
+    assert installed["reread-merchants"].interval.every == settings.PACED_TICK_SECONDS
     assert installed["verify-ticket-watchdog"].interval.every == settings.VERIFY_TICKET_WATCHDOG_SECONDS
     # Every entry names a task a worker knows (a moved task renamed in one place only would be
     # dropped by the worker as unregistered).
