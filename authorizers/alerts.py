@@ -16,6 +16,7 @@ more occurrence; clearing it and raising it later opens a new row, so the histor
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -123,6 +124,16 @@ def platform_error_seen(error: WeChatError) -> None:
     """Every caller of WeChat reports errors here; the platform-level ones open their alert."""
     if isinstance(error, PlatformBlocked) and error.alert_code in BLOCKING_CODES:
         alert_raise(code=error.alert_code, error=error, message=f"{error.path or ''} {error.errmsg}".strip())
+
+
+def platform_recheck_claim(*, interval: timedelta) -> bool:
+    """While a blocking alert is open, one caller per ``interval`` (across every process) may probe."""
+    now = timezone.now()
+    return bool(
+        PlatformAlert.objects.filter(
+            cleared_at__isnull=True, code__in=BLOCKING_CODES, authorizer_appid="", last_seen_at__lt=now - interval
+        ).update(last_seen_at=now)
+    )
 
 
 def platform_call_succeeded() -> None:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
-from authorizers.alerts import platform_call_succeeded, platform_error_seen
+from authorizers.alerts import platform_call_succeeded, platform_error_seen, platform_recheck_claim
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
 from authorizers.revocation import authorizer_revoke
@@ -253,6 +253,19 @@ def with_component_token(call: Callable[[str], T]) -> T:
         raise
     platform_call_succeeded()
     return result
+
+
+# While the platform is blocked, held work probes it at most this often (every process together).
+PLATFORM_RECHECK_INTERVAL = timedelta(minutes=1)
+
+
+def platform_recheck() -> bool:
+    """The platform is blocked: probe it, at most once per interval; True when the probe cleared it.
+
+    Held deletions call this when they come due, so they resume within about a minute of the cause
+    clearing (a whitelist fixed, a new ticket pushed) instead of waiting for the beat's probe.
+    """
+    return platform_recheck_claim(interval=PLATFORM_RECHECK_INTERVAL) and platform_probe()
 
 
 def platform_probe() -> bool:

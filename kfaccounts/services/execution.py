@@ -22,7 +22,7 @@ from authorizers.alerts import merchant_call_succeeded, merchant_held, platform_
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer
 from authorizers.policy import eligibility
-from authorizers.tokens import AuthorizerInactive, with_authorizer_token
+from authorizers.tokens import AuthorizerInactive, platform_recheck, with_authorizer_token
 from dbkit.leases import Next
 from kfaccounts.dispatch import deletions_send
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus, KfAccount
@@ -104,7 +104,7 @@ def deletion_batch_execute(
         for deletion in deletions:
             transitions.defer_for_quota(deletion, paused_until, counted=False)
         return Batch(claimed=len(deletions), more=False)
-    if platform_blocked():
+    if platform_blocked() and not platform_recheck():
         for deletion in deletions:
             transitions.hold_for_platform(deletion, counted=False)
         return Batch(claimed=len(deletions), more=False)

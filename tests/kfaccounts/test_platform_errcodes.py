@@ -132,3 +132,25 @@ def test_the_beat_does_not_probe_a_healthy_platform(wechat, component_ready):
 
     refresh_expiring_tokens()
     assert not calls_to(wechat, PREAUTH_URL)
+
+
+def test_a_held_deletion_probes_the_platform_once_a_minute_and_runs_when_the_cause_cleared(
+    wechat, merchant, client, request_deletion, make_due
+):
+    from kfaccounts.tasks import run_deletions
+
+    wechat.post(DEL_URL, json=NOT_WHITELISTED)
+    deletion_id = request_deletion(client, "kf1@shop")["id"]
+    wechat.post(PREAUTH_URL, json={"pre_auth_code": "preauthcode@@@probe", "expires_in": 600})
+    wechat.replace("POST", DEL_URL, json=OK)  # the whitelist was fixed
+    make_due(deletion_id)
+    run_deletions(merchant.pk)  # the alert was seen less than a minute ago: held, no probe
+    assert not calls_to(wechat, PREAUTH_URL)
+    assert DeletionRequest.objects.get(pk=deletion_id).reason == "platform_held"
+
+    PlatformAlert.objects.update(last_seen_at=timezone.now() - timedelta(minutes=2))
+    make_due(deletion_id)
+    run_deletions(merchant.pk)
+    assert len(calls_to(wechat, PREAUTH_URL)) == 1  # one probe ...
+    assert not alerts.platform_blocked()  # ... which cleared the alert ...
+    assert DeletionRequest.objects.get(pk=deletion_id).status == "succeeded"  # ... and the batch ran
