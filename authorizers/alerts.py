@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import django.dispatch
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -44,6 +45,10 @@ BLOCKING_CODES = frozenset(
 )
 # The per-merchant codes that hold that merchant's deletions until one of its calls goes through.
 MERCHANT_HOLD_CODES = frozenset({Code.MERCHANT_IP_NOT_WHITELISTED, Code.REFRESH_TOKEN_INVALID})
+
+# Sent when the last open blocking alert is cleared: the apps above resume the work they held
+# (kfaccounts sends its held deletions at once instead of at their next re-check).
+platform_unblocked = django.dispatch.Signal()
 
 
 def alerts_active(authorizer_appid: str | None = None) -> list[PlatformAlert]:
@@ -117,6 +122,8 @@ def alert_clear(*, code: str, actor: Actor, authorizer_appid: str = "") -> bool:
             subject=code,
             outcome="cleared",
         )
+        if code in BLOCKING_CODES and not authorizer_appid and not platform_blocked():
+            platform_unblocked.send(sender=PlatformAlert, actor=actor)
     return bool(cleared)
 
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,11 +71,14 @@ class Lease:
 
     ``seconds``: a claim not renewed for this long is presumed dead and a sweep takes it back.
     ``heartbeat_seconds``: renew this often while the work runs (None: never; the lease must then
-    outlast the longest piece of work). ``early``: how early a due row may be claimed.
+    outlast the longest piece of work). ``max_hold_seconds``: stop renewing after this long, so a
+    worker stuck for good (not dead) still loses its rows. ``early``: how early a due row may be
+    claimed.
     """
 
     seconds: float
     heartbeat_seconds: float | None = None
+    max_hold_seconds: float | None = None
     early: timedelta = CLAIM_EARLY_TOLERANCE
 
     def __post_init__(self) -> None:
@@ -240,10 +244,14 @@ def heartbeat(lease: Lease, renew: Callable[[], object]) -> Iterator[None]:
         yield
         return
     stop = threading.Event()
+    give_up = None if lease.max_hold_seconds is None else time.monotonic() + lease.max_hold_seconds
 
     def beat() -> None:
         try:
             while not stop.wait(every):
+                if give_up is not None and time.monotonic() > give_up:
+                    log.warning("lease held for %.0f s: no longer renewed", lease.max_hold_seconds)
+                    return
                 try:
                     renew()
                 except Exception as exc:  # the database is away: try again at the next beat

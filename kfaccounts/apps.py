@@ -7,5 +7,6 @@ class KfaccountsConfig(AppConfig):
     verbose_name = _("Kf accounts and deletions")
 
     def ready(self) -> None:
-        # Connects kfaccounts' part of a merchant's deactivation (authorizers.deactivation).
-        from kfaccounts.services import interventions  # noqa: F401
+        # Connects kfaccounts' receivers: its part of a merchant's deactivation (interventions) and
+        # the resumption of held deletions when the platform is unblocked (sweeper).
+        from kfaccounts.services import interventions, sweeper  # noqa: F401

@@ -33,15 +33,22 @@ def retry_policy() -> services.RetryPolicy:
         max_transient_failures=settings.DELETION_MAX_TRANSIENT_FAILURES,
         base_seconds=settings.DELETION_RETRY_BASE_SECONDS,
         cap_seconds=settings.DELETION_RETRY_CAP_SECONDS,
-        lease=Lease(seconds=settings.DELETION_LEASE_SECONDS),
+        # Renewed every third of its length while a batch runs, for at most a task's time limit.
+        lease=Lease(
+            seconds=settings.DELETION_LEASE_SECONDS,
+            heartbeat_seconds=settings.DELETION_LEASE_SECONDS / 3,
+            max_hold_seconds=settings.CELERY_TASK_TIME_LIMIT,
+        ),
     )
 
 
 # Set while a merchant's batch task waits in the queue: a request made meanwhile needs no message of
 # its own, since that task claims every due row when it starts (it clears the mark first, so a row
-# committed after the clearing sends a new one). The mark outlives a lost message by at most this
-# long; the sweeper re-sends what is left regardless.
-QUEUED_MARK_SECONDS = 60
+# committed after the clearing sends a new one). A message can be lost (a worker killed with it
+# reserved, a broker restart): the mark is trusted for as long as the sweeper trusts a sent row,
+# DELETION_RESEND_SECONDS, so a lost message holds up the merchant's next batches no longer than that.
+def _queued_mark_seconds() -> int:
+    return settings.DELETION_RESEND_SECONDS
 
 
 def _queued_mark(authorizer_id: int) -> str:
@@ -79,7 +86,7 @@ def batch_enqueue(*, authorizer_id: int | None = None, deletion_ids: Sequence[in
 
 def _enqueue_unless_waiting(authorizer_id: int, *, backlog: bool) -> None:
     mark = _queued_mark(authorizer_id)
-    if not cache.add(mark, 1, QUEUED_MARK_SECONDS):
+    if not cache.add(mark, 1, _queued_mark_seconds()):
         return
     try:
         if backlog:
@@ -100,7 +107,7 @@ def run_deletions(authorizer_id: int) -> None:
     asking for one deletion waits for a turn of every busy merchant, not for their whole backlog.
     """
     try:
-        cache.delete(_queued_mark(authorizer_id))  # before the claim: see QUEUED_MARK_SECONDS
+        cache.delete(_queued_mark(authorizer_id))  # before the claim: see _queued_mark_seconds
     except BROKER_ERRORS as exc:
         log.warning("could not clear the queued mark of merchant %s: %s", authorizer_id, type(exc).__name__)
     batch = services.deletion_batch_execute(

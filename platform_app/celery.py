@@ -4,6 +4,7 @@ import os
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.signals import task_postrun, task_prerun
 
 from platform_app import broker
 
@@ -13,6 +14,26 @@ broker.install()
 app = Celery("platform_app")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def _close_old_connections(sender: Any = None, **_: Any) -> None:
+    """Before and after every task: drop a database connection that broke or outlived CONN_MAX_AGE.
+
+    Django does this around every web request; Celery's own fix-up does it only every
+    CELERY_DB_REUSE_MAX tasks, so a worker thread whose connection died with a PostgreSQL restart
+    kept failing until then. Here it costs nothing on a healthy connection (with CONN_HEALTH_CHECKS,
+    one ``SELECT 1`` at the task's first query). Not for eager tasks: they run inside the caller's
+    transaction (the tests'), whose connection must stay.
+    """
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+task_prerun.connect(_close_old_connections, weak=False, dispatch_uid="close-old-connections-prerun")
+task_postrun.connect(_close_old_connections, weak=False, dispatch_uid="close-old-connections-postrun")
 
 
 class WakeTheEventLoop(bootsteps.StartStopStep):

@@ -266,15 +266,17 @@ CELERY_TIMEZONE = "UTC"
 DELETION_MAX_TRANSIENT_FAILURES = env_int("DELETION_MAX_TRANSIENT_FAILURES", 5, minimum=1)
 DELETION_RETRY_BASE_SECONDS = float(env_int("DELETION_RETRY_BASE_MS", 2000, minimum=1)) / 1000
 DELETION_RETRY_CAP_SECONDS = float(env_int("DELETION_RETRY_CAP_MS", 300_000, minimum=1)) / 1000
-# A running attempt whose worker has not finished after this long is presumed dead and re-sent.
-DELETION_LEASE_SECONDS = env_int("DELETION_LEASE_SECONDS", 60, minimum=1)
-DELETION_SWEEP_SECONDS = env_int("DELETION_SWEEP_SECONDS", 30, minimum=1)
+# A claimed deletion's lease: its worker renews it every third of this while the batch runs (a
+# heartbeat), so a worker that died is presumed dead this long after its last renewal, however long
+# healthy work takes. With the sweep below, a killed worker's deletions run again within ~12 s.
+DELETION_LEASE_SECONDS = env_int("DELETION_LEASE_SECONDS", 8, minimum=1)
+DELETION_SWEEP_SECONDS = env_int("DELETION_SWEEP_SECONDS", 2, minimum=1)
 # A merchant with this many pending or running deletions gets 429 until some finish.
 DELETION_MAX_PENDING_PER_MERCHANT = env_int("DELETION_MAX_PENDING_PER_MERCHANT", 10_000, minimum=1)
 # A pending row whose task was sent this long ago and has not run is re-sent: its message may have
 # died with a worker (a fan-out cut short, a prefetched task) or with the broker. Re-sending a live
 # message costs one conditional UPDATE that claims nothing.
-DELETION_RESEND_SECONDS = env_int("DELETION_RESEND_SECONDS", 45, minimum=1)
+DELETION_RESEND_SECONDS = env_int("DELETION_RESEND_SECONDS", 10, minimum=1)
 
 # --- scheduled cleanup, housekeeping ------------------------------------------------------------
 # Blast radius: a run that would delete more than this many accounts, or more than this share of the

@@ -20,7 +20,7 @@ from kfaccounts.services.interventions import (
     deletion_retry,
 )
 from kfaccounts.services.requests import IdempotencyConflict, TooManyPending, deletions_for, deletions_request
-from kfaccounts.services.sweeper import SweepResult, deletions_sweep
+from kfaccounts.services.sweeper import SweepResult, deletions_resume_held, deletions_sweep
 from kfaccounts.services.sync import (
     SYNC_BACKOFF,
     SYNC_QUEUED_STALE_AFTER,
@@ -55,6 +55,7 @@ __all__ = [
     "deletion_retry",
     "deletions_for",
     "deletions_request",
+    "deletions_resume_held",
     "deletions_sweep",
     "kf_accounts_sync",
     "kf_accounts_sync_request",

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import close_old_connections
 
 from audit.actions import AuditAction
 from audit.models import AuditEvent
@@ -92,6 +93,12 @@ def _send(authorizer: Authorizer, calls: list[Call], token: str) -> None:
             if not isinstance(exc, errors.TokenInvalid):  # a rejected token is retried, not reported
                 platform_error_seen(exc)
 
+    def call_in_pool(call: Call) -> None:
+        # The pool's threads outlive tasks: a connection of theirs (platform_error_seen writes) that
+        # broke with a database restart is dropped here, as a task's own is around each task.
+        close_old_connections()
+        call_one(call)
+
     slots = ratelimit.reserve(authorizer=authorizer, api="del", count=len(calls))
     if len(calls) == 1 and slots is None:
         call_one(calls[0])
@@ -104,7 +111,7 @@ def _send(authorizer: Authorizer, calls: list[Call], token: str) -> None:
             wait = slots.due(index, booked) - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-        futures.append(pool.submit(call_one, call))
+        futures.append(pool.submit(call_in_pool, call))
     for future in futures:
         future.result()
 

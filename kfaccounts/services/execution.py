@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +24,7 @@ from authorizers.client import wechat_client
 from authorizers.models import Authorizer
 from authorizers.policy import eligibility
 from authorizers.tokens import AuthorizerInactive, platform_recheck, with_authorizer_token
-from dbkit.leases import Next
+from dbkit.leases import Next, heartbeat
 from kfaccounts.dispatch import deletions_send
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus, KfAccount
 from kfaccounts.services import transitions
@@ -69,7 +70,23 @@ def deletion_batch_execute(
         return Batch(claimed=0, more=False)
     for deletion in deletions:
         deletion.authorizer = authorizer  # one merchant per batch: no query per row
-    more = ids is None and len(deletions) >= size
+    # While the batch runs its leases are renewed, so a lease can be short (a killed worker's rows
+    # come back within seconds) however long a healthy batch takes; rows already finished (no
+    # longer running under this claim) are not renewed.
+    with heartbeat(policy.lease, lambda: DeletionRequest.objects.renew(deletions, lease=policy.lease)):
+        more = ids is None and len(deletions) >= size
+        return _run_claimed(authorizer, deletions, policy, now=now, rate=rate, more=more)
+
+
+def _run_claimed(
+    authorizer: Authorizer,
+    deletions: list[DeletionRequest],
+    policy: RetryPolicy,
+    *,
+    now: datetime,
+    rate: float | None,
+    more: bool,
+) -> Batch:
     if more and rate is not None:
         # A paced merchant's next batch is queued now, while this one spends its slots: the limiter
         # books it right after them, so the merchant runs at its limit instead of pausing between

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from django.dispatch import receiver
 from django.utils import timezone
 
 from audit.actions import AuditAction
+from authorizers.alerts import platform_unblocked
 from kfaccounts.dispatch import deletions_send
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus
 from kfaccounts.services import transitions
@@ -74,3 +77,25 @@ def deletions_sweep(
     if expired or due:
         log.info("deletion sweep: %d leases expired, %d re-sent", expired, len(due))
     return SweepResult(leases_expired=expired, resent=len(due))
+
+
+def deletions_resume_held() -> int:
+    """The platform is no longer blocked: every held deletion is due now and its merchant's batch sent.
+
+    Held deletions otherwise look again only at their re-check time (PLATFORM_HOLD_RECHECK) and then
+    wait for a sweep; an operator who fixed the whitelist sees them run at once.
+    """
+    now = timezone.now()
+    held = DeletionRequest.objects.filter(status=DeletionStatus.PENDING, reason=DeletionReason.PLATFORM_HELD)
+    merchants = list(held.order_by().values_list("authorizer_id", flat=True).distinct())
+    resumed = held.update(next_attempt_at=None, dispatched_at=now, updated_at=now)
+    for authorizer_id in merchants:
+        deletions_send(authorizer_id=authorizer_id)
+    if resumed:
+        log.info("platform unblocked: %d held deletions of %d merchants sent", resumed, len(merchants))
+    return resumed
+
+
+@receiver(platform_unblocked, dispatch_uid="kfaccounts-resume-held")
+def _resume_held_on_unblock(sender: Any, **_: Any) -> None:
+    deletions_resume_held()

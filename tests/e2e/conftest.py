@@ -19,7 +19,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     global _STACK
     tmp = tmp_path_factory.mktemp("e2e")
     started = time.monotonic()
-    _STACK = harness.start_stack(tmp)
+    _STACK = harness.start_stack(tmp, settings=harness.E2E_SETTINGS)
     print(
         f"\ne2e stack up in {time.monotonic() - started:.1f}s: web {_STACK.web_url}, sandbox {_STACK.sandbox_url}, "
         f"db {'postgres ' + _STACK.db.name if _STACK.db.is_postgres else 'sqlite'}, broker {_STACK.broker_url}"

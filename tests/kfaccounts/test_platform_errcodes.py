@@ -61,6 +61,24 @@ def test_a_held_deletion_runs_once_the_alert_is_cleared(wechat, merchant, client
     assert not alerts.alerts_active()
 
 
+def test_clearing_the_alert_sends_held_deletions_at_once_not_at_their_recheck(
+    wechat, merchant, client, request_deletion, django_capture_on_commit_callbacks
+):
+    wechat.post(DEL_URL, json=NOT_WHITELISTED)
+    deletion_id = request_deletion(client, "kf1@shop")["id"]
+    held = DeletionRequest.objects.get(pk=deletion_id)
+    assert held.reason == "platform_held" and held.next_attempt_at is not None
+    assert held.next_attempt_at > timezone.now() + timedelta(seconds=30)  # its re-check is a minute away
+
+    wechat.replace("POST", DEL_URL, json=OK)
+    with django_capture_on_commit_callbacks(execute=True):  # the sends run (tasks are eager here)
+        assert alerts.alert_clear(code=PlatformAlert.Code.IP_NOT_WHITELISTED, actor=Actor.system("test"))
+
+    deletion = DeletionRequest.objects.get(pk=deletion_id)
+    assert (deletion.status, deletion.attempts) == ("succeeded", 2)
+    assert len(del_calls(wechat)) == 2
+
+
 def test_61004_on_a_token_refresh_opens_the_alert_too_and_a_later_component_call_clears_it(
     wechat, make_authorizer, component_ready
 ):

@@ -6,10 +6,15 @@ SIGKILLs workers in the middle of WeChat calls, kills Redis (no persistence: eve
 is lost) and crash-restarts PostgreSQL, and WeChat (the sandbox) answers a share of the calls with
 -1, 45011, 5xx, a hang past the read timeout, HTML, truncated JSON, an empty body or 42001.
 
-Then the database, the audit log and the sandbox's call log are joined, and every request must be
-terminal within 90 s after the last fault, with exactly one terminal transition; no `succeeded`
-without an errcode 0 for it or the already-gone rule; no call for an account nobody asked to
-delete or for an ineligible merchant; at most one token refresh per authorizer per rejected token.
+The deletion machinery runs at its shipped defaults (lease, heartbeat, sweep, re-send, retries: as
+in .env.example). Then the database, the audit log and the sandbox's call log are joined, and every
+request must be terminal soon after the last fault (the retry policy's longest backoff + 20 s), with
+exactly one terminal transition; no `succeeded` without an errcode 0 for it or the already-gone rule;
+no call for an account nobody asked to delete or for an ineligible merchant; at most one token
+refresh per authorizer per rejected token.
+
+A second test is issue 17's measurement: a 300-account bulk, two SIGKILLs of the worker in the middle
+of its calls, nothing else wrong: every deletion terminal within 20 s of the second kill.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +32,12 @@ from typing import Any
 
 import pytest
 import requests
+from django.conf import settings
 
 from tests.e2e import harness, servers
 from tests.e2e.harness import AUTHORIZER_TOKEN, DEL, Merchant, Stack
 from tests.reliability import figures
+from wechat.retry import Backoff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
@@ -38,7 +45,20 @@ SIZE = figures.size(
     {"merchants": 20, "per_merchant": 50, "kills": 5, "redis_restarts": 2, "pg_restarts": 1, "window": 60.0},
     {"merchants": 4, "per_merchant": 40, "kills": 2, "redis_restarts": 1, "pg_restarts": 1, "window": 24.0},
 )
-RECOVERY_BOUND = 90.0
+# Seconds from a worker's SIGKILL to the end of every deletion it stranded, with the shipped defaults
+# (lease 8 s after the last heartbeat, a sweep every 2 s, the run again).
+RECOVERY_BOUND = 20.0
+# From the last fault of the chaos run (a kill, a server restart or a faulted WeChat call, whichever
+# came last): a deletion whose last allowed retry met that fault first waits out its backoff (the
+# shipped policy's longest, before the 5th transient failure: 16 s), then recovers as above.
+LAST_FAULT_BOUND = (
+    Backoff(base_seconds=settings.DELETION_RETRY_BASE_SECONDS, cap_seconds=settings.DELETION_RETRY_CAP_SECONDS).ceiling(
+        settings.DELETION_MAX_TRANSIENT_FAILURES - 1
+    )
+    + RECOVERY_BOUND
+)
+# The waits below give up only when nothing moves for this long (a loaded machine is slow, not stuck).
+STALL_SECONDS = 120.0
 # Of the kfaccount/del calls during the window; the calls of the recovery after it are healthy, so
 # the share over the whole run is lower (it must stay ≥ 10 %).
 FAULT_RATE = 0.2
@@ -54,15 +74,10 @@ UPSTREAM_FAULTS: list[dict[str, Any]] = [
     {"garbage": "empty"},
     {"errcode": 42001},
 ]
+# No DELETION_* setting: leases, their heartbeat, the sweep, re-sends and retries are the shipped ones.
+# The read timeout only shapes the injected hang (a call held past it), so that fault costs seconds.
 SETTINGS = {
-    # A healthy attempt: ≤ 2 s read timeout + a token refresh; the lease outlives it.
     "WECHAT_READ_TIMEOUT_MS": str(READ_TIMEOUT_MS),
-    "DELETION_LEASE_SECONDS": "10",
-    "DELETION_SWEEP_SECONDS": "2",
-    "DELETION_RESEND_SECONDS": "8",
-    "DELETION_RETRY_BASE_MS": "200",
-    "DELETION_RETRY_CAP_MS": "8000",
-    "DELETION_MAX_TRANSIENT_FAILURES": "8",
     "LOG_FORMAT": "json",
 }
 
@@ -79,6 +94,7 @@ class Run:
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
     injected: Counter = field(default_factory=Counter)  # worker kills and server restarts
     fault_times: list[float] = field(default_factory=list)
+    kill_times: list[float] = field(default_factory=list)
     submit_retries: int = 0
     broker_messages: list[str] = field(default_factory=list)
 
@@ -178,16 +194,42 @@ def _requests_plan(run: Run) -> list[tuple[Merchant, list[str]]]:
     return plan
 
 
+def _wait_progressing(
+    check: Callable[[], bool], progress: Callable[[], object], *, what: str, interval: float = 0.5
+) -> None:
+    """Poll ``check`` until it holds, for as long as ``progress()`` keeps changing: only STALL_SECONDS
+    without any change fails (a busy machine slows the run down; it does not stop it)."""
+    seen, moved = progress(), time.monotonic()
+    while not check():
+        now_seen = progress()
+        if now_seen != seen:
+            seen, moved = now_seen, time.monotonic()
+        elif time.monotonic() - moved > STALL_SECONDS:
+            raise AssertionError(
+                f"nothing moved for {STALL_SECONDS:.0f}s while waiting for {what}; last: {seen!r:.500}"
+            )
+        time.sleep(interval)
+
+
+def _progress(run: Run) -> tuple[int, int]:
+    """What moves while deletions are being worked on: WeChat calls made, deletions not yet terminal."""
+    return run.stack.sandbox.stats()["total"], _not_terminal(run)
+
+
+def _not_terminal(run: Run) -> int:
+    return run.stack.db.value("SELECT count(*) FROM kfaccounts_deletionrequest WHERE status IN ('pending', 'running')")
+
+
 def _kill_worker_mid_call(run: Run, key: str) -> None:
-    harness.eventually(
-        lambda: sum(run.stack.sandbox.stats()["in_flight"].values()),
-        lambda n: n >= 1,
-        timeout=30,
-        interval=0.02,
+    _wait_progressing(
+        lambda: sum(run.stack.sandbox.stats()["in_flight"].values()) >= 1,
+        lambda: (len(run.ids), _progress(run)),
         what="a delete call in flight at WeChat",
+        interval=0.02,
     )
     run.stack.kill_worker(key)
     run.fault_times.append(time.time())
+    run.kill_times.append(time.time())
     run.injected["worker SIGKILL"] += 1
     run.stack.start_worker(key, threads=6)
 
@@ -274,18 +316,16 @@ def _drive(run: Run) -> dict[str, float]:
     faulted_calls = [c["at"] for c in stack.sandbox.calls(path=DEL) if c["fault"] and c["fault"] != "latency"]
     last_fault = max([*run.fault_times, *faulted_calls])
 
-    harness.eventually(
-        lambda: stack.db.value(
-            "SELECT count(*) FROM kfaccounts_deletionrequest WHERE status IN ('pending', 'running')"
-        ),
-        lambda n: n == 0,
-        timeout=max(5.0, last_fault + RECOVERY_BOUND + 60 - time.time()),
-        interval=0.5,
-        what="every deletion to be terminal",
-    )
+    # However long it takes: the recovery bound is checked on the timestamps, not by this wait.
+    _wait_progressing(lambda: _not_terminal(run) == 0, lambda: _progress(run), what="every deletion to be terminal")
     stop_watch.set()
     finished = stack.db.value("SELECT max(finished_at) FROM kfaccounts_deletionrequest")
-    return {"last_fault": last_fault, "last_finished": finished.timestamp(), "started": started}
+    return {
+        "last_fault": last_fault,
+        "last_kill": max(run.kill_times),
+        "last_finished": finished.timestamp(),
+        "started": started,
+    }
 
 
 # ------------------------------------------------------------------------------------------- proof
@@ -328,7 +368,25 @@ def test_no_deletion_is_lost_duplicated_or_unasked_under_worker_broker_database_
     not_terminal = [r for r in rows if r[3] in ("pending", "running")]
     assert not not_terminal, not_terminal[:10]
     recovery = timing["last_finished"] - timing["last_fault"]
-    assert recovery <= RECOVERY_BOUND, f"the last deletion ended {recovery:.0f}s after the last fault"
+    after_kill = timing["last_finished"] - timing["last_kill"]
+    assert recovery <= LAST_FAULT_BOUND, f"the last deletion ended {recovery:.1f}s after the last fault"
+    # The work the SIGKILLs stranded: deletions whose lease the sweeper took back, each from the kill
+    # before it to its end (heartbeat stopped, lease ran out, swept, re-sent, run again). A batch
+    # that a PostgreSQL restart broke mid-way is recovered the same way and counts here too.
+    killed_work = []
+    for deletion_id, expired_at, finished_at in db.rows(
+        "SELECT d.id, e.at, d.finished_at FROM audit_auditevent e "
+        "JOIN kfaccounts_deletionrequest d ON d.id = (e.detail->>'deletion_id')::int "
+        "WHERE e.action = 'deletion.lease_expired'"
+    ):
+        kills = [k for k in run.kill_times if k <= expired_at.timestamp()]
+        if kills:
+            killed_work.append((finished_at.timestamp() - max(kills), deletion_id))
+    # (Not bounded: upstream faults go on after the kills, and a stranded deletion that meets them on
+    # its next attempt waits out their backoff too. The bound is on the run's last fault, above, and
+    # on a bulk with nothing but two kills, below.)
+    assert killed_work, "no deletion was stranded by a SIGKILL: the kills missed every call"
+    slowest_kill_recovery = max(killed_work)[0]
 
     transitions_wrong = {i: terminal_events.get(i, 0) for i in by_id if terminal_events.get(i, 0) != 1}
     assert not transitions_wrong, (
@@ -406,9 +464,85 @@ def test_no_deletion_is_lost_duplicated_or_unasked_under_worker_broker_database_
         token_refreshes=sum(refreshes.values()),
         rejected_tokens=sum(len(v) for v in rejected_tokens.values()),
         api_submit_retries=run.submit_retries,
-        recovery_after_last_fault=f"{recovery:.1f} s (bound {RECOVERY_BOUND:.0f} s)",
+        recovery_after_last_fault=f"{recovery:.1f} s (bound {LAST_FAULT_BOUND:.0f} s)",
+        stranded_by_sigkills=(
+            f"{len(killed_work)} deletions, terminal {sorted(killed_work)[len(killed_work) // 2][0]:.1f} s (median), "
+            f"≤ {slowest_kill_recovery:.1f} s after their kill"
+        ),
+        all_terminal_after_last_sigkill=f"{after_kill:.1f} s (faults went on after it)",
     )
     run_secrets_check(run)
+
+
+def test_a_bulk_is_terminal_within_20_s_of_the_last_of_two_worker_sigkills(run: Run) -> None:
+    """Issue 17's measurement, with the shipped defaults: a 300-account bulk, two worker SIGKILLs in
+    the middle of its WeChat calls (the worker restarted after each), nothing else going wrong.
+
+    One deletion worker runs, so each kill surely hits the process making the calls (with two, the
+    one killed might be the idle one)."""
+    stack, db = run.stack, run.stack.db
+    idle = stack.procs.pop("worker2")
+    idle.stop(timeout=60)  # a warm shutdown: it finishes what it runs
+    stack.retired.append(idle)
+    merchant = stack.new_merchant(kf=_merchant_accounts(300))
+    stack.sandbox.control("POST", "/latency", {"path": DEL, "ms": 300})  # as in the run above: calls to kill
+    kills: list[float] = []
+    try:
+        response = merchant.api.post("/api/v1/deletions/", {"kf_accounts": list(merchant.kf)})
+        assert response.status_code == 202, response.text
+        ids = [d["id"] for d in response.json()["deletions"]]
+        assert len(ids) == 300
+
+        def left() -> int:
+            return db.value(
+                "SELECT count(*) FROM kfaccounts_deletionrequest WHERE id = ANY(%s) "
+                "AND status IN ('pending', 'running')",
+                ids,
+            )
+
+        for n in (1, 2):
+            _wait_progressing(
+                lambda: run.stack.sandbox.stats()["in_flight"].get(merchant.appid, 0) >= 1,
+                left,
+                what=f"a delete call of the bulk in flight before SIGKILL {n}",
+                interval=0.02,
+            )
+            stack.kill_worker("worker")
+            kills.append(time.time())
+            stack.start_worker("worker", threads=6)
+        _wait_progressing(lambda: left() == 0, lambda: (left(), stack.sandbox.stats()["total"]), what="the bulk")
+    finally:
+        stack.sandbox.control("DELETE", "/latency")
+    stack.check_alive()
+
+    outcomes = Counter(
+        status for (status,) in db.rows("SELECT status FROM kfaccounts_deletionrequest WHERE id = ANY(%s)", ids)
+    )
+    assert outcomes == {"succeeded": 300}, outcomes
+    terminal = Counter(
+        int(deletion_id)
+        for (deletion_id,) in db.rows(
+            "SELECT detail->>'deletion_id' FROM audit_auditevent WHERE action = 'deletion.succeeded' "
+            "AND authorizer_appid = %s",
+            merchant.appid,
+        )
+    )
+    assert set(terminal) == set(ids) and set(terminal.values()) == {1}
+    stranded = db.value(
+        "SELECT count(*) FROM audit_auditevent WHERE action = 'deletion.lease_expired' AND authorizer_appid = %s",
+        merchant.appid,
+    )
+    assert stranded >= 2, f"the kills stranded {stranded} deletions: they did not hit calls in flight"
+    last_finished = db.value("SELECT max(finished_at) FROM kfaccounts_deletionrequest WHERE id = ANY(%s)", ids)
+    recovery = last_finished.timestamp() - kills[-1]
+    assert recovery <= RECOVERY_BOUND, f"the bulk's last deletion ended {recovery:.1f}s after the second SIGKILL"
+    figures.record(
+        "faults",
+        bulk_with_two_sigkills=(
+            f"300 deletions, {stranded} stranded mid-call, all terminal {recovery:.1f} s after the second kill "
+            f"(bound {RECOVERY_BOUND:.0f} s)"
+        ),
+    )
 
 
 def run_secrets_check(run: Run) -> None:
