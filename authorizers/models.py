@@ -67,6 +67,20 @@ class ComponentCredential(models.Model):
 CERTIFIED_VERIFY_TYPE_IDS = frozenset({0, 3, 4, 5})
 
 
+class AuthorizerQuerySet(models.QuerySet["Authorizer"]):
+    """Eligibility in SQL, the same rules as ``authorizers.policy.eligibility`` (tested to agree)."""
+
+    def eligible(self) -> AuthorizerQuerySet:
+        from authorizers.policy import eligible_q  # the policy reads this module's models
+
+        return self.filter(eligible_q())
+
+    def not_eligible(self) -> AuthorizerQuerySet:
+        from authorizers.policy import eligible_q
+
+        return self.exclude(eligible_q())
+
+
 class Authorizer(models.Model):
     appid = models.CharField(max_length=32, unique=True, verbose_name=_("appid"))
     nickname = models.CharField(max_length=128, blank=True, verbose_name=_("nickname"))
@@ -140,6 +154,8 @@ class Authorizer(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    objects = AuthorizerQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("merchant")

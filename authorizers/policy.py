@@ -10,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
 from django.db.models import Q
 from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from authorizers.models import CERTIFIED_VERIFY_TYPE_IDS, AccountKind, Authorizer, AuthorizerStatus
+from dbkit.jsonarrays import JSONArrayHasAny
 from errorkit import DomainError
 
 # Permission sets that carry the kf-account APIs (docs/wechat.md §9, §10).
@@ -139,35 +139,27 @@ def eligibility(authorizer: Authorizer) -> Eligibility:
     return Eligibility(eligible=not failed, reasons=failed)
 
 
-def rule_conditions() -> dict[str, Q] | None:
-    """Each rule of RULES as a SQL condition that holds where the rule holds, by rule code: for
-    100,000 merchants at once (the console's eligibility filter, the dashboard's counts by reason).
-    None where the database cannot test JSON list membership in SQL (SQLite): callers then ask
-    ``eligibility`` row by row. tests/authorizers/test_policy.py checks they agree with RULES."""
-    if connection.vendor != "postgresql":
-        return None
-    granted = Q()
-    for func_id in sorted(KF_PERMISSION_SETS):
-        granted |= Q(func_ids__contains=[func_id])  # jsonb @> '[n]'
+def rule_conditions() -> dict[str, Q]:
+    """Each rule of RULES as a SQL condition that holds where the rule holds, by rule code, for
+    judging 100,000 merchants at once (``Authorizer.objects.eligible()``, the console's filter, the
+    dashboard's counts by reason). tests/authorizers/test_policy.py checks that they agree with
+    RULES on every combination of the columns the rules read."""
     conditions = {
         "authorization_revoked": ~Q(status=AuthorizerStatus.REVOKED),
         "deactivated": ~Q(status=AuthorizerStatus.DEACTIVATED),
         "account_abnormal": Q(account_status__isnull=True) | Q(account_status=NORMAL_ACCOUNT_STATUS),
         "unsupported_account_type": Q(kind__in=SUPPORTED_KINDS),
         "not_certified": ~Q(kind__in=CERTIFICATION_REQUIRED) | Q(verify_type_id__in=CERTIFIED_VERIFY_TYPE_IDS),
-        "missing_permission": granted,
+        "missing_permission": Q(JSONArrayHasAny("func_ids", KF_PERMISSION_SETS)),
     }
     assert list(conditions) == [rule.code for rule in RULES], "one condition per rule, in the table's order"
     return conditions
 
 
-def eligible_q() -> Q | None:
-    """All the rules as one SQL condition (see rule_conditions); None on SQLite."""
-    conditions = rule_conditions()
-    if conditions is None:
-        return None
+def eligible_q() -> Q:
+    """All the rules as one SQL condition (see rule_conditions)."""
     eligible = Q()
-    for condition in conditions.values():
+    for condition in rule_conditions().values():
         eligible &= condition
     return eligible
 

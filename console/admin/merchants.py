@@ -6,7 +6,7 @@ instead. Merchants are never deleted here: deactivate them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -25,8 +25,15 @@ from authorizers import authorization
 from authorizers import services as authorizer_services
 from authorizers.api_keys import api_key_issue, api_key_revoke
 from authorizers.deactivation import authorizer_deactivate
-from authorizers.models import ApiKey, Authorizer, AuthorizerStatus, ComponentCredential, ComponentEvent
-from authorizers.policy import NotEligible, eligibility, eligible_q
+from authorizers.models import (
+    ApiKey,
+    Authorizer,
+    AuthorizerQuerySet,
+    AuthorizerStatus,
+    ComponentCredential,
+    ComponentEvent,
+)
+from authorizers.policy import NotEligible, eligibility
 from authorizers.tokens import AuthorizerInactive
 from console.admin.base import ObjectActionsAdmin
 from console.admin.bigtables import BigTableAdmin
@@ -80,12 +87,9 @@ class EligibilityFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
         if self.value() not in ("yes", "no"):
             return None
-        wanted = self.value() == "yes"
-        condition = eligible_q()
-        if condition is not None:  # in SQL: no merchant loaded to be judged in Python
-            return queryset.filter(condition) if wanted else queryset.exclude(condition)
-        ids = [a.pk for a in queryset if eligibility(a).eligible == wanted]
-        return queryset.filter(pk__in=ids)
+        # In SQL (Authorizer.objects.eligible): no merchant is loaded to be judged in Python.
+        merchants = cast(AuthorizerQuerySet, queryset)
+        return merchants.eligible() if self.value() == "yes" else merchants.not_eligible()
 
 
 class QuotaPausedFilter(admin.SimpleListFilter):

@@ -29,7 +29,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from audit.actions import AuditAction
@@ -161,6 +161,14 @@ def english_words(page: str, vocabulary: set[str], data: list[str]) -> set[str]:
             continue
         found |= {w.lower() for w in WORD.findall(token) if w.lower() in vocabulary}
     return found
+
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """The requests here activate zh-hans in this thread (LocaleMiddleware leaves it active): later
+    tests in the same process must find the language they started with."""
+    with translation.override(translation.get_language()):
+        yield
 
 
 @pytest.fixture
