@@ -11,17 +11,36 @@ import logging
 from typing import Any
 
 from django.db import migrations
+from django.db.models import Index, OrderBy
 from django.db.utils import DatabaseError
 
 log = logging.getLogger(__name__)
 
 
+def _native_null_order(index: Index) -> Index:
+    """The same index without ``NULLS FIRST`` on ascending (``NULLS LAST`` on descending) keys, which
+    SQLite refuses in ``CREATE INDEX`` ("unsupported use of NULLS FIRST") but applies by itself: it
+    sorts NULL as the smallest value. PostgreSQL sorts NULL as the largest, so it needs the clause."""
+    expressions = []
+    for expression in index.expressions:
+        if isinstance(expression, OrderBy) and (
+            (expression.nulls_first and not expression.descending) or (expression.nulls_last and expression.descending)
+        ):
+            expression = OrderBy(expression.expression, descending=expression.descending)
+        expressions.append(expression)
+    name, args, kwargs = index.deconstruct()
+    return Index(*expressions, **{key: value for key, value in kwargs.items() if key != "expressions"})
+
+
 class AddIndexOnline(migrations.AddIndex):
-    """``AddIndex`` (same state, so makemigrations sees the model's index), concurrent on PostgreSQL."""
+    """``AddIndex`` (same state, so makemigrations sees the model's index), concurrent on PostgreSQL;
+    on SQLite an ascending ``NULLS FIRST`` key is built as a plain ascending one (the same order)."""
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         if schema_editor.connection.vendor != "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
+            model = to_state.apps.get_model(app_label, self.model_name)
+            if self.allow_migrate_model(schema_editor.connection.alias, model):
+                schema_editor.add_index(model, _native_null_order(self.index))
             return
         model = to_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):

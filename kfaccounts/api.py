@@ -17,7 +17,7 @@ from authorizers.api_keys import request_merchant
 from authorizers.policy import NotEligible, eligibility
 from errorkit import DomainError
 from kfaccounts import services
-from kfaccounts.models import DeletionRequest, DeletionStatus, KfAccount
+from kfaccounts.models import KF_LIST_FIELDS, DeletionRequest, DeletionStatus, KfAccount
 from kfaccounts.validation import MAX_BULK
 from platform_app.pagination import NewestFirst
 
@@ -33,13 +33,7 @@ class KfAccountSerializer(serializers.ModelSerializer):
         model = KfAccount
         fields = [
             "kf_account",
-            "kf_id",
-            "kf_nick",
-            "kf_headimgurl",
-            "kf_wx",
-            "invite_wx",
-            "invite_expire_time",
-            "invite_status",
+            *KF_LIST_FIELDS,
             "present",
             "first_seen_at",
             "last_seen_at",

@@ -9,6 +9,17 @@ from django.utils.translation import gettext_lazy as _
 from authorizers.models import Authorizer
 from dbkit.leases import LeaseQuerySet
 
+# The fields copied from one item of getkflist's answer: the sync writes them, the API shows them.
+KF_LIST_FIELDS = (
+    "kf_id",
+    "kf_nick",
+    "kf_headimgurl",
+    "kf_wx",
+    "invite_wx",
+    "invite_expire_time",
+    "invite_status",
+)
+
 
 class KfAccount(models.Model):
     """What getkflist said last time; ``gone_at`` is set when an account disappears upstream."""

@@ -2,8 +2,12 @@
 
 from django.db import migrations, models
 
+from dbkit.indexes import AddIndexOnline
+
 
 class Migration(migrations.Migration):
+    # The two indexes are built CONCURRENTLY on PostgreSQL (dbkit.indexes), outside a transaction.
+    atomic = False
 
     dependencies = [
         ('authorizers', '0009_wechat_round_two'),
@@ -20,11 +24,11 @@ class Migration(migrations.Migration):
             name='kf_resync_planned_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='kf re-sync planned at'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='authorizer',
             index=models.Index(models.OrderBy(models.F('info_reread_planned_at'), nulls_first=True), models.F('id'), name='authorizer_reread_order'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='authorizer',
             index=models.Index(models.OrderBy(models.F('kf_resync_planned_at'), nulls_first=True), models.F('id'), name='authorizer_resync_order'),
         ),

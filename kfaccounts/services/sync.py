@@ -20,7 +20,7 @@ from authorizers.models import Authorizer
 from authorizers.policy import NotEligible, eligibility
 from authorizers.tokens import AuthorizerInactive, with_authorizer_token
 from kfaccounts.dispatch import kf_accounts_sync_send
-from kfaccounts.models import KfAccount
+from kfaccounts.models import KF_LIST_FIELDS, KfAccount
 from kfaccounts.services.transitions import QUOTA_TIMEZONE
 from wechat import errors
 from wechat.results import KfAccountInfo
@@ -102,13 +102,7 @@ def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
 
 
 _MIRRORED_FIELDS = [
-    "kf_id",
-    "kf_nick",
-    "kf_headimgurl",
-    "kf_wx",
-    "invite_wx",
-    "invite_expire_time",
-    "invite_status",
+    *KF_LIST_FIELDS,
     "unbound_since",
     "last_seen_at",
     "gone_at",
