@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -32,7 +32,7 @@ from cleanup.models import (
     RunItem,
     RunStatus,
 )
-from console.admin.helpers import console_action, merchant_name, staff_actor
+from console.admin.helpers import console_action, inline_table, merchant_name, staff_actor
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 
@@ -288,12 +288,9 @@ class CleanupRunAdmin(admin.ModelAdmin):
         items = run_items_sorted(obj)
         if not items:
             return "—"
-        rows = format_html_join(
-            "",
-            '<tr data-account="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+        return inline_table(
             (
                 (
-                    item.kf_account,
                     item.kf_account,
                     item.get_action_display(),
                     why_shown(item.matched_by),
@@ -302,16 +299,9 @@ class CleanupRunAdmin(admin.ModelAdmin):
                 )
                 for item in items
             ),
-        )
-        return format_html(
-            '<table class="console-inline" id="run-accounts"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
-            "<th>{}</th></tr>{}</table>",
-            _("kf account"),
-            _("action"),
-            _("matched by"),
-            _("skipped because"),
-            _("deletion"),
-            rows,
+            headers=(_("kf account"), _("action"), _("matched by"), _("skipped because"), _("deletion")),
+            table_id="run-accounts",
+            row_keys=[item.kf_account for item in items],
         )
 
     @staticmethod

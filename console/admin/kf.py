@@ -10,7 +10,6 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -25,6 +24,7 @@ from console.admin.helpers import (
     admin_url,
     console_action,
     holds,
+    inline_table,
     local_time,
     merchant_name,
     reason_with_hint,
@@ -259,21 +259,9 @@ class KfAccountAdmin(BigTableAdmin, ObjectActionsAdmin):
         rows = DeletionRequest.objects.filter(authorizer_id=obj.authorizer_id, kf_account=obj.kf_account)[:20]
         if not rows:
             return "—"
-        return format_html(
-            '<table class="console-inline">{}</table>',
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (
-                        admin_link(d, f"#{d.pk}"),
-                        d.get_status_display(),
-                        reason_with_hint(d),
-                        local_time(d.created_at),
-                    )
-                    for d in rows
-                ),
-            ),
+        return inline_table(
+            (admin_link(d, f"#{d.pk}"), d.get_status_display(), reason_with_hint(d), local_time(d.created_at))
+            for d in rows
         )
 
     @console_action(description=_("Delete the selected kf accounts on WeChat…"), permissions=["request_deletion"])
@@ -440,28 +428,25 @@ class DeletionRequestAdmin(BigTableAdmin, ObjectActionsAdmin):
         ).order_by("at", "id")
         if not events:
             return "—"
-        return format_html(
-            '<table class="console-inline"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>',
-            gettext("time"),
-            gettext("event"),
-            gettext("attempt"),
-            gettext("outcome"),
-            gettext("errcode / errmsg"),
-            gettext("actor"),
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        return inline_table(
+            (
                 (
-                    (
-                        admin_link(e, local_time(e.at)),
-                        e.action,
-                        e.detail.get("attempt", "—"),
-                        e.outcome,
-                        f"{e.errcode} {e.errmsg}" if e.errcode is not None else e.errmsg or "—",
-                        f"{e.actor_kind}: {e.actor_label}",
-                    )
-                    for e in events
-                ),
+                    admin_link(e, local_time(e.at)),
+                    e.action,
+                    e.detail.get("attempt", "—"),
+                    e.outcome,
+                    f"{e.errcode} {e.errmsg}" if e.errcode is not None else e.errmsg or "—",
+                    f"{e.actor_kind}: {e.actor_label}",
+                )
+                for e in events
+            ),
+            headers=(
+                gettext("time"),
+                gettext("event"),
+                gettext("attempt"),
+                gettext("outcome"),
+                gettext("errcode / errmsg"),
+                gettext("actor"),
             ),
         )
 

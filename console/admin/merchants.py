@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -45,6 +45,7 @@ from console.admin.helpers import (
     changelist_link,
     console_action,
     holds,
+    inline_table,
     local_time,
     merchant_name,
     reason_with_hint,
@@ -384,9 +385,8 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
         rows = DeletionRequest.objects.filter(authorizer=obj).order_by("-id")[:RECENT]
         if not rows:
             return "—"
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        more = changelist_link(DeletionRequest, gettext("all deletions of this merchant"), authorizer__id__exact=obj.pk)
+        return inline_table(
             (
                 (
                     admin_link(d, f"#{d.pk}"),
@@ -397,9 +397,8 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
                 )
                 for d in rows
             ),
+            more=more,
         )
-        more = changelist_link(DeletionRequest, gettext("all deletions of this merchant"), authorizer__id__exact=obj.pk)
-        return format_html('<table class="console-inline">{}</table>{}', body, more)
 
     @admin.display(description=_("kf accounts"))
     def kf_account_table(self, obj: Authorizer) -> str:
@@ -407,41 +406,30 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
         present = KfAccount.objects.filter(authorizer=obj, gone_at__isnull=True).count()
         if not rows:
             return "—"
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        more = changelist_link(
+            KfAccount, gettext("all %(count)d kf accounts") % {"count": present}, authorizer__id__exact=obj.pk
+        )
+        return inline_table(
             (
                 (admin_link(k, k.kf_account), k.kf_nick, k.kf_wx or k.invite_status or "—", local_time(k.last_seen_at))
                 for k in rows
             ),
+            more=more,
         )
-        more = changelist_link(
-            KfAccount, gettext("all %(count)d kf accounts") % {"count": present}, authorizer__id__exact=obj.pk
-        )
-        return format_html('<table class="console-inline">{}</table>{}', body, more)
 
     @admin.display(description=_("API keys"))
     def api_key_table(self, obj: Authorizer) -> str:
         keys = ApiKey.objects.filter(authorizer=obj)
         if not keys:
             return "—"
-        return format_html(
-            '<table class="console-inline">{}</table>',
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (
-                        admin_link(k, f"kfp_{k.prefix}_…"),
-                        k.name or "—",
-                        local_time(k.created_at),
-                        gettext("revoked %(at)s") % {"at": local_time(k.revoked_at)}
-                        if k.revoked_at
-                        else gettext("active"),
-                    )
-                    for k in keys
-                ),
-            ),
+        return inline_table(
+            (
+                admin_link(k, f"kfp_{k.prefix}_…"),
+                k.name or "—",
+                local_time(k.created_at),
+                gettext("revoked %(at)s") % {"at": local_time(k.revoked_at)} if k.revoked_at else gettext("active"),
+            )
+            for k in keys
         )
 
     # --- actions ---------------------------------------------------------------------------
