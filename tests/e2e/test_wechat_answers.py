@@ -104,13 +104,19 @@ def test_61005_until_a_new_ticket_holds_deletions_then_they_succeed(stack: Stack
     stack.db.make_access_token_stale(merchant.authorizer_id)
     past = "now() - interval '1 hour'" if stack.db.is_postgres else "strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 hour')"
     stack.db.execute(f"UPDATE authorizers_componentcredential SET access_token_expires_at = {past}")
-    sandbox.fault(path=COMPONENT_TOKEN, errcode=61005, times=1)
+    # WeChat keeps answering 61005 until the platform holds a new ticket. The fault stands for as many
+    # calls as anyone makes: the scheduler's jobs (a merchant re-read, a token refresh) also need a
+    # component token and would otherwise take a one-time fault before this merchant's deletion does.
+    sandbox.fault(path=COMPONENT_TOKEN, errcode=61005, times=10_000)
     mark = sandbox.mark()
 
     ids = [merchant.api.request_deletion(account)["id"] for account in merchant.kf]
     held = merchant.api.wait_deletion(ids[0], lambda d: d["reason"] == "platform_held", timeout=60, what="a hold")
     assert held["status"] == "pending" and held["finished_at"] is None
     assert {code for code, _, _ in _open_alerts(stack)} & {"component_ticket_invalid", "verify_ticket_missing"}
+    # The new ticket arrives: WeChat accepts the component token request again.
+    sandbox.control("DELETE", "/faults")
+    sandbox.control("POST", "/push_ticket")
     for deletion_id in ids:
         done = merchant.api.wait_deletion(deletion_id, timeout=HOLD_RELEASE_TIMEOUT, what="the held deletion to run")
         assert (done["status"], done["errcode"]) == ("succeeded", 0), done
