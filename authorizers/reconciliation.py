@@ -11,6 +11,7 @@ so. Other differences become merchant alerts for a person (authorizers/alerts.py
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,11 +27,14 @@ from authorizers.models import Authorizer, AuthorizerStatus, PlatformAlert
 from authorizers.tokens import authorizer_restore, with_component_token
 from dbkit.pacing import paced_slice_claim
 from wechat.errors import WeChatError
-from wechat.results import coerce_int
+from wechat.results import parse_authorizer_list
 
 log = logging.getLogger(__name__)
 
-MAX_LIST_PAGES = 200  # 100,000 merchants at 500 a page
+LIST_PAGE = 500  # the most api_get_authorizer_list answers at once
+# A bound against a list that never ends: 1,000,000 merchants. A list cut short flags no one gone.
+MAX_LIST_PAGES = 2000
+RECONCILE_CHUNK = 2000  # our active merchants read at a time, to compare with the list
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,33 +65,33 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
 
     An active merchant WeChat no longer lists has probably revoked without our seeing the push; one
     WeChat lists that we do not know authorized without our exchanging its code. Both need a person.
+
+    Neither side is loaded whole (100,000 merchants): each page of WeChat's list is looked up here by
+    appid, and our active merchants are then walked by primary key, RECONCILE_CHUNK at a time, against
+    the set of listed appids, the one thing kept for the whole run (a few MB at that size).
     """
+    held = set(
+        PlatformAlert.objects.filter(
+            code=PlatformAlert.Code.REFRESH_TOKEN_INVALID, cleared_at__isnull=True
+        ).values_list("authorizer_appid", flat=True)
+    )
+    wechat_list = _WeChatList()
     listed: set[str] = set()
-    refresh_tokens: dict[str, str] = {}
-    offset = 0
-    client = wechat_client()
-    for _ in range(MAX_LIST_PAGES):
-
-        def read_page(token: str, offset: int = offset) -> dict[str, Any]:
-            return client.get_authorizer_list(component_token=token, offset=offset, count=500)
-
-        page = with_component_token(read_page)
-        raw = page.get("list")
-        items: list[Any] = raw if isinstance(raw, list) else []
-        for item in items:
-            appid = item.get("authorizer_appid") if isinstance(item, dict) else None
-            if isinstance(appid, str) and appid:
-                listed.add(appid[:32])
-                token = item.get("refresh_token")
-                if isinstance(token, str) and token:
-                    refresh_tokens[appid[:32]] = token
-        offset += len(items)
-        total = coerce_int(page.get("total_count")) or 0
-        if not items or offset >= total:
-            break
-    ours = dict(Authorizer.objects.values_list("appid", "status"))
-    gone = sorted(a for a, status in ours.items() if status == AuthorizerStatus.ACTIVE and a not in listed)
-    unknown = sorted(a for a in listed if a not in ours)
+    strangers: set[str] = set()
+    to_restore: list[str] = []
+    refresh_tokens: dict[str, str] = {}  # of the merchants to restore only
+    for page in wechat_list.pages():
+        listed.update(page)
+        known = dict(Authorizer.objects.filter(appid__in=list(page)).values_list("appid", "status"))
+        strangers.update(a for a in page if a not in known)
+        for appid, status in known.items():
+            if status == AuthorizerStatus.REVOKED or appid in held:
+                to_restore.append(appid)
+                if page[appid]:
+                    refresh_tokens[appid] = page[appid]
+    # Only a list read to its end says who is missing from it.
+    gone = sorted(a for a in _active_appids() if a not in listed) if wechat_list.complete else []
+    unknown = sorted(strangers)
     gone_code, unknown_code = PlatformAlert.Code.MERCHANT_GONE, PlatformAlert.Code.MERCHANT_UNKNOWN
     for appid in gone:
         alert_raise(
@@ -101,22 +105,13 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
             authorizer_appid=appid,
             message=f"api_get_authorizer_list lists {appid}, which never completed an authorization here",
         )
-    restored = _restore_listed(
-        [a for a, status in ours.items() if status == AuthorizerStatus.REVOKED and a in listed]
-        + list(
-            PlatformAlert.objects.filter(
-                code=PlatformAlert.Code.REFRESH_TOKEN_INVALID, cleared_at__isnull=True, authorizer_appid__in=listed
-            ).values_list("authorizer_appid", flat=True)
-        ),
-        refresh_tokens,
-        actor,
-    )
+    restored = _restore_listed(to_restore, refresh_tokens, actor)
     # Differences that went away (re-authorized, revoked since, now known) clear their alert.
     still = {(gone_code, a) for a in gone} | {(unknown_code, a) for a in unknown}
     for code, appid in PlatformAlert.objects.filter(
         code__in=[gone_code, unknown_code], cleared_at__isnull=True
     ).values_list("code", "authorizer_appid"):
-        if (code, appid) not in still:
+        if (code, appid) not in still and (wechat_list.complete or code != gone_code):
             alert_clear(code=code, authorizer_appid=appid, actor=actor)
     audit_record(
         actor=actor,
@@ -125,6 +120,45 @@ def authorizers_reconcile(*, actor: Actor) -> Reconciliation:
         detail={"listed": len(listed), "gone": gone[:100], "unknown": unknown[:100], "restored": restored[:100]},
     )
     return Reconciliation(listed=len(listed), gone=gone, unknown=unknown, restored=restored)
+
+
+@dataclass
+class _WeChatList:
+    """api_get_authorizer_list read LIST_PAGE at a time; ``complete`` once its end was reached."""
+
+    complete: bool = False
+
+    def pages(self) -> Iterator[dict[str, str]]:
+        """Each page as {appid: its refresh token, "" when WeChat lists none}."""
+        client = wechat_client()
+        offset = 0
+        for _ in range(MAX_LIST_PAGES):
+
+            def read_page(token: str, offset: int = offset) -> dict[str, Any]:
+                return client.get_authorizer_list(component_token=token, offset=offset, count=LIST_PAGE)
+
+            total, items = parse_authorizer_list(with_component_token(read_page))
+            yield {item.authorizer_appid[:32]: item.refresh_token or "" for item in items}
+            offset += len(items)
+            if not items or offset >= total:
+                self.complete = True
+                return
+        log.warning("api_get_authorizer_list still not at its end after %d pages: no merchant flagged gone", offset)
+
+
+def _active_appids() -> Iterator[str]:
+    """Our active merchants' appids, walked by primary key RECONCILE_CHUNK at a time."""
+    after = 0
+    while True:
+        chunk = list(
+            Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE, pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", "appid")[:RECONCILE_CHUNK]
+        )
+        if not chunk:
+            return
+        yield from (appid for _, appid in chunk)
+        after = chunk[-1][0]
 
 
 def _restore_listed(appids: list[str], refresh_tokens: dict[str, str], actor: Actor) -> list[str]:

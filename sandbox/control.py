@@ -32,6 +32,10 @@ GET    /sandbox/accounts                    {"accounts": [summary]}
 POST   /sandbox/accounts                    {"nick_name", "kind": "subscription"|"service"|"mini_program",
                                              "certified"?: true, "kf_enabled"?: true, "alias"?, "appid"?,
                                              "principal_name"?, "verify_type"?, "service_type"?} -> 201 summary
+POST   /sandbox/accounts/bulk               {"appids": [...], "kind"?: "service", "func"?: [1, 6],
+                                             "refresh_tokens"?: false} creates them all at once, each authorized
+                                             with its code exchanged, no push -> 201 {"created": n,
+                                             "refresh_tokens"?: {appid: token}} (the scale bench's 100,000)
 GET    /sandbox/accounts/{appid}            summary
 POST   /sandbox/accounts/{appid}            {"kf_enabled"?, "certified"?, "verify_type"?, "nick_name"?, ...}
 GET    /sandbox/accounts/{appid}/kf         {"kf_list": [...]} as getkflist shows it
@@ -215,6 +219,21 @@ def accounts_post(sb: Sandbox, req: Request) -> Any:
     return json_response(sb.state.account_summary(account.appid), status=201)
 
 
+def accounts_bulk_post(sb: Sandbox, req: Request) -> Any:
+    data = _body(req)
+    appids = data.get("appids")
+    if not isinstance(appids, list):
+        raise ControlError(400, "appids must be a list")
+    func = data.get("func", [1, 6])
+    if not isinstance(func, list) or not all(isinstance(f, int) for f in func):
+        raise ControlError(400, "func must be a list of permission-set ids")
+    tokens = sb.state.create_authorized_accounts(appids, kind=str(data.get("kind", "service")), func=func)
+    answer: dict[str, Any] = {"created": len(tokens)}
+    if data.get("refresh_tokens"):
+        answer["refresh_tokens"] = tokens
+    return json_response(answer, status=201)
+
+
 def account_get(sb: Sandbox, req: Request, appid: str) -> Any:
     return sb.state.account_summary(appid)
 
@@ -363,6 +382,7 @@ _ROUTE_TABLE: list[tuple[str, str, Callable[..., Response]]] = [
     ("DELETE", r"/sandbox/latency", latency_delete),
     ("GET", r"/sandbox/accounts", accounts_get),
     ("POST", r"/sandbox/accounts", accounts_post),
+    ("POST", r"/sandbox/accounts/bulk", accounts_bulk_post),
     ("GET", rf"/sandbox/accounts/{_APPID}", account_get),
     ("POST", rf"/sandbox/accounts/{_APPID}", account_post),
     ("GET", rf"/sandbox/accounts/{_APPID}/kf", account_kf_get),

@@ -269,6 +269,9 @@ class State:
         self.tickets: dict[str, float] = {}
         self.pre_auth_codes: dict[str, PreAuthCode] = {}
         self.auth_codes: dict[str, AuthCode] = {}
+        # The authorized accounts in api_get_authorizer_list's order, kept between pages (a list of
+        # 100,000 is read in 200 of them); None when an authorization changed since.
+        self._listing: list[Account] | None = None
 
     # ---------------------------------------------------------------- tickets and component token
 
@@ -403,6 +406,7 @@ class State:
                 # "如果更新授权时，授权的权限集没有发生变化，将不会触发授权更新通知" (docs/wechat.md §7)
                 info_type = None
             account.authorized = True
+            self._listing = None
             account.func = granted
             account.generation += 1
             # "用户重新授权后，之前的刷新令牌会失效" (docs/wechat.md §5): every authorization gets a new one.
@@ -431,6 +435,7 @@ class State:
             if not account.authorized:
                 return False
             account.authorized = False
+            self._listing = None
             account.func = ()
             account.refresh_token = None
             account.previous_refresh_token = None
@@ -546,9 +551,11 @@ class State:
 
     def authorizer_list(self, *, offset: int, count: int) -> dict[str, Any]:
         with self.lock:
-            authorized = sorted(
-                (a for a in self.accounts.values() if a.authorized), key=lambda a: (a.auth_time or 0, a.appid)
-            )
+            if self._listing is None:
+                self._listing = sorted(
+                    (a for a in self.accounts.values() if a.authorized), key=lambda a: (a.auth_time or 0, a.appid)
+                )
+            authorized = self._listing
             page = authorized[offset : offset + count]
             items = []
             for account in page:
@@ -747,6 +754,53 @@ class State:
             self._roll_quota_day(account)
             self.accounts[appid] = account
             return account
+
+    def create_authorized_accounts(
+        self, appids: list[str], *, kind: str = "service", func: Iterable[int] = (1, 6)
+    ) -> dict[str, str]:
+        """Many accounts at once, each already authorized to this component with its code exchanged
+        (a refresh token issued and delivered), and no push: WeChat's side of a platform that has
+        that many merchants (the scale bench lists 100,000). Returns each account's refresh token."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        granted = tuple(sorted({int(f) for f in func}))
+        if not granted:
+            raise ValueError("grant at least one permission set")
+        bad = [a for a in appids if not isinstance(a, str) or not APPID_RE.fullmatch(a)]
+        if bad:
+            raise ValueError(f"appids must be 'wx' followed by 16 lowercase hex digits: {bad[:3]}")
+        if len(set(appids)) != len(appids):
+            raise ValueError("appids repeat")
+        with self.lock:
+            taken = [a for a in appids if a in self.accounts]
+            if taken:
+                raise FileExistsError(", ".join(taken[:10]))
+            now = int(self.clock())
+            tokens = {}
+            for appid in appids:
+                name = f"bulk {appid[-6:]}"
+                account = Account(
+                    appid=appid,
+                    nick_name=name,
+                    kind=kind,
+                    verify_type=0,
+                    service_type=2 if kind == "service" else 0,
+                    kf_enabled=True,
+                    alias="",
+                    user_name="gh_" + appid[2:14],
+                    principal_name=name,
+                    authorized=True,
+                    func=granted,
+                    refresh_token=_new_secret("refreshtoken@@@", 32),
+                    refresh_token_delivered=True,
+                    auth_time=now,
+                    generation=1,
+                )
+                self._roll_quota_day(account)
+                self.accounts[appid] = account
+                tokens[appid] = account.refresh_token or ""
+            self._listing = None
+        return tokens
 
     def update_account(self, appid: str, changes: dict[str, Any]) -> Account:
         with self.lock:

@@ -163,3 +163,34 @@ def test_reconciliation_pages_through_a_list_longer_than_one_page_500_at_a_time(
     bodies = [json.loads(c.request.body) for c in wechat.calls if AUTHORIZER_LIST in c.request.url]
     assert [(b["offset"], b["count"]) for b in bodies] == [(0, 500), (500, 500), (1000, 500)]
     assert (result.listed, result.gone, result.unknown) == (1200, [missing], [])
+
+
+def test_reconciliation_never_reads_the_whole_merchant_table_at_once(wechat, component_ready):
+    """Issue 18: at 100,000 merchants our side is read by the page's appids and in keyset chunks."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from authorizers.models import Authorizer
+    from authorizers.reconciliation import LIST_PAGE, RECONCILE_CHUNK
+
+    n = RECONCILE_CHUNK * 2 + 100  # three chunks of ours, nine pages of WeChat's
+    appids = [f"wx{k:016x}" for k in range(1, n + 1)]
+    Authorizer.objects.bulk_create(Authorizer(appid=a, status=AuthorizerStatus.ACTIVE) for a in appids)
+    listed = [*appids[:-3], "wx" + "e" * 16]  # three of ours gone, one stranger
+
+    def page(request):
+        body = json.loads(request.body)
+        items = [{"authorizer_appid": a} for a in listed[body["offset"] : body["offset"] + min(500, body["count"])]]
+        return 200, {}, json.dumps({"total_count": len(listed), "list": items})
+
+    wechat.add_callback("POST", AUTHORIZER_LIST, callback=page)
+    with CaptureQueriesContext(connection) as captured:
+        result = authorizers_reconcile(actor=Actor.schedule("test"))
+
+    assert (result.listed, result.gone, result.unknown) == (len(listed), appids[-3:], ["wx" + "e" * 16])
+    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT") and '"authorizers_authorizer"' in q["sql"]]
+    by_page = [sql for sql in reads if '"appid" IN (' in sql]
+    by_chunk = [sql for sql in reads if f"LIMIT {RECONCILE_CHUNK}" in sql]
+    assert len(by_page) == -(-len(listed) // LIST_PAGE) and len(by_chunk) == 3 + 1  # the last one finds none
+    assert all(sql.count("'wx") <= LIST_PAGE for sql in by_page)
+    assert set(reads) - set(by_page) - set(by_chunk) == set(), "a read of the merchant table that is not bounded"

@@ -144,3 +144,32 @@ def test_the_sandbox_keeps_up_with_many_deletions(client: Client) -> None:
     # "Thousands per minute" is ~50/s; leave room for slow CI machines but catch a regression
     # such as a per-call 40 ms stall.
     assert elapsed < 15, f"{count} deletions took {elapsed:.1f}s"
+
+
+def test_bulk_accounts_are_authorized_and_listed_500_a_page(client: Client) -> None:
+    """Issue 18: the scale bench puts 100,000 merchants on WeChat's side in one call."""
+    appids = [f"wx{n:016x}" for n in range(1, 1202)]
+    answer = client.control("POST", "/accounts/bulk", {"appids": appids, "refresh_tokens": True})
+    assert answer["created"] == 1201 and set(answer["refresh_tokens"]) == set(appids)
+    token = client.component_token()
+    pages = [
+        client.component("api_get_authorizer_list", {"offset": offset, "count": 500}, token)
+        for offset in (0, 500, 1000)
+    ]
+    assert [p["total_count"] for p in pages] == [1201] * 3 and [len(p["list"]) for p in pages] == [500, 500, 201]
+    listed = {item["authorizer_appid"]: item["refresh_token"] for p in pages for item in p["list"]}
+    assert listed == answer["refresh_tokens"]
+    # Each is a merchant like any other: its token works, it can be revoked (and leaves the list).
+    assert client.post(
+        "/cgi-bin/component/api_authorizer_token",
+        {
+            "component_appid": client.config.component_appid,
+            "authorizer_appid": appids[0],
+            "authorizer_refresh_token": listed[appids[0]],
+        },
+        component_access_token=token,
+    ).json()["authorizer_access_token"]
+    client.control("POST", "/unauthorize", {"appid": appids[0]})
+    assert client.component("api_get_authorizer_list", {"offset": 0, "count": 500}, token)["total_count"] == 1200
+    again = client.http.post(f"{client.url}/sandbox/accounts/bulk", json={"appids": appids[1:2]}, timeout=10)
+    assert (again.status_code, again.json()) == (409, {"error": f"already exists: {appids[1]}"})
