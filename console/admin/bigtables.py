@@ -14,27 +14,33 @@ import re
 from functools import cached_property
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.translation import gettext as _
 
 # Beyond this many rows a list says "more than 10,000" and offers its first 100 pages: nobody pages
 # further, they filter or search. Counting up to it reads at most 10,001 index entries.
 COUNT_CAP = 10_000
 
 
+def capped_count(queryset: QuerySet) -> int:
+    """The number of rows, counted up to COUNT_CAP + 1 (``SELECT COUNT(*) FROM (… LIMIT 10001)``)."""
+    return queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
+
+
 class CappedCountPaginator(Paginator):
-    """Counts at most COUNT_CAP + 1 rows (``SELECT COUNT(*) FROM (… LIMIT 10001)``); ``capped`` says
-    whether there were more, for the pagination line (templates/admin/pagination.html)."""
+    """Counts at most COUNT_CAP + 1 rows; ``capped`` says whether there were more, for the pagination
+    line (templates/admin/pagination.html) and the action bar (templates/admin/actions.html)."""
 
     capped = False
 
     @cached_property
     def count(self) -> int:
         queryset: QuerySet = self.object_list  # type: ignore[assignment]  # the admin passes a QuerySet
-        rows = queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
+        rows = capped_count(queryset)
         self.capped = rows > COUNT_CAP
         return min(rows, COUNT_CAP)
 
@@ -60,6 +66,27 @@ class BigTableAdmin(admin.ModelAdmin):
 
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Refuse "select all" over a list the page could not count.
+
+        The list says "more than 10,000" and Django's "Select all" then means every matching row:
+        a retry or a cancellation over millions of rows, listed first on a confirmation page, from a
+        number nobody saw. Acting on all rows is offered only where the list knows how many they are;
+        a narrower filter or search brings it there.
+        """
+        if request.POST.get("select_across") == "1" and capped_count(queryset) > COUNT_CAP:
+            self.message_user(
+                request,
+                _(
+                    "Nothing was done: the list holds more than %(cap)s rows, too many to act on at once. "
+                    "Narrow it with a filter or a search first."
+                )
+                % {"cap": f"{COUNT_CAP:,}"},
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
 
 def fixed_values_filter(values: dict[str, Any]) -> type[admin.AllValuesFieldListFilter]:
