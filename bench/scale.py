@@ -7,7 +7,11 @@
 Seeds a scratch PostgreSQL database (``kfscale`` unless --db-name; created and, unless --keep, dropped
 here) set-based in SQL (INSERT … SELECT over generate_series: minutes, not hours), then times each page
 staff use in-process with Django's test Client (server time: routing, queries, templates; no network)
-as the best of three, with the number of queries the page made, beside its target.
+as the best of three, with the number of queries the page made, beside its target. Then each scheduled
+job runs at that size (bench/scale_jobs.py): a paced tick of the merchant re-read and of the kf
+re-sync and the slices' WeChat calls by a real worker, the nightly reconciliation over
+api_get_authorizer_list, audit retention; WeChat is a sandbox process on loopback, the broker Redis
+(BENCH_REDIS_URL, the second of BENCH_REDIS_DBS, default redis://127.0.0.1:6379 and 6,7; flushed).
 
 The PostgreSQL server comes from --database-url, else BENCH_POSTGRES_URL, else DATABASE_URL when it is
 a PostgreSQL URL, else postgres://postgres@127.0.0.1:5432/postgres; the role must be allowed to
@@ -24,6 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from bench import scale_jobs
 
 FULL = {"merchants": 100_000, "kf_per_merchant": 20, "deletions_per_merchant": 20, "audit_per_merchant": 60}
 TARGET_MS = 300
@@ -213,28 +219,50 @@ def run(argv: list[str]) -> None:
     parser.add_argument("--db-name", default="kfscale", help="the scratch database (default kfscale)")
     parser.add_argument("--keep", action="store_true", help="leave the scratch database for --reuse")
     parser.add_argument("--reuse", action="store_true", help="time the database a --keep run left, without seeding")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: pages, jobs")
     options = parser.parse_args(argv)
+    options.skip = set(filter(None, options.skip.split(",")))
     sizes = {k: v // 10 if options.quick and k == "merchants" else v for k, v in FULL.items()}
     server = _server_url(options.database_url)
     url = _with_database(server, options.db_name)
     if not options.reuse:
         _admin_sql(server, f'DROP DATABASE IF EXISTS "{options.db_name}"', f'CREATE DATABASE "{options.db_name}"')
     scratch = tempfile.mkdtemp(prefix="kfscale-")
+    # WeChat is the sandbox; the platform and it share the sandbox's demo component. Nothing else is called.
+    from sandbox import seed
+
+    os.environ.update(
+        {
+            "WECHAT_COMPONENT_APPID": seed.DEMO_COMPONENT_APPID,
+            "WECHAT_COMPONENT_APPSECRET": seed.DEMO_COMPONENT_APPSECRET,
+            "WECHAT_COMPONENT_TOKEN": seed.DEMO_COMPONENT_TOKEN,
+            "WECHAT_COMPONENT_AES_KEY": seed.DEMO_COMPONENT_AES_KEY,
+        }
+    )
+    wechat = scale_jobs.start_sandbox().url
+    broker = _broker_url()
+    _flush(broker)
     os.environ.update(
         {
             "DATABASE_URL": url,
             "KFPLATFORM_VAR_DIR": scratch,
             "DJANGO_SETTINGS_MODULE": "platform_app.settings",
             "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "true"),  # the demo configuration: generated keys
-            "WECHAT_API_BASE": "http://127.0.0.1:9",  # nothing here may call WeChat
+            "WECHAT_API_BASE": wechat,
+            "WECHAT_MP_BASE": wechat,
+            "WECHAT_OPEN_BASE": wechat,
+            "CELERY_BROKER_URL": broker,
             "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or "scale-bench-metrics-token",
             "LOG_LEVEL": "WARNING",
+            "NO_PROXY": "127.0.0.1,localhost",
         }
     )
     os.environ.pop("REDIS_URL", None)
     try:
-        _measure(options, sizes)
+        _measure(options, sizes, url)
     finally:
+        scale_jobs.stop_sandbox()
+        _flush(broker)
         if not options.keep:
             from django.db import connections
 
@@ -242,7 +270,21 @@ def run(argv: list[str]) -> None:
             _admin_sql(server, f'DROP DATABASE IF EXISTS "{options.db_name}" WITH (FORCE)')
 
 
-def _measure(options: argparse.Namespace, sizes: dict[str, int]) -> None:
+def _broker_url() -> str:
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+    broker_db = os.environ.get("BENCH_REDIS_DBS", "6,7").split(",")[1]
+    return urlunsplit(urlsplit(redis_url)._replace(path=f"/{broker_db}"))
+
+
+def _flush(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+
+
+def _measure(options: argparse.Namespace, sizes: dict[str, int], url: str) -> None:
     import django
 
     django.setup()
@@ -272,16 +314,26 @@ def _measure(options: argparse.Namespace, sizes: dict[str, int]) -> None:
             cursor.execute("VACUUM ANALYZE audit_auditevent")
         print(f"  {'vacuum analyze':<28} {time.monotonic() - step:7.1f} s")
         print(f"seeded in {time.monotonic() - started:.0f} s")
-    client, api_key, probe_deletion, probe_appid = _fixtures()
-    table: list[tuple[Page, float, int, int]] = []
-    for page in pages(probe_deletion, probe_appid, api_key, settings.METRICS_TOKEN):
-        best, queries, status = _time_page(client, page)
-        table.append((page, best, queries, status))
-        print(f"  {page.name:<44} {best * 1000:9.0f} ms", flush=True)
-    _print_table(table, merchants, sizes, options.quick)
-    print()
-    _claim_plan()
-    _retention()
+    load = os.getloadavg()
+    if "pages" not in options.skip:
+        client, api_key, probe_deletion, probe_appid = _fixtures()
+        table: list[tuple[Page, float, int, int]] = []
+        for page in pages(probe_deletion, probe_appid, api_key, settings.METRICS_TOKEN):
+            best, queries, status = _time_page(client, page)
+            table.append((page, best, queries, status))
+            print(f"  {page.name:<44} {best * 1000:9.0f} ms", flush=True)
+        _print_table(table, merchants, sizes, options.quick)
+        print()
+        _claim_plan()
+    if "jobs" not in options.skip:
+        print("\nscheduled jobs:", flush=True)
+        for line in scale_jobs.calls_per_day():
+            print("  " + line)
+        rows = scale_jobs.run_all(database_url=url, kf_per_merchant=sizes["kf_per_merchant"])
+        print()
+        print("\n".join(scale_jobs.table(rows)))
+    end = os.getloadavg()
+    print(f"\nmachine: {_machine()}; load average {load[0]:.2f} at the start, {end[0]:.2f} at the end (1 min)")
 
 
 def _fixtures() -> tuple[Any, str, int, str]:
@@ -343,40 +395,3 @@ def _claim_plan() -> None:
     print("the claim (one merchant's due rows, FOR UPDATE SKIP LOCKED, LIMIT 50):")
     for line in plan:
         print("   " + line)
-
-
-def _retention() -> None:
-    """Audit retention as beat runs it, over the oldest tenth of the log: wall time, the longest
-    batch (each batch is one transaction: the longest time any row lock is held) and peak memory."""
-    import tracemalloc
-
-    from django.conf import settings
-    from django.utils import timezone
-
-    from audit.models import AuditEvent
-    from audit.services import audit_events_prune
-
-    oldest = AuditEvent.objects.order_by("at").values_list("at", flat=True).first()
-    if oldest is None:
-        return
-    cutoff = oldest + (timezone.now() - oldest) / 10
-    batches: list[float] = []
-    tracemalloc.start()
-    started = time.perf_counter()
-    deleted = 0
-    while True:  # the service's own batches, one at a time, so each one's time is seen
-        step = time.perf_counter()
-        n = audit_events_prune(older_than=cutoff, batch=settings.AUDIT_RETENTION_BATCH, max_batches=1)
-        batches.append(time.perf_counter() - step)
-        deleted += n
-        if n < settings.AUDIT_RETENTION_BATCH:
-            break
-    wall = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    print(
-        f"audit retention: {deleted:,} events older than {cutoff:%Y-%m-%d %H:%M} deleted in {wall:.1f} s, "
-        f"{len(batches)} batches of {settings.AUDIT_RETENTION_BATCH}, longest batch (transaction) "
-        f"{max(batches) * 1000:.0f} ms, median {sorted(batches)[len(batches) // 2] * 1000:.0f} ms, "
-        f"peak Python memory {peak / 1e6:.1f} MB"
-    )
