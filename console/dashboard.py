@@ -244,11 +244,11 @@ def failures_grouped(now: datetime) -> dict[str, Any]:
         groups_per_side[side] += 1
         if groups_per_side[side] <= FAILURE_GROUPS_SHOWN:
             shown.append((side, row))
-    merchants = Authorizer.objects.in_bulk({row["authorizer_id"] for _, row in shown})
+    authorizers = Authorizer.objects.in_bulk({row["authorizer_id"] for _, row in shown})
     for side, row in shown:
         sides[side].append(
             FailureGroup(
-                authorizer=merchants.get(row["authorizer_id"]),
+                authorizer=authorizers.get(row["authorizer_id"]),
                 reason=row["reason"],
                 errcode=row["errcode"],
                 count=row["n"],

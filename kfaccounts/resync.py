@@ -17,7 +17,7 @@ from dbkit.pacing import paced_slice_claim
 from kfaccounts.services import kf_accounts_sync_request
 
 
-def _eligible_merchants() -> QuerySet[Authorizer]:
+def _eligible_authorizers() -> QuerySet[Authorizer]:
     active = Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE)
     condition = eligible_q()
     if condition is not None:
@@ -30,7 +30,7 @@ def kf_accounts_resync_tick() -> int:
     """Ask for this tick's slice of eligible merchants' kf lists to be re-read; returns how many."""
     actor = Actor.schedule("periodic kf re-sync")
     pks = paced_slice_claim(
-        _eligible_merchants(),
+        _eligible_authorizers(),
         stamp="kf_resync_planned_at",
         period=timedelta(seconds=settings.KF_RESYNC_SECONDS),
         tick=timedelta(seconds=settings.PACED_TICK_SECONDS),

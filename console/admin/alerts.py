@@ -58,11 +58,11 @@ class PlatformAlertAdmin(ObjectActionsAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[PlatformAlert]:
         # The merchant's name in the same query (the appid is not a foreign key: WeChat may list a
         # merchant that has no row here).
-        merchant = Authorizer.objects.filter(appid=OuterRef("authorizer_appid"))
+        authorizer = Authorizer.objects.filter(appid=OuterRef("authorizer_appid"))
         return (
             super()
             .get_queryset(request)
-            .annotate(merchant_known=Exists(merchant), merchant_nickname=Subquery(merchant.values("nickname")[:1]))
+            .annotate(merchant_known=Exists(authorizer), merchant_nickname=Subquery(authorizer.values("nickname")[:1]))
         )
 
     @admin.display(description=_("merchant"), ordering="authorizer_appid")

@@ -150,13 +150,13 @@ def retry_consequences(model_admin: Any, request: HttpRequest, queryset: QuerySe
 def deletion_plan(kf_accounts: QuerySet) -> list[dict[str, Any]]:
     """Per merchant: which selected accounts would be deleted, and why the others would not."""
     by_merchant: dict[int, list[KfAccount]] = defaultdict(list)
-    merchants: dict[int, Authorizer] = {}
+    authorizers: dict[int, Authorizer] = {}
     for kf in kf_accounts:
         by_merchant[kf.authorizer_id].append(kf)
-        merchants[kf.authorizer_id] = kf.authorizer
+        authorizers[kf.authorizer_id] = kf.authorizer
     plan = []
     for authorizer_id, rows in by_merchant.items():
-        authorizer = merchants[authorizer_id]
+        authorizer = authorizers[authorizer_id]
         verdict = eligibility(authorizer)
         active = set(
             DeletionRequest.objects.filter(
@@ -233,14 +233,14 @@ class KfAccountAdmin(BigTableAdmin, ObjectActionsAdmin):
             if exact is not None:
                 queryset = queryset.filter(exact)
                 continue
-            merchants = list(
+            named = list(
                 Authorizer.objects.filter(nickname__icontains=term).order_by().values_list("pk", flat=True)[:1000]
             )
             queryset = queryset.filter(
                 Q(kf_account__icontains=term)
                 | Q(kf_nick__icontains=term)
                 | Q(kf_wx__icontains=term)
-                | Q(authorizer_id__in=merchants)
+                | Q(authorizer_id__in=named)
             )
         return queryset, False
 

@@ -89,8 +89,8 @@ class EligibilityFilter(admin.SimpleListFilter):
         if self.value() not in ("yes", "no"):
             return None
         # In SQL (Authorizer.objects.eligible): no merchant is loaded to be judged in Python.
-        merchants = cast(AuthorizerQuerySet, queryset)
-        return merchants.eligible() if self.value() == "yes" else merchants.not_eligible()
+        authorizers = cast(AuthorizerQuerySet, queryset)
+        return authorizers.eligible() if self.value() == "yes" else authorizers.not_eligible()
 
 
 class QuotaPausedFilter(admin.SimpleListFilter):
@@ -556,7 +556,7 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
             link = authorization.authorize_page_url(
                 base_url=authorization.public_base_url(f"{request.scheme}://{request.get_host()}"), choice=choice
             )
-        merchant = Authorizer.objects.filter(appid=choice.biz_appid or "").first()
+        authorizer = Authorizer.objects.filter(appid=choice.biz_appid or "").first()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -564,7 +564,7 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
             "link": link,
             "error": error,
             "choice": choice,
-            "merchant": merchant,
+            "merchant": authorizer,
             "auth_types": list(authorization.AUTH_TYPES.items()),
             "kf_category_ids": "|".join(str(i) for i in authorization.KF_CATEGORY_IDS),
         }

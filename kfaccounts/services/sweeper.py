@@ -87,12 +87,12 @@ def deletions_resume_held() -> int:
     """
     now = timezone.now()
     held = DeletionRequest.objects.filter(status=DeletionStatus.PENDING, reason=DeletionReason.PLATFORM_HELD)
-    merchants = list(held.order_by().values_list("authorizer_id", flat=True).distinct())
+    authorizer_ids = list(held.order_by().values_list("authorizer_id", flat=True).distinct())
     resumed = held.update(next_attempt_at=None, dispatched_at=now, updated_at=now)
-    for authorizer_id in merchants:
+    for authorizer_id in authorizer_ids:
         deletions_send(authorizer_id=authorizer_id)
     if resumed:
-        log.info("platform unblocked: %d held deletions of %d merchants sent", resumed, len(merchants))
+        log.info("platform unblocked: %d held deletions of %d merchants sent", resumed, len(authorizer_ids))
     return resumed
 
 
