@@ -3,7 +3,8 @@
     python -m bench                      # all: events, tokens (in-process), service (real processes)
     python -m bench events tokens        # some
     python -m bench service --quick      # the service suite, small (options: python -m bench service -h)
-    python -m bench scale [--quick]      # console pages at 100,000 merchants (options: python -m bench scale -h)
+    python -m bench scale [--quick]      # console pages and scheduled jobs at 100,000 merchants (-h: options)
+    python -m bench scaleout             # the drain with 1, 2 and 4 worker processes at 100 ms (-h: options)
 
 Ratios, not absolute times, are what to compare between machines and runs.
 """
@@ -41,6 +42,11 @@ def main(argv: list[str]) -> None:
         from bench import scale
 
         scale.run(argv[1:])
+        return
+    if argv and argv[0] == "scaleout":
+        from bench import scaleout
+
+        scaleout.run(argv[1:])
         return
     if argv and argv[0] == "service":
         from bench import service

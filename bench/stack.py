@@ -88,6 +88,50 @@ class BenchStack:
         groups = {p.popen.pid for p in which if p.popen is not None}
         return sum(s["rss"] for s in _proc_stats() if s["pgrp"] in groups) * PAGE / 1e6
 
+    def add_worker(self) -> procs.Proc:
+        """One more Celery worker process of the stack's layout."""
+        n = len(self.workers())
+        return self.start(
+            f"worker{n}",
+            procs.celery(
+                "worker",
+                "-Q",
+                "celery",  # deletions only, as docker-compose's workers (no webhook endpoint here)
+                "-P",
+                "threads",
+                "-c",
+                str(self.layout.threads),
+                "-l",
+                "warning",
+                "-n",
+                f"bench{n}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ),
+        )
+
+    def wait_workers_ready(self) -> None:
+        """Until every worker answers a ping over the broker (it is consuming)."""
+        import socket
+        import subprocess
+        from functools import partial
+
+        def answers(name: str) -> bool:
+            done = subprocess.run(
+                procs.celery("inspect", "ping", "-d", name, "-t", "2"),
+                env=self.env,
+                cwd=self.tmp,
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+                check=False,
+            )
+            return done.returncode == 0
+
+        for n in range(len(self.workers())):
+            name = f"bench{n}@{socket.gethostname()}"
+            procs.wait_until(partial(answers, name), timeout=180, interval=1, what=f"worker {name} to answer a ping")
+
     def pause_workers(self, paused: bool) -> None:
         import signal
 
@@ -299,25 +343,8 @@ def start(tmp: Path, *, latency_ms: int, layout: WorkerLayout, extra_env: dict[s
             procs.gunicorn_command(web_port, timeout=120),
         )
         stack.start("beat", procs.celery("beat", "-l", "warning"))
-        for n in range(layout.processes):
-            stack.start(
-                f"worker{n}",
-                procs.celery(
-                    "worker",
-                    "-Q",
-                    "celery",  # deletions only, as docker-compose's workers (no webhook endpoint here)
-                    "-P",
-                    "threads",
-                    "-c",
-                    str(layout.threads),
-                    "-l",
-                    "warning",
-                    "-n",
-                    f"bench{n}@%h",
-                    "--without-mingle",
-                    "--without-gossip",
-                ),
-            )
+        for _ in range(layout.processes):
+            stack.add_worker()
         procs.wait_until(lambda: stack.sandbox.control("GET", "/health")["ok"], timeout=60, what="the sandbox")
         procs.wait_until(lambda: stack_web_ok(stack), timeout=90, what="the web server")
         harness.eventually(
