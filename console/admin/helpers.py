@@ -106,6 +106,11 @@ def merchant_name(authorizer: Any) -> str:
     return f"{name} ({authorizer.appid})"
 
 
+def not_active(authorizer: Any) -> str:
+    """Why an action skips a merchant that is revoked or deactivated."""
+    return gettext("not active (%(status)s): nothing to do") % {"status": authorizer.get_status_display()}
+
+
 class NoDeleteAdmin(admin.ModelAdmin):
     """History-bearing rows are never deleted from the console: deactivate or revoke instead."""
 
