@@ -506,8 +506,9 @@ def calls_per_day() -> list[str]:
             f"{api} calls a day ({per_day(1, period)} a merchant, on {whose} quota), paced {slice_:,} a tick every "
             f"{tick} s ({slice_ / tick:.2f} calls/s on average; at most {cap:,} a tick)"
         )
-    pages = math.ceil(n_active / 500)
-    lines.append(f"reconciliation: {pages} api_get_authorizer_list calls a night (500 merchants a page)")
+    listed = Authorizer.objects.exclude(status=AuthorizerStatus.REVOKED).count()  # authorized at WeChat
+    pages = math.ceil(listed / 500)
+    lines.append(f"reconciliation: {pages} api_get_authorizer_list calls a night ({listed:,} listed, 500 a page)")
     return lines
 
 

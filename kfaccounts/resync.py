@@ -1,7 +1,7 @@
 """The periodic kf-list re-sync (beat's `resync-kf-accounts`, every PACED_TICK_SECONDS): this tick's
 slice of the eligible merchants, those re-synced longest ago first, so each is re-read once per
 KF_RESYNC_SECONDS at an even pace (dbkit/pacing.py), through the de-duplicating sync request (a sync
-already queued is joined)."""
+already queued is joined), one statement for the whole slice."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from audit.services import Actor
 from authorizers.models import Authorizer, AuthorizerStatus
 from authorizers.policy import eligibility, eligible_q
 from dbkit.pacing import paced_slice_claim
-from kfaccounts.services import kf_accounts_sync_request
+from kfaccounts.services import kf_accounts_sync_request_many
 
 
 def _eligible_authorizers() -> QuerySet[Authorizer]:
@@ -36,6 +36,5 @@ def kf_accounts_resync_tick() -> int:
         tick=timedelta(seconds=settings.PACED_TICK_SECONDS),
         limit=settings.PACED_SLICE_MAX,
     )
-    for authorizer in Authorizer.objects.filter(pk__in=pks).only("pk"):
-        kf_accounts_sync_request(authorizer=authorizer, actor=actor)
+    kf_accounts_sync_request_many(authorizer_ids=pks, actor=actor)
     return len(pks)

@@ -27,6 +27,7 @@ from kfaccounts.services.sync import (
     SyncResult,
     kf_accounts_sync,
     kf_accounts_sync_request,
+    kf_accounts_sync_request_many,
     kf_accounts_sync_started,
 )
 from kfaccounts.services.transitions import (
@@ -59,6 +60,7 @@ __all__ = [
     "deletions_sweep",
     "kf_accounts_sync",
     "kf_accounts_sync_request",
+    "kf_accounts_sync_request_many",
     "kf_accounts_sync_started",
     "next_quota_reset",
 ]

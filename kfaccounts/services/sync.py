@@ -6,6 +6,7 @@ time (whoever asks: the API, the console, a cleanup run, the nightly re-sync).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -152,6 +153,25 @@ def kf_accounts_sync_request(*, authorizer: Authorizer, actor: Actor) -> bool:
     if claimed:
         kf_accounts_sync_send(authorizer_id=authorizer.pk, actor=actor)
     return bool(claimed)
+
+
+def kf_accounts_sync_request_many(*, authorizer_ids: Sequence[int], actor: Actor) -> int:
+    """``kf_accounts_sync_request`` for a set of merchants (the paced re-sync's slice, 843 a tick at
+    100,000 merchants): one locked SELECT and one UPDATE for them all instead of an UPDATE each.
+    Returns how many syncs were queued (the others joined one already queued)."""
+    now = timezone.now()
+    due = Q(kf_sync_queued_at__isnull=True) | Q(kf_sync_queued_at__lt=now - SYNC_QUEUED_STALE_AFTER)
+    with transaction.atomic():
+        pks = list(
+            Authorizer.objects.filter(due, pk__in=list(authorizer_ids))
+            .order_by("pk")  # one lock order for every claimer
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        Authorizer.objects.filter(pk__in=pks).update(kf_sync_queued_at=now)
+        for pk in pks:
+            kf_accounts_sync_send(authorizer_id=pk, actor=actor)  # sent once this commits
+    return len(pks)
 
 
 def kf_accounts_sync_started(*, authorizer_id: int) -> None:

@@ -63,3 +63,21 @@ def test_a_resync_joins_a_sync_already_queued_for_the_merchant(make_authorizer, 
         assert kf_accounts_resync_tick() == 1  # its turn, but the queued sync has not started: joined
     assert _queued(first) == [merchant.pk]
     assert _queued(second) == []
+
+
+def test_a_tick_asks_for_its_whole_slice_in_one_update_and_joins_the_queued_ones(
+    make_authorizer, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    """Issue 18: 843 merchants a tick at 100,000; one UPDATE for the slice, not one each."""
+    from kfaccounts.services import kf_accounts_sync_request_many
+
+    merchants = [make_authorizer() for _ in range(6)]
+    with django_capture_on_commit_callbacks() as first:
+        kf_accounts_sync_request(authorizer=merchants[0], actor=Actor.system("test"))
+    with django_capture_on_commit_callbacks() as slice_, django_assert_max_num_queries(5):
+        queued = kf_accounts_sync_request_many(authorizer_ids=[m.pk for m in merchants], actor=Actor.system("t"))
+    assert queued == 5 and _queued(first) == [merchants[0].pk]
+    assert sorted(_queued(slice_)) == sorted(m.pk for m in merchants[1:])
+    with django_capture_on_commit_callbacks() as again:
+        assert kf_accounts_sync_request_many(authorizer_ids=[m.pk for m in merchants], actor=Actor.system("t")) == 0
+    assert _queued(again) == []
