@@ -38,6 +38,11 @@ class AuditAction(models.TextChoices):
     API_KEY_ISSUED = "api_key.issued"
     API_KEY_REVOKED = "api_key.revoked"
     ENCRYPTION_ROTATED = "encryption.rotated"
+    # platforms (authorizers/platforms.py)
+    PLATFORM_ADDED = "platform.added"
+    PLATFORM_UPDATED = "platform.updated"
+    PLATFORM_KEY_ROTATED = "platform.key_rotated"
+    PLATFORM_RETIRED = "platform.retired"
     ALERT_RAISED = "alert.raised"
     ALERT_CLEARED = "alert.cleared"
     # calls to WeChat

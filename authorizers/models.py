@@ -1,8 +1,8 @@
-"""Merchants who authorized the platform, and the platform's own credentials.
+"""The platforms served, the merchants who authorized them, and each platform's own credentials.
 
-Secrets are stored only as ciphertext (see fieldcrypto.py). tokens.py (tickets, tokens), services.py
-(a push's authorization code) and rotation.py (re-encryption) decrypt them; API keys are kept only as
-a SHA-256 digest (api_keys.py).
+Secrets are stored only as ciphertext (see fieldcrypto.py). platforms.py (a platform's secret, token
+and AES keys), tokens.py (tickets, tokens), services.py (a push's authorization code) and rotation.py
+(re-encryption) decrypt them; API keys are kept only as a SHA-256 digest (api_keys.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +32,97 @@ class AuthorizerStatus(models.TextChoices):
     # Staff stopped serving it (the console's replacement for deleting a merchant): its history stays,
     # its tokens and API keys are gone; authorizing again through the flow makes it active.
     DEACTIVATED = "deactivated", _("Deactivated")
+
+
+class PlatformStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    # No longer served: its URLs refuse pushes and flows, its merchants were deactivated. The row and
+    # its history stay (a platform is never deleted).
+    RETIRED = "retired", _("Retired")
+
+
+class Platform(models.Model):
+    """A WeChat third-party platform (开放平台 第三方平台) this deployment serves (issue 19).
+
+    The platform configured in the environment (WECHAT_COMPONENT_APPID and its secrets) is the
+    default one: its row holds no secret, they are read from the settings, so a single-platform
+    deployment configures exactly what it did before platforms existed. Every other platform keeps
+    its secret, message token and AES keys here, encrypted (authorizers/platforms.py), entered once
+    (``manage.py platform_add`` or the console) and never shown again.
+    """
+
+    name = models.CharField(max_length=64, unique=True, verbose_name=_("name"))
+    component_appid = models.CharField(max_length=32, unique=True, verbose_name=_("component appid"))
+    # Kept by platforms.platform_default(): true on the row of WECHAT_COMPONENT_APPID only.
+    is_default = models.BooleanField(default=False, verbose_name=_("default (from the environment)"))
+    status = models.CharField(
+        max_length=16, choices=PlatformStatus.choices, default=PlatformStatus.ACTIVE, verbose_name=_("status")
+    )
+    appsecret_ciphertext = models.TextField(blank=True, verbose_name=_("appsecret (encrypted)"))
+    token_ciphertext = models.TextField(blank=True, verbose_name=_("message token (encrypted)"))
+    aes_key_ciphertext = models.TextField(blank=True, verbose_name=_("EncodingAESKey (encrypted)"))
+    # The key replaced by the last rotation: pushes WeChat still encrypts with it are read.
+    previous_aes_key_ciphertext = models.TextField(blank=True, verbose_name=_("previous EncodingAESKey (encrypted)"))
+    key_rotated_at = models.DateTimeField(null=True, blank=True, verbose_name=_("AES key rotated at"))
+    retired_at = models.DateTimeField(null=True, blank=True, verbose_name=_("retired at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("platform")
+        verbose_name_plural = _("platforms")
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_platform")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.component_appid})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == PlatformStatus.ACTIVE
+
+    @property
+    def from_environment(self) -> bool:
+        """Its credentials are the settings' (WECHAT_COMPONENT_*), not stored here."""
+        return self.component_appid == settings.WECHAT_COMPONENT_APPID
+
+
+def default_platform_id() -> int:
+    """The platform of a row made without naming one (everything a single-platform deployment
+    makes): the environment's."""
+    from authorizers.platforms import platform_default  # the service reads this module's models
+
+    return platform_default().pk
+
+
+class OfDefaultPlatform(models.Model):
+    """A row with a ``platform`` that, when none is named, is the default platform.
+
+    Filled on save (and by ``bulk_create`` of the querysets below), not as the field's default:
+    a default runs when an object is merely built, and building one must not need the database.
+    """
+
+    platform_id: int | None
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.platform_id is None:
+            self.platform_id = default_platform_id()
+        super().save(*args, **kwargs)
+
+
+class DefaultPlatformQuerySet(models.QuerySet[Any]):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        if any(obj.platform_id is None for obj in objs):
+            default = default_platform_id()
+            for obj in objs:
+                obj.platform_id = obj.platform_id or default
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class ComponentCredential(models.Model):
@@ -67,7 +159,7 @@ class ComponentCredential(models.Model):
 CERTIFIED_VERIFY_TYPE_IDS = frozenset({0, 3, 4, 5})
 
 
-class AuthorizerQuerySet(models.QuerySet["Authorizer"]):
+class AuthorizerQuerySet(DefaultPlatformQuerySet):
     """Eligibility in SQL, the same rules as ``authorizers.policy.eligibility`` (tested to agree)."""
 
     def eligible(self) -> AuthorizerQuerySet:
@@ -81,7 +173,20 @@ class AuthorizerQuerySet(models.QuerySet["Authorizer"]):
         return self.exclude(eligible_q())
 
 
-class Authorizer(models.Model):
+class Authorizer(OfDefaultPlatform):
+    """One authorization: a WeChat account (``appid``) that authorized one platform. An account that
+    authorized two platforms is two rows, each with its own tokens, permission sets, kf mirror, API
+    keys, cleanup rules and webhooks."""
+
+    # No index of its own: (appid, platform) is the unique, indexed pair, and a platform's merchants
+    # are read in the console's order or all together (reconciliation), never looked up by platform alone.
+    platform = models.ForeignKey(
+        Platform,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="authorizers",
+        verbose_name=_("platform"),
+    )
     appid = models.CharField(max_length=32, unique=True, verbose_name=_("appid"))
     nickname = models.CharField(max_length=128, blank=True, verbose_name=_("nickname"))
     user_name = models.CharField(
@@ -185,7 +290,7 @@ class Authorizer(models.Model):
         return self.quota_paused_until is not None and self.quota_paused_until > (now or timezone.now())
 
 
-class ComponentEvent(models.Model):
+class ComponentEvent(OfDefaultPlatform):
     """Every accepted push on the events URL, once: WeChat retries, and a retry must not act twice."""
 
     class State(models.TextChoices):
@@ -194,6 +299,14 @@ class ComponentEvent(models.Model):
         IGNORED = "ignored", _("Ignored (stale or duplicate)")
         FAILED = "failed", _("Failed")
 
+    # Which platform's events URL it arrived on. No index: the pushes are read newest first.
+    platform = models.ForeignKey(
+        Platform,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="events",
+        verbose_name=_("platform"),
+    )
     dedupe_key = models.CharField(max_length=64, unique=True, verbose_name=_("de-duplication key"))
     info_type = models.CharField(max_length=48, db_index=True, verbose_name=_("info type"))
     authorizer_appid = models.CharField(max_length=32, blank=True, db_index=True, verbose_name=_("merchant appid"))

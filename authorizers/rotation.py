@@ -7,11 +7,16 @@ from django.db import transaction
 from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
-from authorizers.models import Authorizer, ComponentCredential, ComponentEvent
+from authorizers.models import Authorizer, ComponentCredential, ComponentEvent, Platform
+from authorizers.platforms import platform_ctx
 from authorizers.tokens import authorizer_ctx, component_ctx, event_code_ctx
 
 # (model, field, context of one row): the contexts the values were encrypted with.
 _FIELDS = (
+    (Platform, "appsecret_ciphertext", lambda row: platform_ctx(row.component_appid, "appsecret")),
+    (Platform, "token_ciphertext", lambda row: platform_ctx(row.component_appid, "token")),
+    (Platform, "aes_key_ciphertext", lambda row: platform_ctx(row.component_appid, "aes_key")),
+    (Platform, "previous_aes_key_ciphertext", lambda row: platform_ctx(row.component_appid, "previous_aes_key")),
     (ComponentCredential, "verify_ticket_ciphertext", lambda row: component_ctx(row.component_appid, "verify_ticket")),
     (ComponentCredential, "access_token_ciphertext", lambda row: component_ctx(row.component_appid, "access_token")),
     (Authorizer, "refresh_token_ciphertext", lambda row: authorizer_ctx(row.appid, "refresh_token")),

@@ -1,6 +1,6 @@
 """The two staff roles: ``viewer`` sees everything and runs nothing; ``operator`` runs the actions.
 
-Superusers (not a group) manage API keys, the platform's credentials and staff accounts. Every
+Superusers (not a group) manage API keys, the platforms and their credentials, and staff accounts. Every
 admin action declares the permission it needs (see docs/console.md), so a role is nothing but a
 set of Django permissions:
 
@@ -20,7 +20,9 @@ VIEWER = "viewer"
 OPERATOR = "operator"
 
 DOMAIN_APPS = ("authorizers", "kfaccounts", "audit", "cleanup", "webhooks", "observability", "console")
-SUPERUSER_ONLY_MODELS = frozenset({("authorizers", "apikey"), ("authorizers", "componentcredential")})
+SUPERUSER_ONLY_MODELS = frozenset(
+    {("authorizers", "apikey"), ("authorizers", "componentcredential"), ("authorizers", "platform")}
+)
 READ_ONLY_APPS = frozenset({"audit"})
 # Custom permissions no role carries: where a merchant's webhook events go and the secret that signs
 # them are as powerful as an API key (superusers, or a user given the permission by name).

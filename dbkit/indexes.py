@@ -8,6 +8,8 @@ uses them declares ``atomic = False``: PostgreSQL refuses a concurrent build ins
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import migrations
@@ -30,6 +32,20 @@ def _native_null_order(index: Index) -> Index:
         expressions.append(expression)
     name, args, kwargs = index.deconstruct()
     return Index(*expressions, **{key: value for key, value in kwargs.items() if key != "expressions"})
+
+
+@contextmanager
+def native_null_order(model: Any) -> Iterator[None]:
+    """While SQLite rebuilds the table of a (historical) model, its indexes in the form SQLite takes.
+
+    Altering a column on SQLite copies the table into a new one and re-creates every index of the
+    model, which fails on a ``NULLS FIRST`` key (see ``_native_null_order``)."""
+    saved = model._meta.indexes
+    model._meta.indexes = [_native_null_order(index) for index in saved]
+    try:
+        yield
+    finally:
+        model._meta.indexes = saved
 
 
 class AddIndexOnline(migrations.AddIndex):

@@ -8,7 +8,19 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from console.admin import alerts, api_keys, audit, beat, cleanup, kf, lockout, merchants, staff, webhooks  # noqa: F401  (registers the model admins)
+from console.admin import (  # noqa: F401  (registers the model admins)
+    alerts,
+    api_keys,
+    audit,
+    beat,
+    cleanup,
+    kf,
+    lockout,
+    merchants,
+    platforms,
+    staff,
+    webhooks,
+)
 
 # Django's "delete selected" would erase merchants, keys and history in bulk: nothing in this
 # console is deleted that way. Kf accounts have their own "delete on WeChat" action instead.
