@@ -74,7 +74,7 @@ def seed_statements(merchants: int, kf: int, deletions: int, audit: int) -> list
             INSERT INTO authorizers_authorizer (
                 id, appid, nickname, user_name, alias, principal_name, kind, service_type_id, verify_type_id,
                 account_status, func_ids, status, authorized_at, refresh_token_ciphertext, access_token_ciphertext,
-                access_token_expires_at, token_refresh_count, created_at, updated_at)
+                access_token_expires_at, token_refresh_count, created_at, updated_at, platform_id)
             SELECT i, {appid}, 'Shop ' || i, 'gh_' || lpad(to_hex(i), 12, '0'), 'shop' || i, 'Company ' || i,
                 CASE WHEN i % 10 < 6 THEN 'subscription' WHEN i % 10 < 8 THEN 'service'
                      WHEN i % 10 = 8 THEN 'mini_program' ELSE 'unknown' END,
@@ -84,7 +84,8 @@ def seed_statements(merchants: int, kf: int, deletions: int, audit: int) -> list
                 CASE WHEN i % 5 = 0 THEN '[2, 3]'::jsonb ELSE '[1, 6, 15]'::jsonb END,
                 CASE WHEN i % 50 = 0 THEN 'revoked' WHEN i % 77 = 0 THEN 'deactivated' ELSE 'active' END,
                 now() - (i % 365) * interval '1 day', '', '', now() + interval '1 hour', 0,
-                now() - (i % 365) * interval '1 day', now()
+                now() - (i % 365) * interval '1 day', now(),
+                (SELECT id FROM authorizers_platform WHERE is_default)  -- made by the migrations
             FROM generate_series(1, {merchants}) AS i
             """,
         ),
