@@ -66,8 +66,21 @@ def _appid(expr: str) -> str:
 
 def seed_statements(merchants: int, kf: int, deletions: int, audit: int) -> list[tuple[str, str]]:
     """(what, SQL) in order. Ids are the merchant numbers 1..N (a fresh table's sequence)."""
+    from django.conf import settings
+
     appid = _appid("i")
+    component_appid = settings.WECHAT_COMPONENT_APPID
     return [
+        (
+            "the default platform",
+            # The migrations make it; a database flushed since (the tests) has none.
+            f"""
+            INSERT INTO authorizers_platform (name, component_appid, is_default, status, appsecret_ciphertext,
+                token_ciphertext, aes_key_ciphertext, previous_aes_key_ciphertext, created_at, updated_at)
+            SELECT 'default', '{component_appid}', true, 'active', '', '', '', '', now(), now()
+            WHERE NOT EXISTS (SELECT 1 FROM authorizers_platform WHERE is_default)
+            """,
+        ),
         (
             f"{merchants:,} merchants",
             f"""

@@ -40,14 +40,15 @@ def test_the_watch_sees_a_transaction_that_holds_an_id_and_its_statement() -> No
 def test_reconciliation_pages_the_sandbox_list_500_at_a_time(settings, tmp_path: Path) -> None:
     from sandbox import seed
 
+    # The sandbox's platform is the default one before the merchants are seeded: they belong to it.
+    settings.WECHAT_COMPONENT_APPID = seed.DEMO_COMPONENT_APPID
+    settings.WECHAT_COMPONENT_APPSECRET = seed.DEMO_COMPONENT_APPSECRET
     with connection.cursor() as cursor:
         for _, sql in seed_statements(merchants=1100, kf=1, deletions=1, audit=1):
             cursor.execute(sql)
     sandbox = scale_jobs.sandbox_start(tmp_path)
     try:
         settings.WECHAT_API_BASE = sandbox.url
-        settings.WECHAT_COMPONENT_APPID = seed.DEMO_COMPONENT_APPID
-        settings.WECHAT_COMPONENT_APPSECRET = seed.DEMO_COMPONENT_APPSECRET
         tokens = scale_jobs.wechat_side(sandbox)
         # 1,100 merchants, 22 revoked here: WeChat lists the other 1,078 less 3 (gone), 3 revoked
         # here (restored) and 3 strangers (unknown).
