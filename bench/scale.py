@@ -131,8 +131,10 @@ def seed_statements(merchants: int, kf: int, deletions: int, audit: int) -> list
                 CASE WHEN j % 10 = 0 THEN 65401 END,
                 CASE WHEN j % 10 = 0 THEN 'invalid kf_account' ELSE '' END,
                 'rid-' || i || '-' || j, 1, 0, false, 'api_key', i::text, 'key of shop ' || i, t, t, t, t
-            FROM generate_series(1, {merchants}) AS i CROSS JOIN generate_series(1, {deletions}) AS j
-            -- Over the last 90 days, older rows first (lower ids), as a table fills in time.
+            -- One series in order, not a join (whose loop order is the planner's): over the last 90
+            -- days, older rows first (lower ids), as a table fills in time.
+            FROM generate_series(0, {merchants * deletions - 1}) AS n
+            CROSS JOIN LATERAL (SELECT n / {deletions} + 1 AS i, n % {deletions} + 1 AS j) AS ij
             CROSS JOIN LATERAL (
                 SELECT now() - interval '90 days' * (1 - (i * {deletions} + j)::float / ({merchants + 1} * {deletions}))
                 AS t
@@ -154,7 +156,8 @@ def seed_statements(merchants: int, kf: int, deletions: int, audit: int) -> list
                 CASE WHEN k % 6 = 2 THEN 'invalid_kf_account' ELSE 'ok' END,
                 CASE WHEN k % 6 = 2 THEN 65401 WHEN k % 6 IN (3, 5) THEN 0 END,
                 '', CASE WHEN k % 6 = 5 THEN 'rid-' || i || '-' || k ELSE '' END, '{{}}'::jsonb
-            FROM generate_series(1, {merchants}) AS i CROSS JOIN generate_series(1, {audit}) AS k
+            FROM generate_series(0, {merchants * audit - 1}) AS n
+            CROSS JOIN LATERAL (SELECT n / {audit} + 1 AS i, n % {audit} + 1 AS k) AS ik
             """,
         ),
         (
