@@ -346,7 +346,7 @@ def _measure(options: argparse.Namespace, sizes: dict[str, int], url: str) -> No
         print("\nscheduled jobs:", flush=True)
         for line in scale_jobs.calls_per_day():
             print("  " + line)
-        rows = scale_jobs.run_all(database_url=url, kf_per_merchant=sizes["kf_per_merchant"])
+        rows = scale_jobs.run_all(database_url=url)
         print()
         print("\n".join(scale_jobs.table(rows)))
     end = os.getloadavg()

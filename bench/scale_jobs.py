@@ -296,26 +296,42 @@ def _audits_since(since: Any, actions: Sequence[str]) -> int:
     return AuditEvent.objects.filter(at__gte=since, action__in=list(actions)).count()
 
 
-def prepare_kf(sandbox: Sandbox, merchants: Sequence[Any], tokens: dict[str, str], kf_per_merchant: int) -> None:
-    """The re-sync slice's merchants as WeChat would have them: their kf accounts on the sandbox (the
-    mirror's names, so a sync finds what it knows), and a fresh access token here, as the token job
-    keeps them (a seeded row has none)."""
+def prepare_kf(sandbox: Sandbox, merchants: Sequence[Any], tokens: dict[str, str]) -> None:
+    """The re-sync slice's merchants as a re-sync usually finds them, unchanged since the last one:
+    each one's kf accounts on the sandbox exactly as the mirror has them (the ids and avatars the
+    sandbox assigns written back to the mirror), and a fresh access token here, as the token job keeps
+    them (a seeded row has none)."""
+    from django.utils import timezone
+
     from authorizers.tokens import authorizer_tokens_store, component_token_get
+    from kfaccounts.models import KfAccount
 
     http = requests.Session()
     http.trust_env = False
     component = component_token_get()  # the platform's own, as the worker holds it
+    mirror: dict[int, list[Any]] = {}
+    for row in KfAccount.objects.filter(authorizer__in=merchants, gone_at__isnull=True).order_by("id"):
+        mirror.setdefault(row.authorizer_id, []).append(row)
+    now = timezone.now()
+    written: list[Any] = []
     for merchant in merchants:
-        shop = f"shop{merchant.pk}"
-        sandbox.control(
-            "POST",
-            f"/accounts/{merchant.appid}/kf",
+        rows = mirror.get(merchant.pk, [])
+        items = [
             {
-                "kf_accounts": [
-                    {"kf_account": f"kf{j}@{shop}", "kf_wx": f"wx_{merchant.pk}_{j}"} for j in range(1, kf_per_merchant)
-                ]
-            },
-        )
+                "kf_account": r.kf_account,
+                "kf_nick": r.kf_nick,
+                "kf_wx": r.kf_wx or None,
+                "invite_wx": r.invite_wx or None,
+                "invite_status": r.invite_status or None,
+            }
+            for r in rows
+        ]
+        created = sandbox.control("POST", f"/accounts/{merchant.appid}/kf", {"kf_accounts": items})["created"]
+        for row, listed in zip(rows, created, strict=True):
+            row.kf_id, row.kf_headimgurl = listed["kf_id"], listed["kf_headimgurl"]
+            if not row.kf_wx and row.unbound_since is None:
+                row.unbound_since = now
+        written += rows
         issued = http.post(
             f"{sandbox.url}{TOKEN}",
             params={"component_access_token": component},
@@ -341,6 +357,7 @@ def prepare_kf(sandbox: Sandbox, merchants: Sequence[Any], tokens: dict[str, str
                 "access_token_refreshed_at",
             ]
         )
+    KfAccount.objects.bulk_update(written, ["kf_id", "kf_headimgurl", "unbound_since"], batch_size=2000)
 
 
 def _setting(name: str) -> str:
@@ -512,7 +529,7 @@ def calls_per_day() -> list[str]:
     return lines
 
 
-def run_all(*, database_url: str, kf_per_merchant: int) -> list[JobRow]:
+def run_all(*, database_url: str) -> list[JobRow]:
     """Every scheduled job at the seeded size (see the module doc); the sandbox and worker are
     started and stopped here."""
     from audit.actions import AuditAction
@@ -550,7 +567,7 @@ def run_all(*, database_url: str, kf_per_merchant: int) -> list[JobRow]:
             sandbox=sandbox,
             worker=worker,
             database_url=database_url,
-            prepare=lambda merchants: prepare_kf(sandbox, merchants, tokens, kf_per_merchant),
+            prepare=lambda merchants: prepare_kf(sandbox, merchants, tokens),
         )
         worker.stop()
         rows.append(reconciliation(sandbox, database_url))

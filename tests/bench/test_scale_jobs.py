@@ -60,3 +60,34 @@ def test_reconciliation_pages_the_sandbox_list_500_at_a_time(settings, tmp_path:
         "3 pages of 500 (offsets 0, 500, … in order), 1,081 listed; 3 gone, 3 unknown, 3 restored"
     )
     assert row.memory.endswith("MB") and row.watch.samples > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_merchant_s_re_sync_finds_its_list_unchanged(settings, tmp_path: Path) -> None:
+    """The bench times a re-sync of a list that did not change, as most are: the sandbox lists exactly
+    what the mirror holds (an invitation too)."""
+    from audit.services import Actor
+    from authorizers.models import Authorizer
+    from kfaccounts.models import KfAccount
+    from kfaccounts.services import kf_accounts_sync
+    from sandbox import seed
+
+    with connection.cursor() as cursor:
+        for _, sql in seed_statements(merchants=20, kf=4, deletions=1, audit=1):
+            cursor.execute(sql)
+    fields = ["kf_account", "kf_id", "kf_nick", "kf_headimgurl", "kf_wx", "invite_wx", "invite_status", "gone_at"]
+    sandbox = scale_jobs.sandbox_start(tmp_path)
+    try:
+        settings.WECHAT_API_BASE = sandbox.url
+        settings.WECHAT_COMPONENT_APPID = seed.DEMO_COMPONENT_APPID
+        settings.WECHAT_COMPONENT_APPSECRET = seed.DEMO_COMPONENT_APPSECRET
+        tokens = scale_jobs.wechat_side(sandbox)
+        merchant = Authorizer.objects.get(pk=1)
+        scale_jobs.prepare_kf(sandbox, [merchant], tokens)
+        before = list(KfAccount.objects.filter(authorizer=merchant).order_by("id").values_list(*fields))
+        result = kf_accounts_sync(authorizer=Authorizer.objects.get(pk=1), actor=Actor.system("test"))
+    finally:
+        sandbox.proc.stop()
+    assert (result.present, result.added, result.gone) == (3, 0, 0)
+    assert list(KfAccount.objects.filter(authorizer=merchant).order_by("id").values_list(*fields)) == before
+    assert any(row[5] for row in before)  # an invitation among them
