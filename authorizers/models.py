@@ -97,6 +97,11 @@ def default_platform_id() -> int:
     return platform_default().pk
 
 
+def default_component_appid() -> str:
+    """The component appid of a row about a platform that names none: the environment's."""
+    return str(settings.WECHAT_COMPONENT_APPID)
+
+
 class OfDefaultPlatform(models.Model):
     """A row with a ``platform`` that, when none is named, is the default platform.
 
@@ -433,6 +438,11 @@ class PlatformAlert(models.Model):
         REFRESH_TOKEN_INVALID = "refresh_token_invalid", _("The refresh token was refused and not recovered (61023)")
 
     code = models.CharField(max_length=32, choices=Code.choices, verbose_name=_("alert"))
+    # The platform it is about (a 61004 on one platform holds nothing of another): a platform-wide
+    # alert is that platform's, a merchant's alert is about its authorization of that platform.
+    component_appid = models.CharField(
+        max_length=32, default=default_component_appid, db_index=True, verbose_name=_("platform")
+    )
     # Empty for a platform-wide alert; the merchant's appid otherwise (not a foreign key: WeChat may
     # list a merchant that has no row here).
     authorizer_appid = models.CharField(
@@ -454,9 +464,9 @@ class PlatformAlert(models.Model):
         ordering = ["-first_seen_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["code", "authorizer_appid"],
+                fields=["code", "component_appid", "authorizer_appid"],
                 condition=models.Q(cleared_at__isnull=True),
-                name="one_open_alert_per_code_and_merchant",
+                name="one_open_alert_per_code_platform_and_merchant",
             )
         ]
 

@@ -108,6 +108,19 @@ def _free_name(name: str) -> str:
     return candidate
 
 
+def component_appid_of(platform: Platform | None) -> str:
+    """``platform``'s component appid; None is the default platform (read from the settings, no query)."""
+    return settings.WECHAT_COMPONENT_APPID if platform is None else platform.component_appid
+
+
+def platform_detail(platform: Platform | None) -> dict[str, str]:
+    """What an audit event about an authorization adds to name its platform: nothing for the default
+    one (the events read as before platforms existed), its component appid otherwise."""
+    if platform is None or platform.from_environment:
+        return {}
+    return {"component_appid": platform.component_appid}
+
+
 def platform_get(component_appid: str) -> Platform:
     """The platform of this component appid, active; raises UnknownPlatform or PlatformRetired."""
     if component_appid == settings.WECHAT_COMPONENT_APPID:

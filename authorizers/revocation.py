@@ -24,14 +24,21 @@ from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.services import Actor, audit_record
-from authorizers.models import Authorizer, AuthorizerStatus
+from authorizers.models import Authorizer, AuthorizerStatus, Platform
+from authorizers.platforms import component_appid_of, platform_detail
 from wechat.errors import WeChatError
 
 
 def authorizer_revoke(
-    *, appid: str, actor: Actor, event_time: datetime | None = None, cause: WeChatError | None = None
+    *,
+    appid: str,
+    actor: Actor,
+    event_time: datetime | None = None,
+    cause: WeChatError | None = None,
+    platform: Platform | None = None,
 ) -> bool:
-    """Mark the merchant revoked and forget its tokens; returns False when nothing changed.
+    """Mark the merchant's authorization of ``platform`` (None: the default one) revoked and forget
+    its tokens; returns False when nothing changed. Its authorization of any other platform stays.
 
     ``event_time`` is the CreateTime of an ``unauthorized`` push: the push is applied unless a newer
     push was applied already (pushes arrive out of order), and becomes the newest one applied.
@@ -39,6 +46,11 @@ def authorizer_revoke(
     changes, so a revocation noticed by many calls at once is recorded once.
     """
     queryset = Authorizer.objects.filter(appid=appid)
+    queryset = (
+        queryset.filter(platform=platform)
+        if platform is not None
+        else queryset.filter(platform__component_appid=component_appid_of(None))
+    )
     changes: dict[str, object] = {
         "status": AuthorizerStatus.REVOKED,
         "revoked_at": timezone.now(),
@@ -63,5 +75,6 @@ def authorizer_revoke(
             errcode=cause.errcode if cause is not None else None,
             errmsg=cause.errmsg if cause is not None else "",
             rid=cause.rid if cause is not None else None,
+            detail=platform_detail(platform),
         )
     return True

@@ -218,10 +218,14 @@ def _audit_wechat_failure(actor: Actor, action: AuditAction, authorizer: Authori
 
 def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
     """Re-read type, certification, status and granted permission sets (e.g. after 48001/61007)."""
-    authorizer = Authorizer.objects.get(pk=authorizer_id)
+    authorizer = Authorizer.objects.select_related("platform").get(pk=authorizer_id)
+    platform = authorizer.platform
     try:
         details = with_component_token(
-            lambda token: wechat_client().get_authorizer_info(component_token=token, authorizer_appid=authorizer.appid)
+            lambda token: wechat_client(platform).get_authorizer_info(
+                component_token=token, authorizer_appid=authorizer.appid
+            ),
+            platform,
         )
     except WeChatError as exc:
         _audit_wechat_failure(actor, AuditAction.AUTHORIZER_INFO_REFRESHED, authorizer, exc)
@@ -229,7 +233,7 @@ def authorizer_info_refresh(*, authorizer_id: int, actor: Actor) -> Authorizer:
     info = parse_authorizer_info(details)
     granted = _granted_from(details)
     with transaction.atomic():
-        authorizer = Authorizer.objects.select_for_update().get(pk=authorizer_id)
+        authorizer = Authorizer.objects.select_for_update(of=("self",)).select_related("platform").get(pk=authorizer_id)
         before = sorted(authorizer.func_ids or [])
         _apply_info(authorizer, info)
         if granted is not None:

@@ -6,6 +6,7 @@ from celery import Task, shared_task
 
 from audit.services import Actor
 from authorizers import alerts, reconciliation, services, ticket_watch, tokens
+from authorizers.platforms import platforms_active
 from wechat.errors import Transient, WeChatError
 from wechat.retry import Backoff
 
@@ -42,10 +43,12 @@ def refresh_authorizer_info(self: Task[[int], None], authorizer_id: int) -> None
 @shared_task(ignore_result=True)
 def refresh_expiring_tokens() -> None:
     """Refresh every active merchant's token before it expires, so no deletion waits on a refresh."""
-    if alerts.platform_blocked():
-        # 61004 holds everything: one cheap component call every run tells when the whitelist is
-        # fixed (a success clears the alert and the held deletions resume).
-        tokens.platform_probe()
+    blocked = alerts.platforms_blocked()
+    for platform in platforms_active():
+        if platform.component_appid in blocked:
+            # 61004 holds everything of that platform: one cheap component call every run tells when
+            # the whitelist is fixed (a success clears the alert and its held deletions resume).
+            tokens.platform_probe(platform)
     for authorizer_id in tokens.authorizers_needing_refresh():
         refresh_authorizer_token.delay(authorizer_id)
 
@@ -78,4 +81,4 @@ def reconcile_merchants(self: Task[[], None]) -> None:
 
 @shared_task(ignore_result=True)
 def watch_verify_ticket() -> None:
-    ticket_watch.verify_ticket_watch()
+    ticket_watch.verify_tickets_watch()

@@ -5,6 +5,10 @@ takes the row lock (``SELECT … FOR UPDATE`` on PostgreSQL, the IMMEDIATE write
 again — someone may have refreshed while we waited — and only then calls WeChat. So however many
 workers find the token stale at once, exactly one refresh reaches WeChat.
 
+Everything here is per platform (issue 19): each platform has its own ticket and component token
+(its ComponentCredential row), made with its own client; an authorizer's tokens are refreshed through
+the platform it authorized. ``platform`` None is the default platform (the environment's).
+
 Of the stored secrets, this module decrypts the verify ticket and the tokens; services.py the
 authorization code of a push; rotation.py all of them, to re-encrypt (docs/architecture.md).
 """
@@ -26,7 +30,8 @@ from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
 from authorizers.alerts import platform_call_succeeded, platform_error_seen, platform_recheck_claim
 from authorizers.client import wechat_client
-from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
+from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential, Platform
+from authorizers.platforms import component_appid_of, platform_detail
 from authorizers.revocation import authorizer_revoke
 from errorkit import DomainError
 from wechat.errors import (
@@ -70,12 +75,24 @@ def component_ctx(appid: str, field: str) -> str:
     return f"component:{appid}:{field}"
 
 
-def authorizer_ctx(appid: str, field: str) -> str:
-    return f"authorizer:{appid}:{field}"
+def _scope(platform: Platform | None) -> str:
+    # The default platform's rows keep the contexts they had before platforms existed (their stored
+    # ciphertexts read unchanged); another platform's name it too, so a merchant's two authorizations
+    # cannot read each other's tokens.
+    return "" if platform is None or platform.from_environment else f"{platform.component_appid}:"
 
 
-def event_code_ctx(info_type: str, appid: str) -> str:
-    return f"event:{info_type}:{appid}:code"
+def authorizer_ctx(appid: str, field: str, platform: Platform | None = None) -> str:
+    return f"authorizer:{_scope(platform)}{appid}:{field}"
+
+
+def event_code_ctx(info_type: str, appid: str, platform: Platform | None = None) -> str:
+    return f"event:{_scope(platform)}{info_type}:{appid}:code"
+
+
+def platform_of(row: Authorizer | Any) -> Platform | None:
+    """The platform of a row with a ``platform`` (None while unsaved without one: the default)."""
+    return row.platform if row.platform_id is not None else None
 
 
 def _fresh(expires_at: datetime | None, *, margin: int | None = None) -> bool:
@@ -86,16 +103,16 @@ def _fresh(expires_at: datetime | None, *, margin: int | None = None) -> bool:
 # --- verify ticket -----------------------------------------------------------------------------
 
 
-def _credential(for_update: bool = False) -> ComponentCredential:
-    appid = settings.WECHAT_COMPONENT_APPID
+def _credential(platform: Platform | None = None, for_update: bool = False) -> ComponentCredential:
+    appid = component_appid_of(platform)
     queryset = ComponentCredential.objects.select_for_update() if for_update else ComponentCredential.objects
     credential, _ = queryset.get_or_create(component_appid=appid)
     return credential
 
 
-def verify_ticket_store(*, ticket: str, created_at: datetime) -> bool:
-    """Keep the newest ticket. Returns False when an older push arrives after a newer one."""
-    appid = settings.WECHAT_COMPONENT_APPID
+def verify_ticket_store(*, ticket: str, created_at: datetime, platform: Platform | None = None) -> bool:
+    """Keep the platform's newest ticket. Returns False when an older push arrives after a newer one."""
+    appid = component_appid_of(platform)
     ComponentCredential.objects.get_or_create(component_appid=appid)
     updated = (
         ComponentCredential.objects.filter(component_appid=appid)
@@ -124,20 +141,21 @@ def _verify_ticket(credential: ComponentCredential) -> str:
 # --- component token ---------------------------------------------------------------------------
 
 
-def component_token_get(*, rejected: str | None = None) -> str:
-    """A valid component_access_token; ``rejected`` is a token WeChat just refused (40001/42001).
+def component_token_get(*, rejected: str | None = None, platform: Platform | None = None) -> str:
+    """A valid component_access_token of the platform; ``rejected`` is a token WeChat just refused
+    (40001/42001).
 
     What WeChat refuses is forgotten, so no caller sends it again: a rejected token at once, a ticket
     answered 61005/61006 too (and a new push is asked for). Until the next push, a refresh raises
     NoVerifyTicket without calling WeChat; the push brings a ticket and the next call refreshes.
     """
-    credential = _credential()
+    credential = _credential(platform)
     token = _component_token_if_fresh(credential)
     if token is not None and token != rejected:
         return token
     failure: WeChatError | None = None
     with transaction.atomic():
-        credential = _credential(for_update=True)
+        credential = _credential(platform, for_update=True)
         token = _component_token_if_fresh(credential)
         if token is not None and token != rejected:
             return token
@@ -146,7 +164,7 @@ def component_token_get(*, rejected: str | None = None) -> str:
         ticket = _verify_ticket_or_none(credential)
         if ticket is not None:
             try:
-                result = wechat_client().component_token(verify_ticket=ticket)
+                result = wechat_client(platform).component_token(verify_ticket=ticket)
             except WeChatError as exc:
                 failure = exc
                 if isinstance(exc, ComponentTicketInvalid):
@@ -171,14 +189,14 @@ def component_token_get(*, rejected: str | None = None) -> str:
                 )
     if ticket is None:
         _verify_ticket(credential)  # raises NoVerifyTicket, saying why, once the forgetting has committed
-    _audit_refresh(AuditAction.WECHAT_COMPONENT_TOKEN_CALLED, failure)
+    _audit_refresh(AuditAction.WECHAT_COMPONENT_TOKEN_CALLED, failure, platform=platform)
     if isinstance(failure, ComponentTicketInvalid):
         # 61005/61006: the stored ticket is dead; ask WeChat to push a new one (docs/wechat.md §2, §3).
-        verify_ticket_push_request()
+        verify_ticket_push_request(platform=platform)
     if failure is not None:
         raise failure
     assert token is not None, "no failure means WeChat issued a token"
-    log.info("component access token refreshed")
+    log.info("component access token refreshed for %s", credential.component_appid)
     return token
 
 
@@ -203,29 +221,31 @@ def _component_token_forget(credential: ComponentCredential) -> None:
     credential.save(update_fields=["access_token_ciphertext", "access_token_expires_at"])
 
 
-def verify_ticket_push_request(*, interval: timedelta = PUSH_RESTART_INTERVAL) -> bool:
-    """Call api_start_push_ticket, at most once per ``interval`` across every process.
+def verify_ticket_push_request(
+    *, interval: timedelta = PUSH_RESTART_INTERVAL, platform: Platform | None = None
+) -> bool:
+    """Call the platform's api_start_push_ticket, at most once per ``interval`` across every process.
 
     Both callers share the one fence (``push_restart_requested_at``): a 61005/61006 on a token
     refresh, and the verify-ticket watchdog when pushes stop (authorizers/ticket_watch.py).
     """
     now = timezone.now()
-    _credential()
+    appid = _credential(platform).component_appid
     claimed = (
-        ComponentCredential.objects.filter(component_appid=settings.WECHAT_COMPONENT_APPID)
+        ComponentCredential.objects.filter(component_appid=appid)
         .filter(Q(push_restart_requested_at__isnull=True) | Q(push_restart_requested_at__lt=now - interval))
         .update(push_restart_requested_at=now)
     )
     if not claimed:
         return False
     try:
-        wechat_client().start_push_ticket()
+        wechat_client(platform).start_push_ticket()
     except WeChatError as exc:
-        platform_error_seen(exc)
-        _audit_refresh(AuditAction.WECHAT_START_PUSH_TICKET_CALLED, exc)
+        platform_error_seen(exc, appid)
+        _audit_refresh(AuditAction.WECHAT_START_PUSH_TICKET_CALLED, exc, platform=platform)
         return False
-    _audit_refresh(AuditAction.WECHAT_START_PUSH_TICKET_CALLED, None)
-    log.warning("verify ticket missing, expired or invalid: asked WeChat to push a new one")
+    _audit_refresh(AuditAction.WECHAT_START_PUSH_TICKET_CALLED, None, platform=platform)
+    log.warning("verify ticket of %s missing, expired or invalid: asked WeChat to push a new one", appid)
     return True
 
 
@@ -237,21 +257,23 @@ def _component_token_if_fresh(credential: ComponentCredential) -> str | None:
     )
 
 
-def with_component_token(call: Callable[[str], T]) -> T:
-    """Run ``call(token)``; if WeChat says the token is invalid, refresh once and retry once.
+def with_component_token(call: Callable[[str], T], platform: Platform | None = None) -> T:
+    """Run ``call(token)`` with the platform's component token; if WeChat says the token is invalid,
+    refresh once and retry once.
 
-    Platform-level errors (61004) open a platform alert; a call that goes through closes it.
+    Platform-level errors (61004) open that platform's alert; a call that goes through closes it.
     """
+    appid = component_appid_of(platform)
     try:
-        token = component_token_get()
+        token = component_token_get(platform=platform)
         try:
             result = call(token)
         except TokenInvalid:
-            result = call(component_token_get(rejected=token))
+            result = call(component_token_get(rejected=token, platform=platform))
     except WeChatError as exc:
-        platform_error_seen(exc)
+        platform_error_seen(exc, appid)
         raise
-    platform_call_succeeded()
+    platform_call_succeeded(appid)
     return result
 
 
@@ -259,19 +281,22 @@ def with_component_token(call: Callable[[str], T]) -> T:
 PLATFORM_RECHECK_INTERVAL = timedelta(minutes=1)
 
 
-def platform_recheck() -> bool:
+def platform_recheck(platform: Platform | None = None) -> bool:
     """The platform is blocked: probe it, at most once per interval; True when the probe cleared it.
 
     Held deletions call this when they come due, so they resume within about a minute of the cause
     clearing (a whitelist fixed, a new ticket pushed) instead of waiting for the beat's probe.
     """
-    return platform_recheck_claim(interval=PLATFORM_RECHECK_INTERVAL) and platform_probe()
+    appid = component_appid_of(platform)
+    return platform_recheck_claim(interval=PLATFORM_RECHECK_INTERVAL, component_appid=appid) and platform_probe(
+        platform
+    )
 
 
-def platform_probe() -> bool:
+def platform_probe(platform: Platform | None = None) -> bool:
     """One cheap component call (a pre-auth code) to see whether a platform alert still holds."""
     try:
-        with_component_token(lambda token: wechat_client().create_preauthcode(component_token=token))
+        with_component_token(lambda token: wechat_client(platform).create_preauthcode(component_token=token), platform)
     except (WeChatError, NoVerifyTicket):
         return False
     return True
@@ -284,14 +309,15 @@ def authorizer_tokens_store(
     *, authorizer: Authorizer, access_token: str | None, expires_in: int | None, refresh_token: str | None
 ) -> None:
     """Put freshly issued tokens on the (unsaved or locked) row; the caller saves it."""
+    platform = platform_of(authorizer)
     if refresh_token:
         authorizer.refresh_token_ciphertext = fieldcrypto.encrypt(
-            refresh_token, context=authorizer_ctx(authorizer.appid, "refresh_token")
+            refresh_token, context=authorizer_ctx(authorizer.appid, "refresh_token", platform)
         )
     if access_token:
         now = timezone.now()
         authorizer.access_token_ciphertext = fieldcrypto.encrypt(
-            access_token, context=authorizer_ctx(authorizer.appid, "access_token")
+            access_token, context=authorizer_ctx(authorizer.appid, "access_token", platform)
         )
         authorizer.access_token_expires_at = now + timedelta(seconds=int(expires_in or 7200))
         authorizer.access_token_refreshed_at = now
@@ -299,7 +325,8 @@ def authorizer_tokens_store(
 
 def refresh_token_of(authorizer: Authorizer) -> str:
     return fieldcrypto.decrypt(
-        authorizer.refresh_token_ciphertext, context=authorizer_ctx(authorizer.appid, "refresh_token")
+        authorizer.refresh_token_ciphertext,
+        context=authorizer_ctx(authorizer.appid, "refresh_token", platform_of(authorizer)),
     )
 
 
@@ -307,7 +334,8 @@ def _authorizer_token_if_fresh(authorizer: Authorizer, margin: int | None = None
     if not authorizer.access_token_ciphertext or not _fresh(authorizer.access_token_expires_at, margin=margin):
         return None
     return fieldcrypto.decrypt(
-        authorizer.access_token_ciphertext, context=authorizer_ctx(authorizer.appid, "access_token")
+        authorizer.access_token_ciphertext,
+        context=authorizer_ctx(authorizer.appid, "access_token", platform_of(authorizer)),
     )
 
 
@@ -318,7 +346,7 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
     ``rejected`` is the token WeChat just refused: it is replaced only if it is still the current one,
     so 200 callers holding the same dead token cause one refresh, not 200.
     """
-    authorizer = Authorizer.objects.get(pk=authorizer_id)
+    authorizer = Authorizer.objects.select_related("platform").get(pk=authorizer_id)
     _ensure_active(authorizer)
     if not force:
         token = _authorizer_token_if_fresh(authorizer)
@@ -326,7 +354,8 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
             return token
     failure: WeChatError | None = None
     with transaction.atomic():
-        authorizer = Authorizer.objects.select_for_update().get(pk=authorizer_id)
+        # of=self: the merchant's row only, never its platform's (every refresh would queue on it).
+        authorizer = Authorizer.objects.select_for_update(of=("self",)).select_related("platform").get(pk=authorizer_id)
         _ensure_active(authorizer)
         current = _authorizer_token_if_fresh(authorizer)
         if not force and current is not None and current != rejected:
@@ -335,7 +364,9 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
             result = _refresh_with_recovery(authorizer)
         except AuthorizationRevoked as exc:
             # Revoke under the row lock, so no second refresh is tried; raise once it has committed.
-            authorizer_revoke(appid=authorizer.appid, actor=Actor.system("token refresh"), cause=exc)
+            authorizer_revoke(
+                appid=authorizer.appid, actor=Actor.system("token refresh"), cause=exc, platform=authorizer.platform
+            )
             failure = exc
         except WeChatError as exc:
             failure = exc  # audited below, outside the transaction, so the record survives
@@ -368,11 +399,12 @@ def authorizer_token_get(*, authorizer_id: int, rejected: str | None = None, for
     return token
 
 
-def _refresh_call(appid: str, refresh_token: str) -> dict[str, Any]:
+def _refresh_call(appid: str, refresh_token: str, platform: Platform | None) -> dict[str, Any]:
     return with_component_token(
-        lambda component_token: wechat_client().authorizer_token(
+        lambda component_token: wechat_client(platform).authorizer_token(
             component_token=component_token, authorizer_appid=appid, refresh_token=refresh_token
-        )
+        ),
+        platform,
     )
 
 
@@ -384,13 +416,14 @@ def _refresh_with_recovery(authorizer: Authorizer) -> dict[str, Any]:
     read the current one (``refresh_token_read``), store it, retry once. A second 61023 is raised as
     it is: the merchant stays active, and reconciliation or staff take it from there.
     """
+    platform = platform_of(authorizer)
     try:
-        return _refresh_call(authorizer.appid, refresh_token_of(authorizer))
+        return _refresh_call(authorizer.appid, refresh_token_of(authorizer), platform)
     except RefreshTokenInvalid as exc:
         _audit_refresh(AuditAction.WECHAT_AUTHORIZER_TOKEN_CALLED, exc, authorizer_appid=authorizer.appid)
     try:
-        current = refresh_token_read(authorizer.appid)
-        result = _refresh_call(authorizer.appid, current)
+        current = refresh_token_read(authorizer.appid, platform)
+        result = _refresh_call(authorizer.appid, current, platform)
     except WeChatError as exc:
         _audit_recovery(authorizer.appid, exc)
         raise
@@ -400,7 +433,7 @@ def _refresh_with_recovery(authorizer: Authorizer) -> dict[str, Any]:
     return result
 
 
-def authorizer_restore(*, appid: str, refresh_token: str, actor: Actor) -> bool:
+def authorizer_restore(*, appid: str, refresh_token: str, actor: Actor, platform: Platform | None = None) -> bool:
     """WeChat still lists this merchant with ``refresh_token``: make it work here again.
 
     For a merchant revoked here (a 61023 read as a revocation before issue 16, a lost push) or an
@@ -409,11 +442,16 @@ def authorizer_restore(*, appid: str, refresh_token: str, actor: Actor) -> bool:
     staff's decision and is left alone). Raises the ``WeChatError`` WeChat answered otherwise.
     """
     with transaction.atomic():
-        authorizer = Authorizer.objects.select_for_update().filter(appid=appid).first()
+        authorizer = (
+            Authorizer.objects.select_for_update(of=("self",))
+            .select_related("platform")
+            .filter(appid=appid, platform__component_appid=component_appid_of(platform))
+            .first()
+        )
         if authorizer is None or authorizer.status == AuthorizerStatus.DEACTIVATED:
             return False
         was = authorizer.status
-        result = _refresh_call(appid, refresh_token)
+        result = _refresh_call(appid, refresh_token, authorizer.platform)
         authorizer_tokens_store(
             authorizer=authorizer,
             access_token=result["authorizer_access_token"],
@@ -435,15 +473,17 @@ def authorizer_restore(*, appid: str, refresh_token: str, actor: Actor) -> bool:
     return True
 
 
-def refresh_token_read(appid: str) -> str:
+def refresh_token_read(appid: str, platform: Platform | None = None) -> str:
     """WeChat's current refresh token for a merchant: api_get_authorizer_info, else api_get_authorizer_list.
 
     Raises ``AuthorizationRevoked`` when WeChat says the merchant is not authorized (61003) or no
     longer lists it: the only two answers that mean the authorization is gone (docs/wechat.md §6).
     ``RefreshTokenInvalid`` when it is listed without a refresh token (its code was never exchanged).
     """
-    client = wechat_client()
-    info = with_component_token(lambda token: client.get_authorizer_info(component_token=token, authorizer_appid=appid))
+    client = wechat_client(platform)
+    info = with_component_token(
+        lambda token: client.get_authorizer_info(component_token=token, authorizer_appid=appid), platform
+    )
     current = parse_authorization_info(info).refresh_token
     if current:
         return current
@@ -453,7 +493,7 @@ def refresh_token_read(appid: str) -> str:
         def read_page(token: str, offset: int = offset) -> dict[str, Any]:
             return client.get_authorizer_list(component_token=token, offset=offset, count=500)
 
-        total, items = parse_authorizer_list(with_component_token(read_page))
+        total, items = parse_authorizer_list(with_component_token(read_page, platform))
         for item in items:
             if item.authorizer_appid == appid:
                 if item.refresh_token:
@@ -480,8 +520,12 @@ def _audit_recovery(appid: str, failure: WeChatError | None) -> None:
     )
 
 
-def _audit_refresh(action: AuditAction, failure: WeChatError | None, *, authorizer_appid: str = "") -> None:
-    """One audit event per token call to WeChat, whatever its outcome."""
+def _audit_refresh(
+    action: AuditAction, failure: WeChatError | None, *, authorizer_appid: str = "", platform: Platform | None = None
+) -> None:
+    """One audit event per token call to WeChat, whatever its outcome (a component call names its
+    platform unless it is the default one)."""
+    where = platform_detail(platform)
     if failure is None:
         audit_record(
             actor=Actor.system("token refresh"),
@@ -489,6 +533,7 @@ def _audit_refresh(action: AuditAction, failure: WeChatError | None, *, authoriz
             authorizer_appid=authorizer_appid,
             outcome="ok",
             errcode=0,
+            detail=where,
         )
     else:
         audit_record(
@@ -499,7 +544,7 @@ def _audit_refresh(action: AuditAction, failure: WeChatError | None, *, authoriz
             errcode=failure.errcode,
             errmsg=failure.errmsg,
             rid=failure.rid,
-            detail={"path": failure.path or ""},
+            detail={"path": failure.path or "", **where},
         )
 
 
@@ -512,8 +557,13 @@ def with_authorizer_token(authorizer_id: int, call: Callable[[str], T]) -> T:
         except TokenInvalid:
             return call(authorizer_token_get(authorizer_id=authorizer_id, rejected=token))
     except WeChatError as exc:
-        platform_error_seen(exc)
+        # Its platform is read only now: the calls that go through pay for no extra query.
+        platform_error_seen(exc, _component_appid_of_authorizer(authorizer_id))
         raise
+
+
+def _component_appid_of_authorizer(authorizer_id: int) -> str | None:
+    return Authorizer.objects.filter(pk=authorizer_id).values_list("platform__component_appid", flat=True).first()
 
 
 def authorizers_needing_refresh() -> list[int]:

@@ -32,19 +32,19 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 WECHAT_CALLS = Counter(
     "kfplatform_wechat_calls_total",
-    "Calls to the WeChat API by endpoint and errcode (0: ok; 'none': no errcode, see outcome)",
-    ["endpoint", "errcode", "outcome"],
+    "Calls to the WeChat API by endpoint, errcode (0: ok; 'none': no errcode, see outcome) and platform",
+    ["endpoint", "errcode", "outcome", "platform"],
 )
 WECHAT_LATENCY = Histogram(
     "kfplatform_wechat_call_seconds",
     "Latency of WeChat API calls, whatever their outcome",
-    ["endpoint"],
+    ["endpoint", "platform"],
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 TOKEN_REFRESHES = Counter(
     "kfplatform_token_refreshes_total",
-    "Token refresh calls to WeChat (component and authorizer tokens) by outcome",
-    ["kind", "outcome"],
+    "Token refresh calls to WeChat (component and authorizer tokens) by outcome and platform",
+    ["kind", "outcome", "platform"],
 )
 
 _TOKEN_ENDPOINTS = {
@@ -53,14 +53,15 @@ _TOKEN_ENDPOINTS = {
 }
 
 
-def observe_wechat_call(path: str, errcode: int | None, outcome: str, seconds: float) -> None:
-    """The WeChat client's observer (WECHAT_CALL_OBSERVER): one call, after it ended."""
+def observe_wechat_call(path: str, errcode: int | None, outcome: str, seconds: float, *, platform: str = "") -> None:
+    """The WeChat client's observer (WECHAT_CALL_OBSERVER): one call, after it ended; ``platform`` is
+    the component appid of the client that made it (authorizers/client.py)."""
     code = "none" if errcode is None else str(errcode)
-    WECHAT_CALLS.labels(endpoint=path, errcode=code, outcome=outcome).inc()
-    WECHAT_LATENCY.labels(endpoint=path).observe(seconds)
+    WECHAT_CALLS.labels(endpoint=path, errcode=code, outcome=outcome, platform=platform).inc()
+    WECHAT_LATENCY.labels(endpoint=path, platform=platform).observe(seconds)
     kind = _TOKEN_ENDPOINTS.get(path)
     if kind is not None:
-        TOKEN_REFRESHES.labels(kind=kind, outcome=outcome).inc()
+        TOKEN_REFRESHES.labels(kind=kind, outcome=outcome, platform=platform).inc()
 
 
 class DatabaseCollector(Collector):
@@ -68,6 +69,7 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential
+        from authorizers.platforms import platforms_active
         from kfaccounts.models import DeletionRequest, DeletionStatus
 
         now = timezone.now()
@@ -106,27 +108,36 @@ class DatabaseCollector(Collector):
             queue.add_metric([], broker)
             yield queue
 
-        credential = ComponentCredential.objects.order_by("-ticket_received_at").first()
         ticket = GaugeMetricFamily(
             "kfplatform_verify_ticket_age_seconds",
-            "Seconds since the last component_verify_ticket arrived (WeChat pushes one every 10 min; -1: none yet)",
+            "Seconds since each platform's last component_verify_ticket arrived (WeChat pushes one every 10 min; "
+            "-1: none yet)",
+            labels=["platform"],
         )
-        received = credential.ticket_received_at if credential else None
-        ticket.add_metric([], (now - received).total_seconds() if received else -1.0)
+        received_at = dict(ComponentCredential.objects.values_list("component_appid", "ticket_received_at"))
+        for platform in platforms_active():
+            received = received_at.get(platform.component_appid)
+            ticket.add_metric([platform.component_appid], (now - received).total_seconds() if received else -1.0)
         yield ticket
 
         tokens = GaugeMetricFamily(
             "kfplatform_authorizer_tokens",
-            "Active authorizers by the state of their access token",
-            labels=["state"],
+            "Active authorizers by the state of their access token, per platform",
+            labels=["platform", "state"],
         )
-        token_counts = Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE).aggregate(
-            valid=Count("id", filter=Q(access_token_expires_at__gt=now)),
-            expired=Count("id", filter=Q(access_token_expires_at__lte=now)),
-            none=Count("id", filter=Q(access_token_expires_at__isnull=True)),
+        token_counts = (
+            Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE)
+            .order_by()
+            .values("platform__component_appid")
+            .annotate(
+                valid=Count("id", filter=Q(access_token_expires_at__gt=now)),
+                expired=Count("id", filter=Q(access_token_expires_at__lte=now)),
+                none=Count("id", filter=Q(access_token_expires_at__isnull=True)),
+            )
         )
-        for state in ("valid", "expired", "none"):
-            tokens.add_metric([state], token_counts[state] or 0)
+        for row in token_counts:
+            for state in ("valid", "expired", "none"):
+                tokens.add_metric([row["platform__component_appid"], state], row[state] or 0)
         yield tokens
 
 

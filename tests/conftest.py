@@ -73,6 +73,38 @@ def component_ready(db):
     )
 
 
+PLATFORM_B = {
+    "name": "platform B",
+    "component_appid": "wx00000000000000b2",
+    "appsecret": "b2" * 16,
+    "token": "PlatformBToken",
+    "aes_key": "PlatformBEncodingAESKey0123456789abcdefghij",
+}
+
+
+@pytest.fixture
+def platform_b(db):
+    """A second platform served beside the default one, with a fresh ticket and component token
+    (``COMPONENT_TOKEN_B``), as after its first push."""
+    from audit.services import Actor
+    from authorizers import fieldcrypto
+    from authorizers.models import ComponentCredential
+    from authorizers.platforms import platform_add
+    from authorizers.tokens import component_ctx
+
+    platform = platform_add(**PLATFORM_B, actor=Actor.system("test"))
+    appid, now = platform.component_appid, timezone.now()
+    ComponentCredential.objects.create(
+        component_appid=appid,
+        verify_ticket_ciphertext=fieldcrypto.encrypt("ticket@@@B", context=component_ctx(appid, "verify_ticket")),
+        ticket_created_at=now,
+        ticket_received_at=now,
+        access_token_ciphertext=fieldcrypto.encrypt("COMPONENT_TOKEN_B", context=component_ctx(appid, "access_token")),
+        access_token_expires_at=now + timedelta(hours=2),
+    )
+    return platform
+
+
 @pytest.fixture
 def make_authorizer(db) -> Callable[..., Authorizer]:
     """An authorizer as the authorization flow leaves it; eligible unless told otherwise.

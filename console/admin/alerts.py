@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from authorizers.alerts import alert_clear
-from authorizers.models import Authorizer, PlatformAlert
+from authorizers.models import Authorizer, Platform, PlatformAlert
 from console.admin.base import ObjectActionsAdmin
 from console.admin.helpers import changelist_link, console_action, holds, staff_actor
 
@@ -23,6 +23,7 @@ class PlatformAlertAdmin(ObjectActionsAdmin):
 
     list_display = (
         "code",
+        "platform",
         "merchant",
         "message",
         "errcode",
@@ -33,10 +34,11 @@ class PlatformAlertAdmin(ObjectActionsAdmin):
         "cleared_at",
         "cleared_by",
     )
-    list_filter = (("cleared_at", admin.EmptyFieldListFilter), "code")
+    list_filter = (("cleared_at", admin.EmptyFieldListFilter), "code", "component_appid")
     search_fields = ("authorizer_appid", "message")
     fields = (
         "code",
+        "component_appid",
         "authorizer_appid",
         "message",
         "errcode",
@@ -57,13 +59,24 @@ class PlatformAlertAdmin(ObjectActionsAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PlatformAlert]:
         # The merchant's name in the same query (the appid is not a foreign key: WeChat may list a
-        # merchant that has no row here).
-        authorizer = Authorizer.objects.filter(appid=OuterRef("authorizer_appid"))
+        # merchant that has no row here), and its platform's.
+        authorizer = Authorizer.objects.filter(
+            appid=OuterRef("authorizer_appid"), platform__component_appid=OuterRef("component_appid")
+        )
+        platform = Platform.objects.filter(component_appid=OuterRef("component_appid"))
         return (
             super()
             .get_queryset(request)
-            .annotate(merchant_known=Exists(authorizer), merchant_nickname=Subquery(authorizer.values("nickname")[:1]))
+            .annotate(
+                merchant_known=Exists(authorizer),
+                merchant_nickname=Subquery(authorizer.values("nickname")[:1]),
+                platform_name=Subquery(platform.values("name")[:1]),
+            )
         )
+
+    @admin.display(description=_("platform"), ordering="component_appid")
+    def platform(self, obj: PlatformAlert) -> str:
+        return f"{getattr(obj, 'platform_name', '') or '?'} ({obj.component_appid})"
 
     @admin.display(description=_("merchant"), ordering="authorizer_appid")
     def merchant(self, obj: PlatformAlert) -> str:
@@ -72,7 +85,9 @@ class PlatformAlertAdmin(ObjectActionsAdmin):
         if not getattr(obj, "merchant_known", False):
             return gettext("%(appid)s (not known here)") % {"appid": obj.authorizer_appid}
         label = f"{getattr(obj, 'merchant_nickname', '') or gettext('(no name)')} ({obj.authorizer_appid})"
-        return changelist_link(Authorizer, label, appid=obj.authorizer_appid)
+        return changelist_link(
+            Authorizer, label, appid=obj.authorizer_appid, platform__component_appid=obj.component_appid
+        )
 
     has_clear_permission = holds("authorizers.clear_platformalert")
 
@@ -82,7 +97,12 @@ class PlatformAlertAdmin(ObjectActionsAdmin):
     @console_action(description=_("Mark the selected alerts as fixed (held deletions resume)"), permissions=["clear"])
     def clear(self, request: HttpRequest, queryset: QuerySet) -> None:
         for alert in queryset.filter(cleared_at__isnull=True):
-            if alert_clear(code=alert.code, authorizer_appid=alert.authorizer_appid, actor=staff_actor(request)):
+            if alert_clear(
+                code=alert.code,
+                authorizer_appid=alert.authorizer_appid,
+                component_appid=alert.component_appid,
+                actor=staff_actor(request),
+            ):
                 self.message_user(request, gettext("%(alert)s: marked as fixed") % {"alert": _alert_name(alert)})
 
 

@@ -58,7 +58,7 @@ def call_all(authorizer: Authorizer, deletions: list[DeletionRequest]) -> list[C
             fresh = authorizer_token_get(authorizer_id=authorizer.pk, rejected=token)
         except (AuthorizerInactive, errors.WeChatError) as exc:
             if isinstance(exc, errors.WeChatError):
-                platform_error_seen(exc)
+                platform_error_seen(exc, authorizer.platform.component_appid)
             for call in retry:
                 call.error = exc
         else:
@@ -69,7 +69,9 @@ def call_all(authorizer: Authorizer, deletions: list[DeletionRequest]) -> list[C
 
 
 def _send(authorizer: Authorizer, calls: list[Call], token: str) -> None:
-    client = wechat_client()
+    # The authorizer's platform's client: its calls are counted under that platform (metrics).
+    client = wechat_client(authorizer.platform)
+    platform = authorizer.platform.component_appid
     # 45009 or 45011 on one call: the rest of the batch would get the same; they are not sent.
     quota_spent = threading.Event()
 
@@ -91,7 +93,7 @@ def _send(authorizer: Authorizer, calls: list[Call], token: str) -> None:
             if isinstance(exc, (errors.QuotaExceeded, errors.MinuteQuotaExceeded)):
                 quota_spent.set()
             if not isinstance(exc, errors.TokenInvalid):  # a rejected token is retried, not reported
-                platform_error_seen(exc)
+                platform_error_seen(exc, platform)
 
     def call_in_pool(call: Call) -> None:
         # The pool's threads outlive tasks: a connection of theirs (platform_error_seen writes) that

@@ -56,7 +56,7 @@ def deletion_batch_execute(
     and the mirror; every other outcome goes through the same per-row transitions as always.
     """
     now = timezone.now()
-    authorizer = Authorizer.objects.filter(pk=authorizer_id).first()
+    authorizer = Authorizer.objects.select_related("platform").filter(pk=authorizer_id).first()
     if authorizer is None:
         return Batch(claimed=0, more=False)
     log_context.set_merchant(authorizer.appid)
@@ -121,11 +121,13 @@ def _run_claimed(
         for deletion in deletions:
             transitions.defer_for_quota(deletion, paused_until, counted=False)
         return Batch(claimed=len(deletions), more=False)
-    if platform_blocked() and not platform_recheck():
+    # The platform this merchant authorized: a 61004 on another platform holds nothing here.
+    platform = authorizer.platform
+    if platform_blocked(platform.component_appid) and not platform_recheck(platform):
         for deletion in deletions:
             transitions.hold_for_platform(deletion, counted=False)
         return Batch(claimed=len(deletions), more=False)
-    held = merchant_held(authorizer.appid)
+    held = merchant_held(authorizer.appid, platform.component_appid)
     if held:
         # The merchant is blocked (40164, an unrecovered 61023): one deletion probes, the rest wait.
         for deletion in deletions[1:]:
@@ -137,7 +139,7 @@ def _run_claimed(
     audit_record_many(call_event(call) for call in calls if call.sent)
     succeeded = [c.deletion for c in calls if c.error is None and not c.skipped]
     _succeed_all(succeeded)
-    released = succeeded and held and merchant_call_succeeded(authorizer.appid)
+    released = succeeded and held and merchant_call_succeeded(authorizer.appid, platform.component_appid)
     if released and transitions.merchant_hold_release(authorizer_id=authorizer.pk):
         deletions_send(authorizer_id=authorizer.pk)
     stopped_by = next(
@@ -168,7 +170,8 @@ def _seed_pace(authorizer: Authorizer) -> None:
 
     def read(cgi_path: str) -> ApiQuota:
         return with_authorizer_token(
-            authorizer.pk, lambda token: wechat_client().api_quota(access_token=token, cgi_path=cgi_path)
+            authorizer.pk,
+            lambda token: wechat_client(authorizer.platform).api_quota(access_token=token, cgi_path=cgi_path),
         )
 
     try:

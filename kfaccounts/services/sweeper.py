@@ -79,14 +79,17 @@ def deletions_sweep(
     return SweepResult(leases_expired=expired, resent=len(due))
 
 
-def deletions_resume_held() -> int:
-    """The platform is no longer blocked: every held deletion is due now and its merchant's batch sent.
+def deletions_resume_held(component_appid: str | None = None) -> int:
+    """The platform is no longer blocked: every deletion it held is due now and its merchant's batch
+    sent (``component_appid`` None: every platform's; deletions another platform holds stay held).
 
     Held deletions otherwise look again only at their re-check time (PLATFORM_HOLD_RECHECK) and then
     wait for a sweep; an operator who fixed the whitelist sees them run at once.
     """
     now = timezone.now()
     held = DeletionRequest.objects.filter(status=DeletionStatus.PENDING, reason=DeletionReason.PLATFORM_HELD)
+    if component_appid is not None:
+        held = held.filter(authorizer__platform__component_appid=component_appid)
     authorizer_ids = list(held.order_by().values_list("authorizer_id", flat=True).distinct())
     resumed = held.update(next_attempt_at=None, dispatched_at=now, updated_at=now)
     for authorizer_id in authorizer_ids:
@@ -97,5 +100,5 @@ def deletions_resume_held() -> int:
 
 
 @receiver(platform_unblocked, dispatch_uid="kfaccounts-resume-held")
-def _resume_held_on_unblock(sender: Any, **_: Any) -> None:
-    deletions_resume_held()
+def _resume_held_on_unblock(sender: Any, component_appid: str | None = None, **_: Any) -> None:
+    deletions_resume_held(component_appid)

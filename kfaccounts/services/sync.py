@@ -51,7 +51,9 @@ def kf_accounts_sync(*, authorizer: Authorizer, actor: Actor) -> SyncResult:
         )
         raise NotEligible(verdict)
     try:
-        infos = with_authorizer_token(authorizer.pk, lambda token: wechat_client().kf_list(access_token=token))
+        infos = with_authorizer_token(
+            authorizer.pk, lambda token: wechat_client(authorizer.platform).kf_list(access_token=token)
+        )
     except AuthorizerInactive:
         audit_record(
             actor=actor,

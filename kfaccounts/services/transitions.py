@@ -81,7 +81,12 @@ def on_wechat_error(
         finish(deletion, DeletionStatus.FAILED, DeletionReason.PERMISSION_DENIED, **failed)
         authorizer_info_refresh_send(authorizer_id=deletion.authorizer_id)
     elif isinstance(exc, errors.AuthorizationRevoked):
-        authorizer_revoke(appid=deletion.authorizer.appid, actor=Actor.system("deletions"), cause=exc)
+        authorizer_revoke(
+            appid=deletion.authorizer.appid,
+            actor=Actor.system("deletions"),
+            cause=exc,
+            platform=deletion.authorizer.platform,
+        )
         finish(deletion, DeletionStatus.FAILED, DeletionReason.AUTHORIZATION_REVOKED, **failed)
     elif isinstance(exc, errors.QuotaExceeded):
         now = timezone.now()
@@ -116,7 +121,11 @@ def on_wechat_error(
     elif isinstance(exc, errors.PlatformBlocked):
         hold_for_platform(deletion, counted=True, **failed)  # the alert is raised where it was seen
     elif isinstance(exc, (errors.MerchantBlocked, errors.RefreshTokenInvalid)):
-        merchant_error_seen(authorizer_appid=deletion.authorizer.appid, error=exc)
+        merchant_error_seen(
+            authorizer_appid=deletion.authorizer.appid,
+            error=exc,
+            component_appid=deletion.authorizer.platform.component_appid,
+        )
         if isinstance(exc, errors.ApiBanned):
             finish(deletion, DeletionStatus.FAILED, DeletionReason.API_BANNED, **failed)
         elif isinstance(exc, errors.AccountRestricted):

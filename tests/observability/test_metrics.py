@@ -63,11 +63,13 @@ def test_deletions_are_reported_by_status_and_reason_from_the_database(client, m
     assert _value(text, 'kfplatform_deletions{reason="invalid_kf_account",status="failed"}') == 1
     assert _value(text, 'kfplatform_deletion_queue_depth{state="due"}') == 1
     assert _value(text, 'kfplatform_deletion_queue_depth{state="running"}') == 0
-    assert _value(text, 'kfplatform_authorizer_tokens{state="valid"}') == 1
+    platform = merchant.platform.component_appid
+    assert _value(text, f'kfplatform_authorizer_tokens{{platform="{platform}",state="valid"}}') == 1
 
 
 def test_ticket_age_is_reported(client, metrics_token, component_ready) -> None:
-    age = _value(_scrape(client).content.decode(), "kfplatform_verify_ticket_age_seconds")
+    platform = component_ready.component_appid
+    age = _value(_scrape(client).content.decode(), f'kfplatform_verify_ticket_age_seconds{{platform="{platform}"}}')
     assert age is not None and 0 <= age < 60
 
 
@@ -79,8 +81,12 @@ def test_wechat_calls_are_counted_by_endpoint_and_errcode_with_latency(
     wechat.post(DEL_URL, json={"errcode": 65401, "errmsg": "invalid kf_account"})
     wechat.post(DEL_URL, json={"errcode": 0, "errmsg": "ok"})
     before = _scrape(client).content.decode()
-    sample = 'kfplatform_wechat_calls_total{endpoint="/customservice/kfaccount/del",errcode="65401",outcome="invalid_kf_account"}'
-    latency = 'kfplatform_wechat_call_seconds_count{endpoint="/customservice/kfaccount/del"}'
+    platform = component_ready.component_appid
+    sample = (
+        'kfplatform_wechat_calls_total{endpoint="/customservice/kfaccount/del",errcode="65401",'
+        f'outcome="invalid_kf_account",platform="{platform}"}}'
+    )
+    latency = f'kfplatform_wechat_call_seconds_count{{endpoint="/customservice/kfaccount/del",platform="{platform}"}}'
     start, start_latency = _value(before, sample) or 0, _value(before, latency) or 0
     client_ = wechat_client()
     with pytest.raises(Exception):  # noqa: B017  (the taxonomy's InvalidKfAccount)
