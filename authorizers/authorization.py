@@ -26,7 +26,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from authorizers.flow_errors import BadChoice, BadState
-from authorizers.models import AuthorizationStateUse
+from authorizers.models import AuthorizationStateUse, Platform
+from authorizers.platforms import component_appid_of
 
 # auth_type (docs/wechat.md §4), the values of WeChat's current page. Required: always sent.
 AUTH_TYPES: dict[int, Any] = {
@@ -103,10 +104,19 @@ def public_base_url(request_base: str) -> str:
     return (settings.PUBLIC_BASE_URL or request_base).rstrip("/")
 
 
-def authorize_page_url(*, base_url: str, choice: AccountChoice | None = None) -> str:
-    """The link to send a merchant: the platform's own page, which then links to WeChat's."""
+def _default(platform: Platform | None) -> bool:
+    return platform is None or platform.from_environment
+
+
+def authorize_page_url(*, base_url: str, choice: AccountChoice | None = None, platform: Platform | None = None) -> str:
+    """The link to send a merchant: the platform's own page, which then links to WeChat's (the
+    default platform's is the path it always had)."""
     query = (choice or AccountChoice()).page_query()
-    path = reverse("wechat-authorize")
+    path = (
+        reverse("wechat-authorize")
+        if _default(platform)
+        else reverse("wechat-platform-authorize", args=[component_appid_of(platform)])
+    )
     return f"{base_url.rstrip('/')}{path}" + (f"?{urlencode(query)}" if query else "")
 
 
@@ -117,12 +127,20 @@ class AuthorizationLinks:
     redirect_uri: str
 
 
-def authorization_links(*, base_url: str, pre_auth_code: str, choice: AccountChoice) -> AuthorizationLinks:
+def authorization_links(
+    *, base_url: str, pre_auth_code: str, choice: AccountChoice, platform: Platform | None = None
+) -> AuthorizationLinks:
     # ``state`` travels in the path: WeChat drops or &amp;-escapes a redirect_uri's query parameters
     # after the first (docs/wechat.md §4), and appends its own (auth_code, expires_in).
-    redirect_uri = f"{base_url.rstrip('/')}{reverse('wechat-authorize-callback-state', args=[state_issue()])}"
+    state = state_issue(platform)
+    callback = (
+        reverse("wechat-authorize-callback-state", args=[state])
+        if _default(platform)
+        else reverse("wechat-platform-authorize-callback-state", args=[component_appid_of(platform), state])
+    )
+    redirect_uri = f"{base_url.rstrip('/')}{callback}"
     common = {
-        "component_appid": settings.WECHAT_COMPONENT_APPID,
+        "component_appid": component_appid_of(platform),
         "pre_auth_code": pre_auth_code,
         "redirect_uri": redirect_uri,
         **choice.query(),
@@ -133,12 +151,17 @@ def authorization_links(*, base_url: str, pre_auth_code: str, choice: AccountCho
     return AuthorizationLinks(pc_url=pc, mobile_url=mobile, redirect_uri=redirect_uri)
 
 
-def state_issue() -> str:
-    return signing.dumps({"n": secrets.token_urlsafe(16)}, salt=STATE_SALT, compress=False)
+def state_issue(platform: Platform | None = None) -> str:
+    """A signed one-time state; another platform's names it (``p``), so its callback alone takes it."""
+    payload = {"n": secrets.token_urlsafe(16)}
+    if not _default(platform):
+        payload["p"] = component_appid_of(platform)
+    return signing.dumps(payload, salt=STATE_SALT, compress=False)
 
 
-def state_consume(*, state: str) -> None:
-    """Accept a ``state`` once; raises BadState otherwise. Nothing is called before this holds."""
+def state_consume(*, state: str, platform: Platform | None = None) -> None:
+    """Accept a ``state`` once, on the callback of the platform it was issued for; raises BadState
+    otherwise. Nothing is called before this holds."""
     if not state or len(state) > 512:
         raise BadState("the state parameter is missing")
     try:
@@ -150,6 +173,9 @@ def state_consume(*, state: str) -> None:
     nonce = payload.get("n") if isinstance(payload, dict) else None
     if not isinstance(nonce, str) or not 0 < len(nonce) <= 64:
         raise BadState("the state parameter is not one this platform issued")
+    issued_for = payload.get("p") or settings.WECHAT_COMPONENT_APPID
+    if issued_for != component_appid_of(platform):
+        raise BadState("this authorization link belongs to another platform")
     try:
         with transaction.atomic():
             AuthorizationStateUse.objects.create(nonce=nonce)

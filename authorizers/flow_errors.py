@@ -66,6 +66,14 @@ class ExchangePending(FlowError):
     title = "Almost done"
 
 
+class UnknownPlatform(FlowError):
+    """A platform URL naming a component appid this deployment does not serve (or no longer does)."""
+
+    code = "unknown_platform"
+    status = 404
+    title = "Unknown platform"
+
+
 class WeChatDidNotAnswer(FlowError):
     code = "wechat_unavailable"
     status = 502

@@ -19,9 +19,13 @@ _FIELDS = (
     (Platform, "previous_aes_key_ciphertext", lambda row: platform_ctx(row.component_appid, "previous_aes_key")),
     (ComponentCredential, "verify_ticket_ciphertext", lambda row: component_ctx(row.component_appid, "verify_ticket")),
     (ComponentCredential, "access_token_ciphertext", lambda row: component_ctx(row.component_appid, "access_token")),
-    (Authorizer, "refresh_token_ciphertext", lambda row: authorizer_ctx(row.appid, "refresh_token")),
-    (Authorizer, "access_token_ciphertext", lambda row: authorizer_ctx(row.appid, "access_token")),
-    (ComponentEvent, "authorization_code_ciphertext", lambda row: event_code_ctx(row.info_type, row.authorizer_appid)),
+    (Authorizer, "refresh_token_ciphertext", lambda row: authorizer_ctx(row.appid, "refresh_token", row.platform)),
+    (Authorizer, "access_token_ciphertext", lambda row: authorizer_ctx(row.appid, "access_token", row.platform)),
+    (
+        ComponentEvent,
+        "authorization_code_ciphertext",
+        lambda row: event_code_ctx(row.info_type, row.authorizer_appid, row.platform),
+    ),
 )
 
 
@@ -33,7 +37,10 @@ def encryption_keys_rotate(*, batch_size: int = 500) -> dict[str, int]:
         ids = list(model.objects.exclude(**{field: ""}).values_list("pk", flat=True))
         for start in range(0, len(ids), batch_size):
             with transaction.atomic():
-                for row in model.objects.select_for_update().filter(pk__in=ids[start : start + batch_size]):
+                rows = model.objects.select_for_update(of=("self",)).filter(pk__in=ids[start : start + batch_size])
+                if any(f.name == "platform" for f in model._meta.fields):
+                    rows = rows.select_related("platform")  # type: ignore[misc]  # contexts name it: a join, not a query a row
+                for row in rows:
                     stored = getattr(row, field)
                     if not stored or not fieldcrypto.needs_rotation(stored):
                         continue

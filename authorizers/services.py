@@ -1,4 +1,8 @@
-"""Every write about merchants: authorization, pushes from WeChat, re-reading info (revocation: revocation.py)."""
+"""Every write about merchants: authorization, pushes from WeChat, re-reading info (revocation: revocation.py).
+
+Each is about one platform (``platform`` None: the default one): a push is recorded and applied for
+the platform whose URL it arrived on, and a code is exchanged with that platform's component token.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from authorizers import fieldcrypto
 from authorizers.client import wechat_client
 from authorizers.dispatch import authorization_event_process_send, authorizer_info_refresh_send
 from authorizers.flow_errors import CodeReplayed
-from authorizers.models import AuthorizationCodeExchange, Authorizer, AuthorizerStatus, ComponentEvent
+from authorizers.models import AuthorizationCodeExchange, Authorizer, AuthorizerStatus, ComponentEvent, Platform
+from authorizers.platforms import platform_default, platform_detail
 from authorizers.policy import account_kind
 from authorizers.revocation import authorizer_revoke
 from authorizers.tokens import (
@@ -51,8 +56,10 @@ class BadEvent(DomainError, ValueError):
 # --- authorization -----------------------------------------------------------------------------
 
 
-def preauth_code_create() -> str:
-    result = with_component_token(lambda token: wechat_client().create_preauthcode(component_token=token))
+def preauth_code_create(*, platform: Platform | None = None) -> str:
+    result = with_component_token(
+        lambda token: wechat_client(platform).create_preauthcode(component_token=token), platform
+    )
     return result["pre_auth_code"]
 
 
@@ -100,8 +107,10 @@ def authorizer_authorize(
     event_time: datetime | None = None,
     via_callback: bool = False,
     wait: float = 0.0,
+    platform: Platform | None = None,
 ) -> Authorizer:
-    """Exchange an authorization code once and keep what WeChat says about the account.
+    """Exchange an authorization code of ``platform`` once and keep what WeChat says about the account
+    (its authorization of that platform: the same account's authorization of another is another row).
 
     The browser's return and the ``authorized`` push both carry the code, and WeChat honours a code
     once (61009 after). Whichever path claims the code first calls api_query_auth; the other gets
@@ -123,11 +132,13 @@ def authorizer_authorize(
             raise error_for(exchange.errcode or 61009, exchange.errmsg, path="api_query_auth (the other path)")
         raise ExchangeInProgress(None, "the other path is exchanging this authorization code")
 
-    client = wechat_client()
+    platform = platform or platform_default()
+    client = wechat_client(platform)
     try:
         auth = parse_authorization_info(
             with_component_token(
-                lambda token: client.query_auth(component_token=token, authorization_code=authorization_code)
+                lambda token: client.query_auth(component_token=token, authorization_code=authorization_code),
+                platform,
             )
         )
     except (Transient, TokenInvalid):
@@ -149,7 +160,8 @@ def authorizer_authorize(
     details: dict | None
     try:
         details = with_component_token(
-            lambda token: client.get_authorizer_info(component_token=token, authorizer_appid=auth.authorizer_appid)
+            lambda token: client.get_authorizer_info(component_token=token, authorizer_appid=auth.authorizer_appid),
+            platform,
         )
     except WeChatError as exc:
         log.warning(
@@ -157,7 +169,7 @@ def authorizer_authorize(
         )
         details = None
     with transaction.atomic():
-        authorizer = _lock_or_create(auth.authorizer_appid)
+        authorizer = _lock_or_create(auth.authorizer_appid, platform)
         stale = event_time is not None and authorizer.last_event_at and authorizer.last_event_at > event_time
         if not stale:  # else a newer push has been applied already
             if details is not None:
@@ -182,7 +194,7 @@ def authorizer_authorize(
                 action=AuditAction.AUTHORIZER_AUTHORIZED,
                 authorizer_appid=authorizer.appid,
                 outcome="ok",
-                detail={"func_ids": authorizer.func_ids, "kind": authorizer.kind},
+                detail={"func_ids": authorizer.func_ids, "kind": authorizer.kind, **platform_detail(platform)},
             )
             if details is None:
                 authorizer_info_refresh_send(authorizer_id=authorizer.pk)
@@ -280,12 +292,13 @@ def authorizer_token_refresh(*, authorizer: Authorizer, actor: Actor) -> Authori
     return authorizer
 
 
-def _lock_or_create(appid: str) -> Authorizer:
+def _lock_or_create(appid: str, platform: Platform) -> Authorizer:
+    rows = Authorizer.objects.select_for_update(of=("self",))
     try:
         with transaction.atomic():
-            authorizer, _ = Authorizer.objects.select_for_update().get_or_create(appid=appid)
+            authorizer, _ = rows.get_or_create(appid=appid, platform=platform)
     except IntegrityError:  # created concurrently by the callback or the push
-        authorizer = Authorizer.objects.select_for_update().get(appid=appid)
+        authorizer = rows.get(appid=appid, platform=platform)
     return authorizer
 
 
@@ -311,8 +324,8 @@ def _granted_from(details: dict) -> frozenset[int] | None:
 # --- pushes on the events URL ------------------------------------------------------------------
 
 
-def component_event_receive(*, fields: dict[str, str]) -> ComponentEvent | None:
-    """Record a decrypted push and apply what can be applied without calling WeChat.
+def component_event_receive(*, fields: dict[str, str], platform: Platform | None = None) -> ComponentEvent | None:
+    """Record a decrypted push of ``platform`` and apply what can be applied without calling WeChat.
 
     Returns None for a duplicate (WeChat retries pushes): it was handled the first time.
     Authorization codes are exchanged by a task, so the push is answered within milliseconds.
@@ -330,19 +343,26 @@ def component_event_receive(*, fields: dict[str, str]) -> ComponentEvent | None:
     if info_type == INFO_UNAUTHORIZED and not authorizer_appid:
         raise BadEvent("AuthorizerAppid is required")
 
-    identity = "|".join(
-        [info_type, authorizer_appid, fields.get("CreateTime", ""), code, fields.get("ComponentVerifyTicket", "")]
-    )
+    platform = platform or platform_default()
+    parts = [info_type, authorizer_appid, fields.get("CreateTime", ""), code, fields.get("ComponentVerifyTicket", "")]
+    if not platform.from_environment:
+        # Another platform's pushes are told apart from the default one's (the same merchant may
+        # revoke both at the same second); the default one's keys stay what they were.
+        parts.append(platform.component_appid)
+    identity = "|".join(parts)
     try:
         with transaction.atomic():
             event = ComponentEvent.objects.create(
+                platform=platform,
                 dedupe_key=hashlib.sha256(identity.encode("utf-8")).hexdigest(),
                 info_type=info_type[:48],
                 authorizer_appid=authorizer_appid[:32],
                 create_time=create_time,
                 fields={k: v for k, v in fields.items() if k not in SECRET_FIELDS},
                 authorization_code_ciphertext=(
-                    fieldcrypto.encrypt(code, context=event_code_ctx(info_type, authorizer_appid)) if code else ""
+                    fieldcrypto.encrypt(code, context=event_code_ctx(info_type, authorizer_appid, platform))
+                    if code
+                    else ""
                 ),
             )
             _apply_inline(event, fields)
@@ -354,10 +374,15 @@ def component_event_receive(*, fields: dict[str, str]) -> ComponentEvent | None:
 def _apply_inline(event: ComponentEvent, fields: dict[str, str]) -> None:
     now = timezone.now()
     if event.info_type == INFO_TICKET:
-        verify_ticket_store(ticket=fields["ComponentVerifyTicket"].strip(), created_at=event.create_time)
+        verify_ticket_store(
+            ticket=fields["ComponentVerifyTicket"].strip(), created_at=event.create_time, platform=event.platform
+        )
         event.state = ComponentEvent.State.PROCESSED
     elif event.info_type == INFO_UNAUTHORIZED:
-        changed = authorizer_revoke(appid=event.authorizer_appid, actor=Actor.wechat(), event_time=event.create_time)
+        # Its authorization of this platform only: the same account's other authorizations stay.
+        changed = authorizer_revoke(
+            appid=event.authorizer_appid, actor=Actor.wechat(), event_time=event.create_time, platform=event.platform
+        )
         event.state = ComponentEvent.State.PROCESSED if changed else ComponentEvent.State.IGNORED
     elif event.info_type in (INFO_AUTHORIZED, INFO_UPDATE_AUTHORIZED):
         authorization_event_process_send(event_id=event.pk)
@@ -370,13 +395,16 @@ def _apply_inline(event: ComponentEvent, fields: dict[str, str]) -> None:
 
 def component_event_process(*, event_id: int) -> None:
     """Exchange the code of an authorized/updateauthorized push (run by a task)."""
-    event = ComponentEvent.objects.get(pk=event_id)
+    event = ComponentEvent.objects.select_related("platform").get(pk=event_id)
     if event.state != ComponentEvent.State.RECEIVED:
         return
     code = fieldcrypto.decrypt(
-        event.authorization_code_ciphertext, context=event_code_ctx(event.info_type, event.authorizer_appid)
+        event.authorization_code_ciphertext,
+        context=event_code_ctx(event.info_type, event.authorizer_appid, event.platform),
     )
-    authorizer_authorize(authorization_code=code, actor=Actor.wechat(), event_time=event.create_time)
+    authorizer_authorize(
+        authorization_code=code, actor=Actor.wechat(), event_time=event.create_time, platform=event.platform
+    )
     ComponentEvent.objects.filter(pk=event.pk, state=ComponentEvent.State.RECEIVED).update(
         state=ComponentEvent.State.PROCESSED, processed_at=timezone.now()
     )

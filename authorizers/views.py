@@ -1,4 +1,10 @@
-"""WeChat-facing HTTP: the component events URL and the authorization redirect and return."""
+"""WeChat-facing HTTP: each platform's events URL and its authorization redirect and return.
+
+Every view serves one platform: the one named in the path (``/wechat/platforms/<component_appid>/…``)
+or, on the paths that predate platforms (``/wechat/component/events/``, ``/wechat/authorize/``), the
+default one. A push is verified and decrypted with that platform's token and AES keys and must name
+its AppId; anything signed, encrypted or addressed for another platform is refused and changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +23,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import Actor
-from authorizers import authorization, authorize_throttle, flow_errors, services
+from authorizers import authorization, authorize_throttle, flow_errors, platforms, services
 from authorizers.client import message_crypto
+from authorizers.models import Platform
 from authorizers.policy import eligibility
 from wechat.crypto import CryptoError
 from wechat.errors import NoVerifyTicket, WeChatError
@@ -35,10 +42,22 @@ def _refuse(status: int, reason: str) -> HttpResponse:
     return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")
 
 
+def _served(component_appid: str | None) -> Platform:
+    """The platform a URL serves: the one named, active; the default one on the older paths."""
+    if component_appid is None:
+        return platforms.platform_default()
+    return platforms.platform_get(component_appid)
+
+
 @csrf_exempt
 @require_POST
-def component_events(request: HttpRequest) -> HttpResponse:
-    """WeChat's 授权事件接收URL: verify, decrypt, record, answer exactly ``success``."""
+def component_events(request: HttpRequest, component_appid: str | None = None) -> HttpResponse:
+    """A platform's 授权事件接收URL: verify, decrypt, record, answer exactly ``success``."""
+    try:
+        platform = _served(component_appid)
+    except (platforms.UnknownPlatform, platforms.PlatformRetired) as exc:
+        return _refuse(exc.status, exc.message)
+    appid = platform.component_appid
     limit = settings.WECHAT_EVENT_MAX_BODY
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -70,10 +89,10 @@ def component_events(request: HttpRequest) -> HttpResponse:
     if not encrypt:
         return _refuse(400, "Encrypt is missing")
     envelope_appid = envelope.get("AppId")
-    if envelope_appid is not None and envelope_appid != settings.WECHAT_COMPONENT_APPID:
+    if envelope_appid is not None and envelope_appid != appid:
         return _refuse(403, "AppId is not this platform's")
     try:
-        plaintext = message_crypto().decrypt_message(
+        plaintext = message_crypto(platform).decrypt_message(
             encrypt=encrypt, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce
         )
     except CryptoError as exc:
@@ -83,10 +102,10 @@ def component_events(request: HttpRequest) -> HttpResponse:
     except XMLError as exc:
         log.info("component event plaintext unreadable: %s", exc)
         return _refuse(400, "malformed decrypted XML")
-    if fields.get("AppId", settings.WECHAT_COMPONENT_APPID) != settings.WECHAT_COMPONENT_APPID:
+    if fields.get("AppId", appid) != appid:
         return _refuse(403, "AppId is not this platform's")
     try:
-        services.component_event_receive(fields=fields)
+        services.component_event_receive(fields=fields, platform=platform)
     except services.BadEvent as exc:
         return _refuse(exc.status, f"bad event: {exc.message}")
     return HttpResponse("success", content_type="text/plain")
@@ -149,22 +168,33 @@ def _request_base(request: HttpRequest) -> str:
     return f"{request.scheme}://{request.get_host()}"
 
 
+def _flow_platform(component_appid: str | None) -> Platform:
+    try:
+        return _served(component_appid)
+    except (platforms.UnknownPlatform, platforms.PlatformRetired) as exc:
+        raise flow_errors.UnknownPlatform(exc.message, status=exc.status) from None
+
+
 @require_GET
 @_shows_problems
-def authorize(request: HttpRequest) -> HttpResponse:
+def authorize(request: HttpRequest, component_appid: str | None = None) -> HttpResponse:
     """The platform's authorization page: a fresh pre-auth code and links to WeChat's pages."""
     _throttle(request)
+    platform = _flow_platform(component_appid)
     choice = authorization.account_choice_parse(
         auth_type=request.GET.get("auth_type"), biz_appid=request.GET.get("biz_appid"), sets=request.GET.get("sets")
     )
     try:
-        pre_auth_code = services.preauth_code_create()
+        pre_auth_code = services.preauth_code_create(platform=platform)
     except WeChatError as exc:
         raise _wechat_problem(exc, exchanging=False) from exc
     links = authorization.authorization_links(
-        base_url=authorization.public_base_url(_request_base(request)), pre_auth_code=pre_auth_code, choice=choice
+        base_url=authorization.public_base_url(_request_base(request)),
+        pre_auth_code=pre_auth_code,
+        choice=choice,
+        platform=platform,
     )
-    response = render(request, "authorizers/authorize.html", {"links": links, "choice": choice})
+    response = render(request, "authorizers/authorize.html", {"links": links, "choice": choice, "platform": platform})
     response["Referrer-Policy"] = AUTHORIZE_REFERRER_POLICY
     response["Cache-Control"] = "no-store"  # a pre-auth code is single-use
     return response
@@ -172,23 +202,28 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @_shows_problems
-def authorize_callback(request: HttpRequest, state: str | None = None) -> HttpResponse:
+def authorize_callback(
+    request: HttpRequest, state: str | None = None, component_appid: str | None = None
+) -> HttpResponse:
     """WeChat sends the merchant back here: ``/callback/<state>/?auth_code=…&expires_in=…``.
 
     The older form, ``/callback/?state=…&auth_code=…``, is still accepted for links issued before the
     state moved into the path.
     """
     _throttle(request)
+    platform = _flow_platform(component_appid)
     code = request.GET.get("auth_code", "").strip()
     if not code or len(code) > 512:
         raise flow_errors.MissingCode("auth_code is required")
-    authorization.state_consume(state=state or request.GET.get("state", ""))
+    # The state names the platform it was issued for: a link of another platform is refused here.
+    authorization.state_consume(state=state or request.GET.get("state", ""), platform=platform)
     try:
         authorizer = services.authorizer_authorize(
             authorization_code=code,
             actor=Actor.system("authorization callback"),
             via_callback=True,
             wait=CALLBACK_WAIT_SECONDS,
+            platform=platform,
         )
     except WeChatError as exc:
         raise _wechat_problem(exc, exchanging=True) from exc

@@ -7,8 +7,9 @@ import re
 
 from wechat.scrub import strip_query
 
-# The authorization callback carries its one-time signed state in the path (docs/wechat.md §4).
-_CALLBACK_STATE = re.compile(r"(/wechat/authorize/callback/)[^/\s\"?]+")
+# The authorization callback carries its one-time signed state in the path (docs/wechat.md §4), on
+# the default platform's path and on each platform's (/wechat/platforms/<component_appid>/authorize/…).
+_CALLBACK_STATE = re.compile(r"(/wechat/(?:platforms/[^/\s\"?]+/)?authorize/callback/)[^/\s\"?]+")
 
 
 def scrub_request_line(text: str) -> str:

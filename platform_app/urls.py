@@ -20,6 +20,27 @@ urlpatterns = [
         name="wechat-authorize-callback-state",
     ),
     path("wechat/authorize/link/", wechat_views.authorize_link, name="wechat-authorize-link"),
+    # Each platform served (issue 19); the paths above serve the default platform, as they always did.
+    path(
+        "wechat/platforms/<str:component_appid>/events/",
+        wechat_views.component_events,
+        name="wechat-platform-events",
+    ),
+    path(
+        "wechat/platforms/<str:component_appid>/authorize/",
+        wechat_views.authorize,
+        name="wechat-platform-authorize",
+    ),
+    path(
+        "wechat/platforms/<str:component_appid>/authorize/callback/",
+        wechat_views.authorize_callback,
+        name="wechat-platform-authorize-callback",
+    ),
+    path(
+        "wechat/platforms/<str:component_appid>/authorize/callback/<str:state>/",
+        wechat_views.authorize_callback,
+        name="wechat-platform-authorize-callback-state",
+    ),
     path("api/v1/authorizer/", authorizer_api.OwnAuthorizerView.as_view(), name="api-authorizer"),
     path("api/v1/ping/", authorizer_api.PingView.as_view(), name="api-ping"),
     path("api/v1/", include("kfaccounts.urls")),

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -85,6 +86,19 @@ class PlatformChangeForm(forms.ModelForm):
         return data
 
 
+def _paths(platform: Platform) -> tuple[str, str, str]:
+    """Its events URL, authorization page and callback: the default platform's are the paths it has
+    always had (which WeChat's settings name); another's are under /wechat/platforms/<appid>/."""
+    if platform.from_environment:
+        return (reverse("wechat-component-events"), reverse("wechat-authorize"), reverse("wechat-authorize-callback"))
+    appid = platform.component_appid
+    return (
+        reverse("wechat-platform-events", args=[appid]),
+        reverse("wechat-platform-authorize", args=[appid]),
+        reverse("wechat-platform-authorize-callback", args=[appid]),
+    )
+
+
 def retire_consequences(model_admin: Any, request: HttpRequest, queryset: QuerySet) -> Consequences:
     targets, skipped = [], []
     for platform in queryset:
@@ -126,7 +140,7 @@ def retire_consequences(model_admin: Any, request: HttpRequest, queryset: QueryS
 
 @admin.register(Platform)
 class PlatformAdmin(ObjectActionsAdmin):
-    list_display = ("name", "component_appid", "default", "status", "merchants", "ticket")
+    list_display = ("name", "component_appid", "default", "status", "merchants", "ticket", "events_url")
     list_filter = ("status",)
     search_fields = ("name", "component_appid")
     exclude = SECRET_FIELDS
@@ -162,7 +176,7 @@ class PlatformAdmin(ObjectActionsAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ["name", "component_appid", "appsecret", "token", "aes_key"]
-        shown = ["name", "component_appid", "default", "status", "credential_health", "key_rotated_at"]
+        shown = ["name", "component_appid", "default", "status", "platform_urls", "credential_health", "key_rotated_at"]
         if self.has_change_permission(request, obj):
             shown += ["appsecret", "token", "aes_key"]
         return [*shown, "retired_at", "created_at"]
@@ -170,7 +184,15 @@ class PlatformAdmin(ObjectActionsAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
             return ()
-        fixed = ("component_appid", "default", "status", "credential_health", "key_rotated_at", "retired_at")
+        fixed = (
+            "component_appid",
+            "default",
+            "status",
+            "platform_urls",
+            "credential_health",
+            "key_rotated_at",
+            "retired_at",
+        )
         return (*fixed, "created_at") if self.has_change_permission(request, obj) else (*fixed, "created_at", "name")
 
     # --- columns ---------------------------------------------------------------------------
@@ -187,6 +209,23 @@ class PlatformAdmin(ObjectActionsAdmin):
     def ticket(self, obj: Platform) -> str:
         credential = ComponentCredential.objects.filter(component_appid=obj.component_appid).first()
         return local_time(credential.ticket_received_at if credential else None)
+
+    @admin.display(description=_("events URL"))
+    def events_url(self, obj: Platform) -> str:
+        return _paths(obj)[0]
+
+    @admin.display(description=_("URLs to enter on the WeChat Open Platform"))
+    def platform_urls(self, obj: Platform) -> str:
+        events, page, callback = _paths(obj)
+        return format_html(
+            "{}: <code>{}</code><br>{}: <code>{}</code><br>{}: <code>{}</code>",
+            gettext("events (授权事件接收URL)"),
+            events,
+            gettext("authorization page"),
+            page,
+            gettext("authorization callback"),
+            callback,
+        )
 
     @admin.display(description=_("ticket and component token"))
     def credential_health(self, obj: Platform) -> str:
