@@ -192,7 +192,8 @@ class Authorizer(OfDefaultPlatform):
         related_name="authorizers",
         verbose_name=_("platform"),
     )
-    appid = models.CharField(max_length=32, unique=True, verbose_name=_("appid"))
+    # Unique with the platform (Meta): the same account may authorize several platforms.
+    appid = models.CharField(max_length=32, verbose_name=_("appid"))
     nickname = models.CharField(max_length=128, blank=True, verbose_name=_("nickname"))
     user_name = models.CharField(
         max_length=64, blank=True, help_text=_("Original id (gh_…)"), verbose_name=_("original id")
@@ -279,6 +280,9 @@ class Authorizer(OfDefaultPlatform):
             models.Index(F("info_reread_planned_at").asc(nulls_first=True), "id", name="authorizer_reread_order"),
             models.Index(F("kf_resync_planned_at").asc(nulls_first=True), "id", name="authorizer_resync_order"),
         ]
+        # One authorization per account and platform. appid first: the index also serves every
+        # look-up by appid alone (the console's search, an alert's merchant).
+        constraints = [models.UniqueConstraint(fields=["appid", "platform"], name="authorizer_one_per_platform")]
 
     def __str__(self) -> str:
         return f"{self.nickname or '?'} ({self.appid})"

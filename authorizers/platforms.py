@@ -21,7 +21,7 @@ from django.utils import timezone
 from audit.actions import AuditAction
 from audit.services import Actor, audit_record
 from authorizers import fieldcrypto
-from authorizers.models import Platform, PlatformStatus
+from authorizers.models import Authorizer, Platform, PlatformStatus
 from errorkit import DomainError
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,32 @@ def platform_secrets(platform: Platform | None = None) -> PlatformSecrets:
         aes_key=read("aes_key"),
         previous_aes_keys=(previous,) if previous else (),
     )
+
+
+class UnknownAuthorization(DomainError):
+    code = "unknown_authorizer"
+    status = 404
+
+
+def authorization_find(*, appid: str, component_appid: str | None = None) -> Authorizer:
+    """The authorization of the account ``appid``: of the platform named, or its only one.
+
+    What a command naming a merchant by appid needs: a single-platform deployment names the appid
+    alone, as it always did; an account that authorized several platforms must name one.
+    """
+    rows = Authorizer.objects.select_related("platform").filter(appid=appid)
+    if component_appid:
+        rows = rows.filter(platform__component_appid=component_appid)
+    found = list(rows[:20])
+    if not found:
+        where = f" on platform {component_appid}" if component_appid else ""
+        raise UnknownAuthorization(f"no authorizer with appid {appid!r}{where}")
+    if len(found) > 1:
+        platforms = ", ".join(sorted(a.platform.component_appid for a in found))
+        raise UnknownAuthorization(
+            f"{appid} authorized several platforms ({platforms}): name one with --platform", status=400
+        )
+    return found[0]
 
 
 # --- writing -----------------------------------------------------------------------------------

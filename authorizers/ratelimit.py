@@ -77,7 +77,9 @@ def reserve(*, authorizer: Authorizer, api: str, count: int) -> Slots | None:
     if rate is None or count <= 0:
         return None
     interval = 1.0 / rate
-    key = f"ratelimit:{authorizer.appid}:{api}"
+    # One schedule per authorization (its row): the same account's calls through another platform
+    # keep their own pace.
+    key = f"ratelimit:{authorizer.pk}:{api}"
     client = _redis()
     if client is None:
         return _LOCAL.reserve(key, interval, count)

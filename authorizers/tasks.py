@@ -74,7 +74,7 @@ def reread_merchants() -> None:
 def reconcile_merchants(self: Task[[], None]) -> None:
     """Nightly: our merchants reconciled with api_get_authorizer_list."""
     try:
-        reconciliation.authorizers_reconcile(actor=Actor.schedule("nightly reconciliation"))
+        reconciliation.platforms_reconcile(actor=Actor.schedule("nightly reconciliation"))
     except Transient as exc:
         raise self.retry(exc=exc, countdown=RECONCILE_BACKOFF.delay(self.request.retries + 1)) from exc
 

@@ -38,6 +38,7 @@ from wechat.errors import (
     AuthorizationRevoked,
     ComponentTicketInvalid,
     NoVerifyTicket,
+    PlatformBlocked,
     RefreshTokenInvalid,
     TokenInvalid,
     WeChatError,
@@ -557,8 +558,9 @@ def with_authorizer_token(authorizer_id: int, call: Callable[[str], T]) -> T:
         except TokenInvalid:
             return call(authorizer_token_get(authorizer_id=authorizer_id, rejected=token))
     except WeChatError as exc:
-        # Its platform is read only now: the calls that go through pay for no extra query.
-        platform_error_seen(exc, _component_appid_of_authorizer(authorizer_id))
+        if isinstance(exc, PlatformBlocked):  # the only errors platform_error_seen acts on
+            # Its platform is read only then: no other call pays for the query.
+            platform_error_seen(exc, _component_appid_of_authorizer(authorizer_id))
         raise
 
 

@@ -109,3 +109,28 @@ def trigram_indexes(table: str, columns: list[str]) -> migrations.RunPython:
                 cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
 
     return migrations.RunPython(forwards, backwards, elidable=False)
+
+
+class AddUniqueConstraintOnline(migrations.AddConstraint):
+    """``AddConstraint`` of a plain ``UniqueConstraint`` on columns (the same state), its index built
+    ``CONCURRENTLY`` on PostgreSQL and then attached as the constraint (``ADD CONSTRAINT … UNIQUE
+    USING INDEX``, which only takes a brief lock): the table keeps taking writes while it builds.
+    A duplicate already in the table fails the build and leaves no constraint."""
+
+    model_name: str  # set by AddConstraint (the stubs do not declare them)
+    constraint: Any
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if schema_editor.connection.vendor != "postgresql":
+            with native_null_order(model):  # SQLite rebuilds the table and every index of it
+                schema_editor.add_constraint(model, self.constraint)
+            return
+        quote = schema_editor.quote_name
+        table, name = quote(model._meta.db_table), quote(self.constraint.name)
+        columns = ", ".join(quote(model._meta.get_field(field).column) for field in self.constraint.fields)
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")  # a build that failed half-way
+        schema_editor.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {table} ({columns})")
+        schema_editor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE USING INDEX {name}")

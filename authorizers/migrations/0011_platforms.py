@@ -12,7 +12,7 @@ from django.db import migrations, models
 
 from dbkit.columns import SetNotNullOnline
 
-BATCH = 10_000
+BATCH = 2_000
 
 
 def fill(apps, schema_editor):

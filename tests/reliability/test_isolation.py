@@ -349,6 +349,9 @@ def _generic_cells(route: str, world: World, principal: str, whose: str) -> list
     return cells
 
 
+UNKNOWN_PLATFORM = "wx0000000000000404"
+DEFAULT_PLATFORM = "wx0c0a1d2e3f405162"  # WECHAT_COMPONENT_APPID of the tests (the demo default)
+
 # Who may call the rest: the same for every caller.
 PUBLIC_ROUTES: dict[str, list[tuple[str, str, set[int]]]] = {
     # WeChat's pushes: nobody without WeChat's signature gets past 400.
@@ -361,6 +364,24 @@ PUBLIC_ROUTES: dict[str, list[tuple[str, str, set[int]]]] = {
     "wechat/authorize/callback/<str:state>/": [("GET", "/wechat/authorize/callback/forged/", {400})],
     # The old address of the link maker: a redirect to the console's page, which checks who asks.
     "wechat/authorize/link/": [("GET", "/wechat/authorize/link/", {301})],
+    # Each platform's (issue 19): a component appid not served is 404 for everyone; the default
+    # platform answers its own appid's paths as it answers the older ones.
+    "wechat/platforms/<str:component_appid>/events/": [
+        ("POST", f"/wechat/platforms/{UNKNOWN_PLATFORM}/events/", {404}),
+        ("POST", f"/wechat/platforms/{DEFAULT_PLATFORM}/events/", {400}),
+        ("GET", f"/wechat/platforms/{DEFAULT_PLATFORM}/events/", {405}),
+    ],
+    "wechat/platforms/<str:component_appid>/authorize/": [
+        ("GET", f"/wechat/platforms/{UNKNOWN_PLATFORM}/authorize/", {404}),
+        ("GET", f"/wechat/platforms/{DEFAULT_PLATFORM}/authorize/", {200, 302, 502, 503}),
+    ],
+    "wechat/platforms/<str:component_appid>/authorize/callback/": [
+        ("GET", f"/wechat/platforms/{UNKNOWN_PLATFORM}/authorize/callback/", {404}),
+        ("GET", f"/wechat/platforms/{DEFAULT_PLATFORM}/authorize/callback/", {400}),
+    ],
+    "wechat/platforms/<str:component_appid>/authorize/callback/<str:state>/": [
+        ("GET", f"/wechat/platforms/{DEFAULT_PLATFORM}/authorize/callback/forged/", {400}),
+    ],
     "api/schema/": [("GET", "/api/schema/", {200})],
     "api/docs/": [("GET", "/api/docs/", {200})],
     "healthz": [("GET", "/healthz", {200})],
@@ -498,6 +519,9 @@ def test_the_viewer_role_can_change_nothing_and_no_role_can_delete() -> None:
 
 def test_isolation_matrix(world: World, settings) -> None:
     settings.METRICS_TOKEN = "a-token-no-caller-here-has"
+    # Every caller here is the same test client address: the authorize throttle (tested on its own)
+    # would answer 429 after 30 of the flow's cells in one minute, and sooner on a faster machine.
+    settings.WECHAT_AUTHORIZE_RATE_LIMIT = "100000/min"
     b_before = _tenant_state(world.b)
     cells = 0
     failures: list[str] = []

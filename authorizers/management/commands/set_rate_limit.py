@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
-from authorizers.models import Authorizer
+from authorizers.platforms import UnknownAuthorization, authorization_find
 from authorizers.ratelimit import authorizer_rate_limit_set, rate_limit_for
 
 
@@ -15,11 +15,13 @@ class Command(BaseCommand):
         parser.add_argument("appid")
         parser.add_argument("calls_per_second", help="a positive number, or 'default'")
         parser.add_argument("--forget-learned", action="store_true", help="also drop the pace learned from 45009")
+        parser.add_argument("--platform", help="the component appid, when the merchant authorized several platforms")
 
-    def handle(self, *args, appid: str, calls_per_second: str, forget_learned: bool, **options):
-        authorizer = Authorizer.objects.filter(appid=appid).first()
-        if authorizer is None:
-            raise CommandError(f"no authorizer with appid {appid!r}")
+    def handle(self, *args, appid: str, calls_per_second: str, forget_learned: bool, platform: str | None, **options):
+        try:
+            authorizer = authorization_find(appid=appid, component_appid=platform)
+        except UnknownAuthorization as exc:
+            raise CommandError(exc.message) from None
         if calls_per_second == "default":
             rate = None
         else:

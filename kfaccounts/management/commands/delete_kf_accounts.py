@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from audit.models import ActorKind
 from audit.services import Actor
-from authorizers.models import Authorizer
+from authorizers.platforms import UnknownAuthorization, authorization_find
 from kfaccounts import services
 from kfaccounts.models import DeletionReason, DeletionRequest, DeletionStatus
 from kfaccounts.validation import MAX_BULK, MalformedKfAccount
@@ -42,9 +42,18 @@ class Command(BaseCommand):
         parser.add_argument("--file", type=Path, help="read accounts from a file, one per line (# comments)")
         parser.add_argument("--wait", action="store_true", help="show progress until every deletion has settled")
         parser.add_argument("--timeout", type=float, default=0, help="with --wait: give up after this many seconds")
+        parser.add_argument("--platform", help="the component appid, when the merchant authorized several platforms")
 
     def handle(
-        self, *args: Any, appid: str, accounts: list[str], file: Path | None, wait: bool, timeout: float, **options: Any
+        self,
+        *args: Any,
+        appid: str,
+        accounts: list[str],
+        file: Path | None,
+        wait: bool,
+        timeout: float,
+        platform: str | None = None,
+        **options: Any,
     ) -> None:
         if file is not None:
             try:
@@ -54,9 +63,10 @@ class Command(BaseCommand):
             accounts = [*accounts, *(line.strip() for line in lines if line.strip() and not line.startswith("#"))]
         if not accounts:
             raise CommandError("name at least one account, or --file")
-        authorizer = Authorizer.objects.filter(appid=appid).first()
-        if authorizer is None:
-            raise CommandError(f"no authorizer with appid {appid!r}")
+        try:
+            authorizer = authorization_find(appid=appid, component_appid=platform)
+        except UnknownAuthorization as exc:
+            raise CommandError(exc.message) from None
         actor = Actor(kind=ActorKind.STAFF, label=f"delete_kf_accounts ({_os_user()})")
         accounts = list(dict.fromkeys(accounts))
         deletions: list[DeletionRequest] = []
