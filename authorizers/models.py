@@ -488,6 +488,11 @@ class PlatformAlert(models.Model):
         return self.cleared_at is None
 
     @property
+    def of_default_platform(self) -> bool:
+        """About the environment's platform (the console names the platform of any other)."""
+        return self.component_appid == settings.WECHAT_COMPONENT_APPID
+
+    @property
     def fix(self) -> str:
         """What a person does about it (the cause is the code's label)."""
         return str(ALERT_FIXES.get(self.code, ""))

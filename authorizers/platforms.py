@@ -113,6 +113,12 @@ def component_appid_of(platform: Platform | None) -> str:
     return settings.WECHAT_COMPONENT_APPID if platform is None else platform.component_appid
 
 
+def platform_label(platform: Platform | None) -> str:
+    """How log lines name a platform: not at all for the default one (its lines read as they always
+    did), by component appid for another."""
+    return "" if platform is None or platform.from_environment else platform.component_appid
+
+
 def platform_detail(platform: Platform | None) -> dict[str, str]:
     """What an audit event about an authorization adds to name its platform: nothing for the default
     one (the events read as before platforms existed), its component appid otherwise."""

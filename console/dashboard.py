@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncHour
 from django.urls import reverse
@@ -26,7 +25,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
+from authorizers.alerts import BLOCKING_CODES
 from authorizers.models import Authorizer, AuthorizerStatus, ComponentCredential, PlatformAlert
+from authorizers.platforms import platforms_active
 from authorizers.policy import eligible_q, rule_conditions
 from cleanup.models import CleanupRun, RunStatus
 from console.guidance import MERCHANT, failure_hint, guidance, meaning
@@ -66,12 +67,17 @@ REASON_LABELS = {
 
 @dataclass
 class Component:
+    """One platform's health: its ticket, its component token, what holds it, its merchants."""
+
     appid: str
     ticket_received_at: datetime | None
     ticket_age: timedelta | None
     ticket_stale: bool
     token_expires_at: datetime | None
     token_valid: bool
+    name: str = ""
+    blocking: list[PlatformAlert] = field(default_factory=list)
+    active_merchants: int = 0
 
 
 @dataclass
@@ -81,19 +87,44 @@ class Column:
     segments: list[dict[str, Any]] = field(default_factory=list)
 
 
-def component_health(now: datetime) -> Component:
-    credential = ComponentCredential.objects.filter(component_appid=settings.WECHAT_COMPONENT_APPID).first()
-    received = credential.ticket_received_at if credential else None
-    expires = credential.access_token_expires_at if credential else None
-    age = now - received if received else None
-    return Component(
-        appid=settings.WECHAT_COMPONENT_APPID,
-        ticket_received_at=received,
-        ticket_age=age,
-        ticket_stale=age is None or age > TICKET_WARNING_AGE,
-        token_expires_at=expires,
-        token_valid=bool(expires and expires > now),
+def components_health(now: datetime) -> list[Component]:
+    """Every platform served, the default first: a handful of rows read in four queries whatever
+    their number (credentials, open blocking alerts, active merchants per platform)."""
+    platforms = platforms_active()
+    appids = [p.component_appid for p in platforms]
+    credentials = {c.component_appid: c for c in ComponentCredential.objects.filter(component_appid__in=appids)}
+    blocking: dict[str, list[PlatformAlert]] = {}
+    for alert in PlatformAlert.objects.filter(
+        cleared_at__isnull=True, authorizer_appid="", code__in=BLOCKING_CODES, component_appid__in=appids
+    ):
+        blocking.setdefault(alert.component_appid, []).append(alert)
+    merchants = dict(
+        Authorizer.objects.filter(status=AuthorizerStatus.ACTIVE)
+        .order_by()
+        .values_list("platform__component_appid")
+        .annotate(n=Count("pk"))
+        .values_list("platform__component_appid", "n")
     )
+    health = []
+    for platform in platforms:
+        credential = credentials.get(platform.component_appid)
+        received = credential.ticket_received_at if credential else None
+        expires = credential.access_token_expires_at if credential else None
+        age = now - received if received else None
+        health.append(
+            Component(
+                appid=platform.component_appid,
+                name=platform.name,
+                ticket_received_at=received,
+                ticket_age=age,
+                ticket_stale=age is None or age > TICKET_WARNING_AGE,
+                token_expires_at=expires,
+                token_valid=bool(expires and expires > now),
+                blocking=blocking.get(platform.component_appid, []),
+                active_merchants=merchants.get(platform.component_appid, 0),
+            )
+        )
+    return health
 
 
 def merchants_by_state(now: datetime) -> dict[str, Any]:
@@ -339,14 +370,17 @@ def attention_tiles(now: datetime) -> list[Tile]:
     ]
 
 
-def overall_status(component: Component, tiles: list[Tile], failures: dict[str, Any]) -> dict[str, Any]:
+def overall_status(components: list[Component], tiles: list[Tile], failures: dict[str, Any]) -> dict[str, Any]:
     """Healthy, or needs attention with every reason. Merchants' own mistakes do not make the
-    platform unhealthy: they are the merchants' to fix, and said so apart."""
+    platform unhealthy: they are the merchants' to fix, and said so apart. With several platforms
+    each reason about one names it."""
     reasons = []
-    if component.ticket_stale:
-        reasons.append(gettext("no verify ticket from WeChat for more than 20 minutes"))
-    elif not component.token_valid:
-        reasons.append(gettext("the component token has expired"))
+    for component in components:
+        prefix = f"{component.name}: " if len(components) > 1 else ""
+        if component.ticket_stale:
+            reasons.append(prefix + gettext("no verify ticket from WeChat for more than 20 minutes"))
+        elif not component.token_valid:
+            reasons.append(prefix + gettext("the component token has expired"))
     for tile in tiles:
         if tile.count:
             reasons.append(f"{tile.count} {tile.label}")
@@ -397,13 +431,14 @@ def merchant_alerts(limit: int = 20) -> list[PlatformAlert]:
 
 def dashboard_context() -> dict[str, Any]:
     now = timezone.now()
-    component = component_health(now)
+    components = components_health(now)
     tiles = attention_tiles(now)
     failures = failures_grouped(now)
     return {
-        "status": overall_status(component, tiles, failures),
+        "status": overall_status(components, tiles, failures),
         "tiles": tiles,
-        "component": component,
+        "components": components,
+        "several_platforms": len(components) > 1,
         "merchants": merchants_by_state(now),
         "deletions": deletions_summary(now),
         "failures": failures,

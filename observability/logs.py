@@ -44,6 +44,7 @@ class PlainFormatter(logging.Formatter):
             for label, value in (
                 ("request", getattr(record, "request_id", "")),
                 ("appid", getattr(record, "merchant_appid", "")),
+                ("platform", getattr(record, "platform", "")),
                 ("deletion", getattr(record, "deletion_id", None)),
             )
             if value not in ("", None)
@@ -61,6 +62,8 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "") or None,
             "merchant_appid": getattr(record, "merchant_appid", "") or None,
             "deletion_id": getattr(record, "deletion_id", None),
+            # The component appid of a platform other than the default one (null: the default).
+            "platform": getattr(record, "platform", "") or None,
             "process": record.process,
         }
         for key, value in vars(record).items():

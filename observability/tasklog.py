@@ -22,6 +22,7 @@ def _on_postrun(task_id: str | None = None, **_: Any) -> None:
     context.deletion_id.reset(tokens[1])
     context.request_id.reset(tokens[0])
     context.merchant_appid.set("")
+    context.platform.set("")
 
 
 def connect() -> None:

@@ -16,7 +16,16 @@ from authorizers.api_keys import api_key_revoke
 from authorizers.models import ApiKey, AuthorizerStatus
 from console.admin.base import ObjectActionsAdmin
 from console.admin.confirm import Consequences, Target, confirmed
-from console.admin.helpers import admin_url, console_action, holds, local_time, merchant_name, not_active, staff_actor
+from console.admin.helpers import (
+    ByPlatformAdmin,
+    admin_url,
+    console_action,
+    holds,
+    local_time,
+    merchant_name,
+    not_active,
+    staff_actor,
+)
 
 
 def issue_key_consequences(model_admin: Any, request: HttpRequest, queryset: QuerySet) -> Consequences:
@@ -89,7 +98,7 @@ def revoke_key_consequences(model_admin: Any, request: HttpRequest, queryset: Qu
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ObjectActionsAdmin):
+class ApiKeyAdmin(ByPlatformAdmin, ObjectActionsAdmin):
     list_display = ("prefix_shown", "authorizer", "name", "created_at", "last_used_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("prefix", "authorizer__appid", "authorizer__nickname", "name")

@@ -32,7 +32,7 @@ from cleanup.models import (
     RunItem,
     RunStatus,
 )
-from console.admin.helpers import console_action, inline_table, merchant_name, staff_actor
+from console.admin.helpers import ByPlatformAdmin, console_action, inline_table, merchant_name, staff_actor
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 
@@ -70,7 +70,7 @@ class ListedAccountInline(admin.TabularInline):
 
 
 @admin.register(CleanupRule)
-class CleanupRuleAdmin(admin.ModelAdmin):
+class CleanupRuleAdmin(ByPlatformAdmin):
     form = CleanupRuleForm
     list_display = ("name", "merchant", "mode", "enabled", "schedule", "selectors", "limits", "archived_at")
     list_filter = ("mode", "enabled")
@@ -272,7 +272,7 @@ def run_items_sorted(run: CleanupRun, **filters: Any) -> list[RunItem]:
 
 
 @admin.register(CleanupRun)
-class CleanupRunAdmin(admin.ModelAdmin):
+class CleanupRunAdmin(ByPlatformAdmin):
     list_display = ("id", "rule", "merchant", "status", "dry_run", "counts", "created_at")
     list_filter = ("status", "dry_run", "trigger", "rule")
     search_fields = ("authorizer__appid", "authorizer__nickname", "rule__name")

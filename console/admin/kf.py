@@ -20,6 +20,7 @@ from console.admin.base import ObjectActionsAdmin
 from console.admin.bigtables import BigTableAdmin, MerchantListFilter, appid_search, fixed_values_filter
 from console.admin.confirm import Consequences, Target, confirmed
 from console.admin.helpers import (
+    ByPlatformAdmin,
     admin_link,
     admin_url,
     console_action,
@@ -189,7 +190,7 @@ INVITE_STATUSES = {"waiting": _("waiting"), "rejected": _("rejected"), "expired"
 
 
 @admin.register(KfAccount)
-class KfAccountAdmin(BigTableAdmin, ObjectActionsAdmin):
+class KfAccountAdmin(ByPlatformAdmin, BigTableAdmin, ObjectActionsAdmin):
     list_display = ("kf_account", "merchant", "kf_nick", "kf_wx", "invite", "last_seen_at", "gone_at")
     list_filter = (
         ("authorizer", MerchantListFilter),
@@ -311,7 +312,7 @@ class ReasonOrBlank(admin.SimpleListFilter):
 
 
 @admin.register(DeletionRequest)
-class DeletionRequestAdmin(BigTableAdmin, ObjectActionsAdmin):
+class DeletionRequestAdmin(ByPlatformAdmin, BigTableAdmin, ObjectActionsAdmin):
     list_display = (
         "number",
         "kf_account",

@@ -33,6 +33,7 @@ from authorizers.models import (
     ComponentCredential,
     ComponentEvent,
 )
+from authorizers.platforms import platforms_active
 from authorizers.policy import NotEligible, eligibility
 from authorizers.tokens import AuthorizerInactive
 from console.admin.api_keys import issue_key_consequences
@@ -40,6 +41,7 @@ from console.admin.base import ObjectActionsAdmin
 from console.admin.bigtables import BigTableAdmin
 from console.admin.confirm import Consequences, Target, confirmed
 from console.admin.helpers import (
+    ByPlatformAdmin,
     ReadOnlyAdmin,
     admin_link,
     admin_url,
@@ -168,7 +170,8 @@ def deactivate_consequences(model_admin: Any, request: HttpRequest, queryset: Qu
 
 
 @admin.register(Authorizer)
-class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
+class AuthorizerAdmin(ByPlatformAdmin, BigTableAdmin, ObjectActionsAdmin):
+    platform_path = "platform"
     list_display = ("merchant", "kind", "certified", "granted", "status", "eligible", "token_expires", "quota_pause")
     list_filter = ("status", "kind", EligibilityFilter, QuotaPausedFilter)
     search_fields = ("appid", "nickname", "alias", "principal_name", "user_name")
@@ -279,6 +282,8 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
     @admin.display(description=_("authorize again"))
     def reauthorization_link(self, obj: Authorizer) -> str:
         url = reverse("admin:authorizers_authorizer_authorization_link") + f"?biz_appid={obj.appid}"
+        if not obj.platform.from_environment:
+            url += f"&platform={obj.platform.component_appid}"
         return format_html(
             '<a href="{}">{}</a>', url, gettext("a link for this merchant to grant (other) permission sets")
         )
@@ -471,6 +476,10 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         error = link = ""
+        # Which platform the merchant is to authorize (issue 19): the default one unless staff pick
+        # another; the picker shows only when several are served.
+        served = platforms_active()
+        platform = next((p for p in served if p.component_appid == request.GET.get("platform")), served[0])
         try:
             choice = authorization.account_choice_parse(
                 auth_type=request.GET.get("auth_type"),
@@ -482,9 +491,11 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
             error, choice = str(exc), authorization.AccountChoice()
         else:
             link = authorization.authorize_page_url(
-                base_url=authorization.public_base_url(f"{request.scheme}://{request.get_host()}"), choice=choice
+                base_url=authorization.public_base_url(f"{request.scheme}://{request.get_host()}"),
+                choice=choice,
+                platform=platform,
             )
-        authorizer = Authorizer.objects.filter(appid=choice.biz_appid or "").first()
+        authorizer = Authorizer.objects.filter(appid=choice.biz_appid or "", platform=platform).first()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -493,6 +504,8 @@ class AuthorizerAdmin(BigTableAdmin, ObjectActionsAdmin):
             "error": error,
             "choice": choice,
             "merchant": authorizer,
+            "platforms": served if len(served) > 1 else [],
+            "platform": platform,
             "auth_types": list(authorization.AUTH_TYPES.items()),
             "kf_category_ids": "|".join(str(i) for i in authorization.KF_CATEGORY_IDS),
         }
@@ -520,7 +533,8 @@ class ComponentCredentialAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ComponentEvent)
-class ComponentEventAdmin(ReadOnlyAdmin):
+class ComponentEventAdmin(ByPlatformAdmin, ReadOnlyAdmin):
+    platform_path = "platform"
     list_display = ("received_at", "info_type", "authorizer_appid", "create_time", "state")
     list_filter = ("info_type", "state")
     search_fields = ("authorizer_appid",)

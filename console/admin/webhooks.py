@@ -20,7 +20,14 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from console.admin.helpers import NoDeleteAdmin, ReadOnlyAdmin, console_action, merchant_name, staff_actor
+from console.admin.helpers import (
+    ByPlatformAdmin,
+    NoDeleteAdmin,
+    ReadOnlyAdmin,
+    console_action,
+    merchant_name,
+    staff_actor,
+)
 from webhooks import services
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -53,7 +60,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(NoDeleteAdmin):
+class WebhookEndpointAdmin(ByPlatformAdmin, NoDeleteAdmin):
     form = WebhookEndpointForm
     list_display = ("id", "merchant", "url", "is_active", "subscribed", "created_at", "disabled_at")
     list_filter = ("is_active",)
@@ -180,7 +187,8 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ByPlatformAdmin, ReadOnlyAdmin):
+    platform_path = "endpoint__authorizer__platform"
     list_display = ("id", "endpoint", "event_type", "status", "attempts", "last_status_code", "created_at")
     list_filter = ("status", "event_type")
     search_fields = ("event_id", "endpoint__url", "endpoint__authorizer__appid")

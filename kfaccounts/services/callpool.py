@@ -22,6 +22,7 @@ from authorizers import ratelimit
 from authorizers.alerts import platform_error_seen
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer
+from authorizers.platforms import platform_label
 from authorizers.tokens import AuthorizerInactive, authorizer_token_get
 from kfaccounts.models import DeletionRequest
 from observability import context as log_context
@@ -76,9 +77,12 @@ def _send(authorizer: Authorizer, calls: list[Call], token: str) -> None:
     quota_spent = threading.Event()
 
     task_request = log_context.request_id.get()  # the pool's threads log for the task that sent them
+    label = platform_label(authorizer.platform)
 
     def call_one(call: Call) -> None:
-        with log_context.bound(request=task_request, appid=authorizer.appid, deletion=call.deletion.pk):
+        with log_context.bound(
+            request=task_request, appid=authorizer.appid, deletion=call.deletion.pk, component_appid=label
+        ):
             call_one_in_context(call)
 
     def call_one_in_context(call: Call) -> None:

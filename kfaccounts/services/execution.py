@@ -22,6 +22,7 @@ from authorizers import ratelimit
 from authorizers.alerts import merchant_call_succeeded, merchant_held, platform_blocked
 from authorizers.client import wechat_client
 from authorizers.models import Authorizer
+from authorizers.platforms import platform_label
 from authorizers.policy import eligibility
 from authorizers.tokens import AuthorizerInactive, platform_recheck, with_authorizer_token
 from dbkit.leases import Next, heartbeat
@@ -59,7 +60,7 @@ def deletion_batch_execute(
     authorizer = Authorizer.objects.select_related("platform").filter(pk=authorizer_id).first()
     if authorizer is None:
         return Batch(claimed=0, more=False)
-    log_context.set_merchant(authorizer.appid)
+    log_context.set_merchant(authorizer.appid, platform_label(authorizer.platform))
     rate = ratelimit.rate_limit_for(authorizer)
     size = limit if rate is None else max(1, min(limit, int(rate * settings.DELETION_BATCH_SECONDS)))
     mine = DeletionRequest.objects.filter(authorizer_id=authorizer.pk)

@@ -69,3 +69,24 @@ def test_an_api_call_logs_with_its_merchant(client, make_authorizer, api_client_
         api.get("/api/v1/deletions/999999/")
     records = [r for r in caplog.records if "999999" in r.getMessage()]
     assert records and records[0].merchant_appid == merchant.appid
+
+
+def test_lines_about_another_platform_name_it_and_the_default_ones_read_as_before() -> None:
+    with context.bound(request="req-3", appid="wxabc", deletion=8, component_appid="wx00000000000000b2"):
+        plain = PlainFormatter().format(_record("done"))
+        entry = json.loads(JsonFormatter().format(_record("done")))
+    assert plain.endswith("done [request=req-3 appid=wxabc platform=wx00000000000000b2 deletion=8]")
+    assert entry["platform"] == "wx00000000000000b2"
+    with context.bound(request="req-4", appid="wxabc"):
+        assert json.loads(JsonFormatter().format(_record("done")))["platform"] is None
+
+
+@pytest.mark.django_db
+def test_an_api_call_of_another_platforms_merchant_logs_with_its_platform(
+    make_authorizer, platform_b, api_client_for, caplog
+) -> None:
+    api = api_client_for(make_authorizer(platform=platform_b))
+    with caplog.at_level(logging.WARNING):
+        api.get("/api/v1/deletions/999999/")
+    records = [r for r in caplog.records if "999999" in r.getMessage()]
+    assert records and records[0].platform == platform_b.component_appid
