@@ -22,6 +22,9 @@ class ReasonSerializer(serializers.Serializer):
 class AuthorizerSerializer(serializers.ModelSerializer):
     certified = serializers.BooleanField(source="is_certified")
     granted_permission_sets = serializers.ListField(source="func_ids", child=serializers.IntegerField())
+    # The platform this authorization (and so this API key) is of: an account that authorized two
+    # platforms has a key for each.
+    component_appid = serializers.CharField(source="platform.component_appid", read_only=True)
     eligible = serializers.SerializerMethodField()
     reasons = serializers.SerializerMethodField()
 
@@ -29,6 +32,7 @@ class AuthorizerSerializer(serializers.ModelSerializer):
         model = Authorizer
         fields = [
             "appid",
+            "component_appid",
             "nickname",
             "alias",
             "kind",

@@ -8,6 +8,10 @@ Callers: merchant A's API key, merchant B's key, a revoked key, no key, a staff 
 viewer, a logged-in non-staff user. "Own" is the caller's own object (A's for A, B's for B, A's for
 callers without a tenant); "foreign" is the other merchant's. Another merchant's object answers
 404, never 403 or data; nobody without a session that is staff gets anything from the admin.
+
+The platform axis (issue 19): the whole matrix runs twice, B being another merchant, then B being
+the same account (A's appid) authorized through another platform. A key of one authorization sees
+and touches nothing of the other's, though both are the same merchant on WeChat.
 """
 
 from __future__ import annotations
@@ -151,13 +155,17 @@ def _tenant_objects(merchant: Any, name: str, wechat: Any) -> dict[str, Any]:
     return {"rule": rule, "rule_spare": spare_rule, "run": run, "webhook": hooks[0], "webhook_spare": hooks[1]}
 
 
-@pytest.fixture
-def world(make_authorizer, component_ready, wechat, settings) -> World:
+@pytest.fixture(params=["another merchant", "same merchant on another platform"])
+def world(request, make_authorizer, component_ready, wechat, settings) -> World:
     from kfaccounts.models import DeletionStatus
 
     wechat.get(f"{WECHAT}/cgi-bin/customservice/getkflist", json={"kf_list": []})
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
-    a, b = make_authorizer(), make_authorizer()
+    a = make_authorizer()
+    if request.param == "another merchant":
+        b = make_authorizer()
+    else:
+        b = make_authorizer(appid=a.appid, platform=request.getfixturevalue("platform_b"))
     now = timezone.now()
     objects: dict[str, dict[str, Any]] = {}
     for name, merchant in (("a", a), ("b", b)):
@@ -214,7 +222,8 @@ def _body_only_tenant(world: World, tenant: str, field: str) -> Callable[[Any], 
         text = response.content.decode()
         assert world.objects[other]["kf"].kf_account not in text, "another merchant's kf account in the body"
         assert world.objects[other]["deletion"].kf_account not in text, "another merchant's deletion in the body"
-        assert getattr(world, other).appid not in text, "another merchant's appid in the body"
+        if getattr(world, other).appid != getattr(world, tenant).appid:  # the platform axis: one appid
+            assert getattr(world, other).appid not in text, "another merchant's appid in the body"
 
     return check
 
@@ -235,6 +244,8 @@ def api_cells(route: str, world: World, principal: str, whose: str) -> list[Cell
 
         def is_own(response: Any) -> None:
             assert response.json()["appid"] == caller.appid
+            # On the platform axis both have that appid: the authorization read is the caller's own.
+            assert response.json()["component_appid"] == caller.platform.component_appid
 
         return [
             Cell(
