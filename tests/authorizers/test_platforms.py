@@ -16,6 +16,8 @@ from authorizers import fieldcrypto
 from authorizers.models import ApiKey, Authorizer, AuthorizerStatus, Platform, PlatformStatus
 from authorizers.platforms import (
     PlatformError,
+    PlatformRetired,
+    UnknownPlatform,
     platform_add,
     platform_default,
     platform_forget_previous_key,
@@ -176,10 +178,10 @@ def test_retiring_a_platform_deactivates_its_merchants_only_and_refuses_its_look
     platform.refresh_from_db()
     assert platform.status == PlatformStatus.RETIRED and platform.retired_at is not None
     assert platform not in platforms_active()
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(PlatformRetired) as refused:
         platform_get(platform.component_appid)
     assert refused.value.status == 410
-    with pytest.raises(Exception) as unknown:
+    with pytest.raises(UnknownPlatform) as unknown:
         platform_get("wx0000000000000404")
     assert unknown.value.status == 404
     assert not platform_retire(platform=platform, actor=ACTOR).changed
